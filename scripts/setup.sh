@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Creates .venv (if needed) and installs yolo12l with its test extras into it.
+# TORCH_SPEC overrides the torch requirement (default: the CPU wheel torch==2.13.0).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.yolo12l-installed
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $TORCH_SPEC"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q "$TORCH_SPEC"
+  .venv/bin/python -m pip install -q -e ".[test]"
+  echo "$want" > "$stamp"
+fi

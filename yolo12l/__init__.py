@@ -1,0 +1,2 @@
+"""yolo12l: YOLO12 in PyTorch Lightning."""
+__version__ = "0.1.0"
