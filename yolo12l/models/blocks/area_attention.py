@@ -1,0 +1,144 @@
+"""YOLO12 area attention (A2): AAttn, ABlock and the R-ELAN block A2C2f.
+
+Area attention splits the flattened (row-major) feature map into ``area`` contiguous strips of tokens — horizontal
+bands of the map — and runs multi-head self-attention inside each strip.
+
+Token counts not divisible by ``area``: the token sequence is padded at its end to a multiple of ``area`` and the
+padded keys are masked out, so every strip has ``ceil(N / area)`` slots and the last one holds fewer real tokens.
+When N divides evenly (every YOLO input whose sides are multiples of 32) this is exactly the reference computation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from einops import rearrange
+
+from ..registry import register_block
+from .conv import Conv
+from .csp import C3k
+
+
+class AAttn(nn.Module):
+    """Area attention. (B, C, H, W) → (B, C, H, W).
+
+    ``qkv`` is one 1×1 conv whose output channels are laid out per head as [q_h, k_h, v_h] (head dim C/num_heads);
+    the output is ``proj(attn + pe(v))`` with ``pe`` a 7×7 depthwise conv + BN on the values.
+    """
+
+    def __init__(self, dim: int, num_heads: int, area: int = 1):
+        super().__init__()
+        self.area = area
+        self.num_heads = num_heads
+        self.head_dim = dim // num_heads
+        all_head_dim = self.head_dim * num_heads
+        self.qkv = Conv(dim, all_head_dim * 3, 1, act=False)
+        self.proj = Conv(all_head_dim, dim, 1, act=False)
+        self.pe = Conv(all_head_dim, dim, 7, 1, 3, g=dim, act=False)
+
+    def split_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+        """(B, C, H, W) → q, k, v each (B·area, heads, N/area, head_dim) and the number of padded tokens."""
+        qkv = rearrange(self.qkv(x), "b (h t d) y x -> t b h (y x) d", h=self.num_heads, t=3)
+        pad = (-qkv.shape[3]) % self.area
+        if pad:
+            qkv = F.pad(qkv, (0, 0, 0, pad))
+        q, k, v = rearrange(qkv, "t b h (a n) d -> t (b a) h n d", a=self.area)
+        return q, k, v, pad
+
+    def key_mask(self, n: int, pad: int, device: torch.device) -> torch.Tensor | None:
+        """Boolean (area, 1, n, n) attention mask, or None when nothing is padded.
+
+        Real queries see only real keys; padded queries (dropped afterwards) see everything, so no softmax row is
+        empty even when a whole strip is padding.
+        """
+        if not pad:
+            return None
+        real = torch.arange(self.area * n, device=device).view(self.area, n) < self.area * n - pad
+        return (real[:, None, :] | ~real[:, :, None]).unsqueeze(1)
+
+    def merge(self, t: torch.Tensor, shape: torch.Size, pad: int) -> torch.Tensor:
+        """(B·area, heads, N/area, head_dim) → (B, C, H, W), dropping padded tokens."""
+        B, _, H, W = shape
+        t = rearrange(t, "(b a) h n d -> b (h d) (a n)", a=self.area)
+        return t[..., : H * W].reshape(B, -1, H, W) if pad else t.reshape(B, -1, H, W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v, pad = self.split_qkv(x)
+        mask = self.key_mask(q.shape[2], pad, x.device)
+        if mask is not None:
+            mask = mask.repeat(x.shape[0], 1, 1, 1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+        out = self.merge(out, x.shape, pad) + self.pe(self.merge(v, x.shape, pad))
+        return self.proj(out)
+
+    def forward_explicit(self, x: torch.Tensor) -> torch.Tensor:
+        """The same computation written as an explicit softmax(QKᵀ/√d)V (for tests and reading)."""
+        q, k, v, pad = self.split_qkv(x)
+        logits = (q @ k.transpose(-2, -1)) * self.head_dim**-0.5
+        mask = self.key_mask(q.shape[2], pad, x.device)
+        if mask is not None:
+            logits = logits.masked_fill(~mask.repeat(x.shape[0], 1, 1, 1), float("-inf"))
+        out = logits.softmax(-1) @ v
+        out = self.merge(out, x.shape, pad) + self.pe(self.merge(v, x.shape, pad))
+        return self.proj(out)
+
+
+class ABlock(nn.Module):
+    """Area-attention transformer block: x + attn(x), then x + mlp(x) (1×1 convs, hidden = dim·mlp_ratio)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 1.2, area: int = 1):
+        super().__init__()
+        self.attn = AAttn(dim, num_heads=num_heads, area=area)
+        hidden = int(dim * mlp_ratio)
+        self.mlp = nn.Sequential(Conv(dim, hidden, 1), Conv(hidden, dim, 1, act=False))
+        self.apply(self._init_weights)
+
+    @staticmethod
+    def _init_weights(m: nn.Module) -> None:
+        if isinstance(m, nn.Conv2d):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(x)
+        return x + self.mlp(x)
+
+
+@register_block(channels="scaled", repeats=True, scale_overrides={"lx": {"residual": True, "mlp_ratio": 1.2}})
+class A2C2f(nn.Module):
+    """R-ELAN block: cv1 → n stages (two ABlocks each when ``a2`` else a C3k) chained, concat, cv2.
+
+    With ``a2`` and ``residual`` the output is ``x + gamma·y`` (layer scale initialised to 0.01).
+    (B, c1, H, W) → (B, c2, H, W).
+    """
+
+    def __init__(self, c1: int, c2: int, n: int = 1, a2: bool = True, area: int = 1, residual: bool = False,
+                 mlp_ratio: float = 2.0, e: float = 0.5, g: int = 1, shortcut: bool = True):
+        super().__init__()
+        c_ = int(c2 * e)
+        if c_ % 32:
+            raise ValueError(f"A2C2f hidden width {c_} must be a multiple of 32 (the attention head dim)")
+        self.cv1 = Conv(c1, c_, 1, 1)
+        self.cv2 = Conv((1 + n) * c_, c2, 1)
+        self.gamma = nn.Parameter(0.01 * torch.ones(c2), requires_grad=True) if a2 and residual else None
+        self.m = nn.ModuleList(
+            self.attention_stage(c_, mlp_ratio, area) if a2 else self.conv_stage(c_, shortcut, g) for _ in range(n)
+        )
+
+    def attention_stage(self, c: int, mlp_ratio: float, area: int) -> nn.Module:
+        """One a2 stage c → c; variants (A2C2f_Halo, A2C2f_DTAB) override this."""
+        return nn.Sequential(*(ABlock(c, c // 32, mlp_ratio, area) for _ in range(2)))
+
+    def conv_stage(self, c: int, shortcut: bool, g: int) -> nn.Module:
+        """One non-a2 stage c → c."""
+        return C3k(c, c, 2, shortcut, g)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = [self.cv1(x)]
+        for m in self.m:
+            y.append(m(y[-1]))
+        y = self.cv2(torch.cat(y, 1))
+        if self.gamma is not None:
+            return x + self.gamma.view(1, -1, 1, 1) * y
+        return y

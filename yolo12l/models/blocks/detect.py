@@ -1,0 +1,104 @@
+"""Anchor-free detection head with Distribution Focal Loss box regression (YOLOv8/11/12 ``Detect``)."""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn as nn
+
+from ..registry import register_block
+from .conv import Conv, DWConv
+
+
+class DFL(nn.Module):
+    """Expected value of a softmax over ``reg_max`` bins. (B, 4·reg_max, A) → (B, 4, A).
+
+    Kept as a frozen 1×1 conv holding ``arange(reg_max)`` so the state dict matches the reference
+    (``…dfl.conv.weight``).
+    """
+
+    def __init__(self, reg_max: int = 16):
+        super().__init__()
+        self.reg_max = reg_max
+        self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
+        self.conv.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, a = x.shape
+        p = x.view(b, 4, self.reg_max, a).transpose(2, 1).softmax(1)  # (B, reg_max, 4, A)
+        return self.conv(p).view(b, 4, a)
+
+
+def make_anchors(sizes: list[tuple[int, int]], strides: torch.Tensor, offset: float = 0.5,
+                 dtype: torch.dtype = torch.float32, device: torch.device | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grid-cell centres per level, concatenated row-major. → points (A, 2) in grid units, strides (A, 1)."""
+    points, stride_t = [], []
+    for (h, w), s in zip(sizes, strides):
+        sy = torch.arange(h, device=device, dtype=dtype) + offset
+        sx = torch.arange(w, device=device, dtype=dtype) + offset
+        yy, xx = torch.meshgrid(sy, sx, indexing="ij")
+        points.append(torch.stack((xx, yy), -1).view(-1, 2))
+        stride_t.append(torch.full((h * w, 1), float(s), dtype=dtype, device=device))
+    return torch.cat(points), torch.cat(stride_t)
+
+
+@register_block(channels="head")
+class Detect(nn.Module):
+    """Per level: box branch (two 3×3 Convs + 1×1 → 4·reg_max DFL logits) and class branch (two depthwise-separable
+    stages + 1×1 → nc logits).
+
+    Train mode: list of per-level maps (B, 4·reg_max + nc, H_i, W_i).
+    Eval mode: (B, 4 + nc, A) — xywh boxes in input pixels and class probabilities, anchors P3, P4, P5 row-major.
+    """
+
+    def __init__(self, nc: int = 80, ch: tuple[int, ...] | list[int] = ()):
+        super().__init__()
+        self.nc = nc
+        self.nl = len(ch)
+        self.reg_max = 16
+        self.no = nc + 4 * self.reg_max
+        self.register_buffer("stride", torch.zeros(self.nl), persistent=False)
+        c2 = max(16, ch[0] // 4, self.reg_max * 4)
+        c3 = max(ch[0], min(nc, 100))
+        self.cv2 = nn.ModuleList(
+            nn.Sequential(Conv(x, c2, 3), Conv(c2, c2, 3), nn.Conv2d(c2, 4 * self.reg_max, 1)) for x in ch
+        )
+        self.cv3 = nn.ModuleList(
+            nn.Sequential(
+                nn.Sequential(DWConv(x, x, 3), Conv(x, c3, 1)),
+                nn.Sequential(DWConv(c3, c3, 3), Conv(c3, c3, 1)),
+                nn.Conv2d(c3, nc, 1),
+            )
+            for x in ch
+        )
+        self.dfl = DFL(self.reg_max)
+        self.xywh = True
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        maps = [torch.cat((self.cv2[i](x[i]), self.cv3[i](x[i])), 1) for i in range(self.nl)]
+        if self.training:
+            return maps
+        return self.decode(maps)
+
+    def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Per-level raw maps → (B, 4 + nc, A) boxes in input pixels (xywh, or xyxy if ``self.xywh`` is False) +
+        class probabilities."""
+        b = maps[0].shape[0]
+        flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2)
+        box, cls = flat.split((4 * self.reg_max, self.nc), 1)
+        points, strides = make_anchors([m.shape[2:] for m in maps], self.stride, 0.5, flat.dtype, flat.device)
+        lt, rb = self.dfl(box).chunk(2, 1)
+        points, strides = points.T.unsqueeze(0), strides.T.unsqueeze(0)  # (1, 2, A), (1, 1, A)
+        x1y1, x2y2 = points - lt, points + rb
+        if self.xywh:
+            boxes = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1)
+        else:
+            boxes = torch.cat((x1y1, x2y2), 1)
+        return torch.cat((boxes * strides, cls.sigmoid()), 1)
+
+    def bias_init(self) -> None:
+        """Box logits start at 1.0; class logits at the prior of ~5 objects per 640² image, per level."""
+        for a, b, s in zip(self.cv2, self.cv3, self.stride.tolist()):
+            a[-1].bias.data[:] = 1.0
+            b[-1].bias.data[: self.nc] = math.log(5 / self.nc / (640 / s) ** 2)
