@@ -6,6 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
+from ...losses.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from .conv import Conv, DWConv
 
@@ -27,20 +28,6 @@ class DFL(nn.Module):
         b, _, a = x.shape
         p = x.view(b, 4, self.reg_max, a).transpose(2, 1).softmax(1)  # (B, reg_max, 4, A)
         return self.conv(p).view(b, 4, a)
-
-
-def make_anchors(sizes: list[tuple[int, int]], strides: torch.Tensor, offset: float = 0.5,
-                 dtype: torch.dtype = torch.float32, device: torch.device | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Grid-cell centres per level, concatenated row-major. → points (A, 2) in grid units, strides (A, 1)."""
-    points, stride_t = [], []
-    for (h, w), s in zip(sizes, strides):
-        sy = torch.arange(h, device=device, dtype=dtype) + offset
-        sx = torch.arange(w, device=device, dtype=dtype) + offset
-        yy, xx = torch.meshgrid(sy, sx, indexing="ij")
-        points.append(torch.stack((xx, yy), -1).view(-1, 2))
-        stride_t.append(torch.full((h * w, 1), float(s), dtype=dtype, device=device))
-    return torch.cat(points), torch.cat(stride_t)
 
 
 @register_block(channels="head")
@@ -87,15 +74,9 @@ class Detect(nn.Module):
         b = maps[0].shape[0]
         flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2)
         box, cls = flat.split((4 * self.reg_max, self.nc), 1)
-        points, strides = make_anchors([m.shape[2:] for m in maps], self.stride, 0.5, flat.dtype, flat.device)
-        lt, rb = self.dfl(box).chunk(2, 1)
-        points, strides = points.T.unsqueeze(0), strides.T.unsqueeze(0)  # (1, 2, A), (1, 1, A)
-        x1y1, x2y2 = points - lt, points + rb
-        if self.xywh:
-            boxes = torch.cat(((x1y1 + x2y2) / 2, x2y2 - x1y1), 1)
-        else:
-            boxes = torch.cat((x1y1, x2y2), 1)
-        return torch.cat((boxes * strides, cls.sigmoid()), 1)
+        points, strides = make_anchors(maps, self.stride)
+        boxes = dist2bbox(self.dfl(box), points, xywh=self.xywh, dim=1)
+        return torch.cat((boxes * strides.T, cls.sigmoid()), 1)
 
     def bias_init(self) -> None:
         """Box logits start at 1.0; class logits at the prior of ~5 objects per 640² image, per level."""
