@@ -347,6 +347,8 @@ class SyntheticDataModule(CocoDataModule):
         max_objects: int = 6,
         **kwargs,
     ) -> None:
+        if imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
         paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
         super().__init__(paths.train_annotations, paths.train_images, paths.val_annotations, paths.val_images,
                          imgsz=imgsz, cache_dir=cache_dir, **kwargs)
