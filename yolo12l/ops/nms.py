@@ -3,15 +3,16 @@
 Greedy NMS: visit boxes by decreasing score; keep a box unless an already *kept* box overlaps it with
 IoU > ``iou_threshold``. Same contract as ``torchvision.ops.nms`` (which is not used here).
 
-Vectorised as a blocked greedy pass over the score-sorted boxes:
+Vectorised as a blocked greedy pass over the boxes in processing order (see :func:`_nms_ordered`):
 
 1. take the next ``block_size`` surviving boxes; resolve greedy NMS *inside* the block with the boolean
    "i suppresses j" matrix ``S = triu(IoU > t, 1)`` (see :func:`_greedy_keep`);
-2. drop every later box that overlaps a box kept in this block (one ``kept x rest`` IoU matrix);
+2. drop every later box that overlaps a box kept in this block (one ``kept x later`` IoU matrix);
 3. repeat on what is left.
 
-Memory is ``O(block_size x N)``, and dense clusters shrink the candidate pool after the first blocks, so the
-IoU work is close to ``kept x N`` rather than ``N x N``.
+Memory is ``O(block_size x N)``; dense clusters shrink the candidate pool after the first blocks. For class-aware
+NMS the boxes are processed class by class (each class by decreasing score), which is the same greedy result
+since classes never interact, and step 2 only looks at later boxes of the block's own classes.
 """
 from __future__ import annotations
 
@@ -25,7 +26,6 @@ from yolo12l.ops.boxes import box_area, xywh2xyxy
 __all__ = ["nms", "batched_nms", "postprocess"]
 
 _BLOCK_SIZE = 256
-_PER_GROUP_MIN_PAIRS = 300_000  # batched_nms splits by group when boxes^2 > this * groups (CPU timings)
 
 
 def _iou_above(a: Tensor, b: Tensor, threshold: float) -> Tensor:
@@ -61,6 +61,41 @@ def _greedy_keep(suppress: Tensor) -> Tensor:
     return keep
 
 
+def _nms_ordered(boxes: Tensor, iou_threshold: float, block_size: int, limit: Tensor | None = None) -> Tensor:
+    """Greedy NMS over (N, 4) boxes already in processing order -> (K,) kept positions, ascending.
+
+    ``limit`` (N,) non-decreasing: box ``i`` can only overlap boxes at positions ``< limit[i]`` (the end of its
+    class), so later boxes are not compared with it. None: every later box is compared.
+    """
+    remaining = torch.arange(boxes.shape[0], device=boxes.device)  # positions still alive
+    kept_parts: list[Tensor] = []
+    while remaining.numel():
+        block, rest = remaining[:block_size], remaining[block_size:]
+        bb = boxes[block]
+        kept = block[_greedy_keep(_iou_above(bb, bb, iou_threshold).triu_(1))]
+        kept_parts.append(kept)
+        if rest.numel():
+            if limit is None:
+                near, far = rest, rest[:0]
+            else:
+                split = int(torch.searchsorted(rest, limit[block[-1]]))
+                near, far = rest[:split], rest[split:]
+            if near.numel():
+                near = near[~_iou_above(boxes[kept], boxes[near], iou_threshold).any(0)]
+            rest = torch.cat((near, far))
+        remaining = rest
+    return torch.cat(kept_parts)
+
+
+def _check_nms_inputs(boxes: Tensor, scores: Tensor, block_size: int) -> None:
+    if boxes.ndim != 2 or boxes.shape[-1] != 4:
+        raise ValueError(f"boxes must be (N, 4), got {tuple(boxes.shape)}")
+    if scores.ndim != 1 or scores.shape[0] != boxes.shape[0]:
+        raise ValueError(f"scores must be (N,) with N={boxes.shape[0]}, got {tuple(scores.shape)}")
+    if block_size < 1:
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
+
+
 def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, block_size: int | None = None) -> Tensor:
     """Greedy NMS. (N, 4) xyxy boxes, (N,) scores -> (K,) int64 indices of kept boxes, by decreasing score.
 
@@ -69,32 +104,13 @@ def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, block_size: int 
     changes speed and memory, never the result.
     """
     block_size = _BLOCK_SIZE if block_size is None else block_size
-    if boxes.ndim != 2 or boxes.shape[-1] != 4:
-        raise ValueError(f"boxes must be (N, 4), got {tuple(boxes.shape)}")
-    if scores.ndim != 1 or scores.shape[0] != boxes.shape[0]:
-        raise ValueError(f"scores must be (N,) with N={boxes.shape[0]}, got {tuple(scores.shape)}")
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
-    n = boxes.shape[0]
-    if n == 0:
+    _check_nms_inputs(boxes, scores, block_size)
+    if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     if boxes.dtype in (torch.float16, torch.bfloat16):
         boxes = boxes.float()
     order = torch.sort(scores, descending=True, stable=True).indices
-    b = boxes[order]
-    remaining = torch.arange(n, device=boxes.device)  # positions in the sorted order still alive
-    kept_parts: list[Tensor] = []
-    while remaining.numel():
-        block, rest = remaining[:block_size], remaining[block_size:]
-        bb = b[block]
-        suppress = _iou_above(bb, bb, iou_threshold).triu_(1)
-        kept = block[_greedy_keep(suppress)]
-        kept_parts.append(kept)
-        if rest.numel():
-            overlapped = _iou_above(b[kept], b[rest], iou_threshold).any(0)
-            rest = rest[~overlapped]
-        remaining = rest
-    return order[torch.cat(kept_parts)]
+    return order[_nms_ordered(boxes[order], iou_threshold, block_size)]
 
 
 def batched_nms(
@@ -104,19 +120,23 @@ def batched_nms(
     iou_threshold: float,
     *,
     max_wh: float | None = None,
+    block_size: int | None = None,
 ) -> Tensor:
-    """Class-aware NMS: boxes only suppress boxes with the same ``idxs`` value. Returns (K,) kept indices.
+    """Class-aware NMS: boxes only suppress boxes with the same ``idxs`` value. Returns (K,) kept indices, by
+    decreasing score (ties in input order, as :func:`nms`).
 
-    Defined (as in Ultralytics / torchvision) by shifting each box by ``idxs * offset`` along both axes so that
-    boxes of different groups can never overlap, then one greedy :func:`nms`. ``offset = max_wh`` when given
-    (Ultralytics uses 7680: valid for coordinates within [0, 7680)), else the boxes' coordinate span + 1 (always
-    valid). The shift costs float precision: in float32 with offsets ~6e5, coordinates resolve to ~1/16 px; it is
-    kept so that IoUs are computed exactly as the reference does. For many boxes the shifted boxes are run through
-    :func:`nms` group by group, which keeps the same boxes (cross-group IoU is 0) without the cross-group work.
+    Defined (as in Ultralytics / torchvision) as one greedy :func:`nms` over boxes shifted by ``idxs * offset``
+    along both axes, so that boxes of different groups never overlap. ``offset = max_wh`` when given (Ultralytics
+    uses 7680: valid for coordinates within [0, 7680)), else the boxes' coordinate span + 1 (always valid). The
+    shift costs float precision (in float32 with offsets ~6e5 coordinates resolve to ~1/16 px); it is kept so that
+    IoUs are computed exactly as the reference computes them. The greedy pass runs group by group, which keeps
+    the same boxes without computing cross-group IoUs (~99% of the pairs with 80 classes).
     """
+    block_size = _BLOCK_SIZE if block_size is None else block_size
+    _check_nms_inputs(boxes, scores, block_size)
     if idxs.shape != scores.shape:
         raise ValueError(f"idxs must have the shape of scores {tuple(scores.shape)}, got {tuple(idxs.shape)}")
-    if boxes.numel() == 0:
+    if boxes.shape[0] == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     if boxes.dtype in (torch.float16, torch.bfloat16):
         boxes = boxes.float()
@@ -125,16 +145,12 @@ def batched_nms(
     else:
         offset = torch.as_tensor(float(max_wh), dtype=boxes.dtype, device=boxes.device)
     shifted = boxes + (idxs.to(boxes.dtype) * offset)[:, None]
-    n = boxes.shape[0]
-    by_group = torch.sort(idxs, stable=True).indices
-    counts = torch.unique_consecutive(idxs[by_group], return_counts=True)[1].tolist()
-    # One nms() over all shifted boxes gives the result (cross-group IoU is exactly 0). Running it per group
-    # gives the same kept set while skipping the cross-group IoU work (~99% of the pairs with 80 classes), but
-    # costs a fixed overhead per group: worth it only for many boxes.
-    if len(counts) == 1 or n * n < _PER_GROUP_MIN_PAIRS * len(counts):
-        return nms(shifted, scores, iou_threshold)
-    kept = [seg[nms(shifted[seg], scores[seg], iou_threshold)] for seg in torch.split(by_group, counts)]
-    keep = torch.cat(kept).sort().values  # input order, so that the stable sort below breaks ties like nms()
+    by_score = torch.sort(scores, descending=True, stable=True).indices
+    order = by_score[torch.sort(idxs[by_score], stable=True).indices]  # by group, then by decreasing score
+    counts = torch.unique_consecutive(idxs[order], return_counts=True)[1]
+    limit = torch.repeat_interleave(counts.cumsum(0), counts)  # end position of each box's group
+    keep = order[_nms_ordered(shifted[order], iou_threshold, block_size, limit)]
+    keep = keep.sort().values  # input order, so that the stable sort below breaks ties like nms()
     return keep[torch.sort(scores[keep], descending=True, stable=True).indices]
 
 
