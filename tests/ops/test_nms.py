@@ -114,7 +114,7 @@ def test_batched_nms_equals_one_nms_over_shifted_boxes():
     groups = torch.randint(0, 8, (400,), generator=torch.Generator().manual_seed(3))
     shifted = boxes + groups[:, None].float() * 7680
     expected = nms(shifted, scores, 0.6).tolist()
-    for block_size in (1, 7, 256, 1000):
+    for block_size in (5, 256, 1000):
         assert batched_nms(boxes, scores, groups, 0.6, max_wh=7680, block_size=block_size).tolist() == expected
 
 
