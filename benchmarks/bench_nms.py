@@ -1,0 +1,125 @@
+"""Benchmark postprocess (confidence filter + class-aware greedy NMS) on a YOLO-like eval output (not a test).
+
+Default: one (1, 84, 8400) output for a 640x640 input, nc 80: anchor-grid boxes with background class
+probabilities around sigmoid(-7 +- 1.5) plus ~20 objects, each covered by a cluster of anchors with jittered
+boxes and high probabilities of one class. At conf 0.001 nearly all 8,400 anchors are candidates.
+
+    PYTHONPATH=$PWD python benchmarks/bench_nms.py [--batch 1] [--objects 20] [--device cpu] [--threads N]
+        [--reps 20] [--out benchmarks/results/nms.json]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from yolo12l.ops import postprocess
+
+
+def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: int = 0) -> torch.Tensor:
+    """(batch, 4 + nc, A) eval output: xywh in input pixels + class probabilities."""
+    g = torch.Generator().manual_seed(seed)
+    grids = []
+    for s in (8, 16, 32):
+        n = imgsz // s
+        yy, xx = torch.meshgrid(torch.arange(n), torch.arange(n), indexing="ij")
+        cxy = torch.stack(((xx.flatten() + 0.5) * s, (yy.flatten() + 0.5) * s), 0).float()
+        grids.append(torch.cat((cxy, torch.full((2, n * n), 4.0 * s)), 0))
+    anchors = torch.cat(grids, 1)  # (4, A)
+    a = anchors.shape[1]
+    out = []
+    for _ in range(batch):
+        box = anchors.clone()
+        box[2:] *= torch.rand(2, a, generator=g) + 0.5
+        logits = torch.randn(nc, a, generator=g) * 1.5 - 7.0
+        centre = torch.rand(objects, 2, generator=g) * imgsz
+        size = torch.rand(objects, 2, generator=g) * 200 + 20
+        cls = torch.randint(nc, (objects,), generator=g)
+        for c, wh, k in zip(centre, size, cls):
+            d = (box[:2] - c[:, None]).norm(dim=0)
+            near = d < wh.mean() / 2
+            box[:2, near] = c[:, None] + torch.randn(2, int(near.sum()), generator=g) * 3
+            box[2:, near] = wh[:, None] + torch.randn(2, int(near.sum()), generator=g) * 3
+            logits[k, near] = 3.0 - 8.0 * d[near] / wh.mean()
+        out.append(torch.cat((box, logits.sigmoid()), 0))
+    return torch.stack(out)
+
+
+def timeit(fn, reps: int, device: str) -> list[float]:
+    times = []
+    for _ in range(reps):
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        fn()
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--objects", type=int, default=20, help="objects per image")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--reps", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--out", default="benchmarks/results/nms.json")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    y = make_output(args.batch, args.objects).to(args.device)
+    cases = [
+        {"conf": 0.001, "iou": 0.7, "agnostic": False},  # validation setting
+        {"conf": 0.25, "iou": 0.7, "agnostic": False},  # prediction setting
+        {"conf": 0.001, "iou": 0.7, "agnostic": True},
+        {"conf": 0.25, "iou": 0.7, "agnostic": True},
+    ]
+    scores = y[:, 4:].amax(1)
+    rows = []
+    for case in cases:
+        fn = lambda: postprocess(y, max_det=300, **case)  # noqa: E731
+        for _ in range(args.warmup):
+            fn()
+        times = timeit(fn, args.reps, args.device)
+        dets = fn()
+        rows.append({
+            **case,
+            "candidates_per_image": float((scores > case["conf"]).sum(1).float().mean()),
+            "detections_per_image": sum(len(d) for d in dets) / len(dets),
+            "median_ms": 1e3 * statistics.median(times),
+            "min_ms": 1e3 * min(times),
+        })
+
+    shape = tuple(y.shape)
+    print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"{'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} {'min ms':>8}")
+    for r in rows:
+        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} {r['detections_per_image']:>6.0f} "
+              f"{r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
+    record = {
+        "benchmark": "postprocess",
+        "shape": shape,
+        "device": args.device,
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "reps": args.reps,
+        "results": rows,
+    }
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=2) + "\n")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
