@@ -1,0 +1,243 @@
+"""The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation."""
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+
+from ..losses import DetectionLoss
+from ..metrics import COCOMeanAveragePrecision
+from ..metrics.pr_curve import plot_pr_curves
+from ..models import build_model
+from ..models.weights import load_weights
+from ..data.letterbox import scale_boxes
+from ..ops import postprocess
+from .prediction_writer import save_prediction_grid
+from .optim import build_optimizer, nominal_accumulation, resolve_optimizer, scaled_weight_decay, YOLOScheduler
+
+log = logging.getLogger(__name__)
+
+
+class YOLODetector(L.LightningModule):
+    """YOLO12 detector for Lightning.
+
+    Batches are dicts from the yolo12l DataModules: ``images`` uint8 (B, 3, H, W) RGB, ``targets`` (N, 6) =
+    batch index, class, normalised cx, cy, w, h, and ``meta`` — one dict per image with ``image_id``, ``orig_shape``
+    (h, w), ``ratio``, ``pad`` and the original ``boxes`` (xyxy pixels) / ``labels`` for evaluation.
+
+    Args:
+        model: model YAML name (``yolo12n.yaml``, ``yolo12s-halo.yaml``…) or path.
+        scale: scale letter overriding the one in the name.
+        num_classes / class_names / label_to_category_id: linked from the DataModule by the CLI.
+        weights: initial weights (yolo12l checkpoint, state dict, or Ultralytics ``.pt``); tensors whose shape
+            differs (a class head for another ``num_classes``) stay freshly initialised.
+        optimizer: ``SGD``, ``AdamW``, ``Adam`` or ``auto`` (AdamW lr 0.002·5/(4+nc) for ≤ 10k iterations, else SGD).
+        nominal_batch_size: gradients accumulate to this batch (set ``trainer.accumulate_grad_batches`` yourself to
+            override); weight decay is scaled by batch·accumulate/nbs.
+    """
+
+    def __init__(
+        self,
+        model: str = "yolo12n.yaml",
+        scale: str | None = None,
+        num_classes: int = 80,
+        class_names: list[str] | None = None,
+        label_to_category_id: list[int] | None = None,
+        weights: str | None = None,
+        optimizer: str = "auto",
+        lr0: float = 0.01,
+        lrf: float = 0.01,
+        momentum: float = 0.937,
+        weight_decay: float = 5e-4,
+        schedule: str = "linear",
+        warmup_epochs: float = 3.0,
+        warmup_min_iters: int = 100,
+        warmup_bias_lr: float = 0.1,
+        warmup_momentum: float = 0.8,
+        nominal_batch_size: int = 64,
+        grad_clip_norm: float = 10.0,
+        box: float = 7.5,
+        cls: float = 0.5,
+        dfl: float = 1.5,
+        conf_thres: float = 0.001,
+        iou_thres: float = 0.7,
+        max_det: int = 300,
+        map_backend: str = "pycocotools",
+        predict_conf: float = 0.25,
+        save_plots: bool = True,
+    ):
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = build_model(model, scale=scale, nc=num_classes)
+        names = class_names or [str(i) for i in range(num_classes)]
+        if len(names) != num_classes:
+            raise ValueError(f"{len(names)} class names for {num_classes} classes")
+        self.net.names = dict(enumerate(names))
+        if weights:
+            load_weights(self.net, weights)
+        self.criterion = DetectionLoss(nc=num_classes, strides=tuple(self.net.stride.tolist()), box=box, cls=cls,
+                                       dfl=dfl)
+        self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
+        self.skipped_steps = 0
+
+    # ----------------------------------------------------------------------------------------------------- forward
+    def forward(self, images: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
+        """uint8 or float images (B, 3, H, W) → the network's output (raw maps in train mode, decoded in eval)."""
+        x = images.float() / 255 if images.dtype == torch.uint8 else images
+        return self.net(x)
+
+    @staticmethod
+    def loss_targets(targets: torch.Tensor) -> dict[str, torch.Tensor]:
+        """(N, 6) batch targets → the loss's dict of batch_idx (N,), cls (N, 1), bboxes (N, 4)."""
+        return {"batch_idx": targets[:, 0], "cls": targets[:, 1:2], "bboxes": targets[:, 2:6]}
+
+    # ---------------------------------------------------------------------------------------------------- training
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        images = batch["images"]
+        maps = self(images)
+        total, items = self.criterion(maps, self.loss_targets(batch["targets"]))
+        if not self._all_ranks_finite(total):
+            self.skipped_steps += 1
+            log.warning("non-finite loss at step %d (items %s): step skipped", self.global_step, items.tolist())
+            self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
+            return None
+        bs = images.shape[0]
+        for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
+            self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
+        # Ultralytics sums the per-batch loss over the accumulated batches; Lightning divides by the accumulation
+        # count, so multiply it back to keep the reference's gradient scale (and hence its learning rates).
+        return total * self.trainer.accumulate_grad_batches
+
+    def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
+        finite = torch.isfinite(loss.detach()).to(torch.float32)
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+        return bool(finite.item())
+
+    def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        if str(self.trainer.precision).startswith("16"):
+            return  # the GradScaler skips non-finite steps itself
+        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        if grads and not all(torch.isfinite(g).all() for g in grads):
+            self.skipped_steps += 1
+            log.warning("non-finite gradients at step %d: step skipped", self.global_step)
+            for g in optimizer.param_groups:
+                for p in g["params"]:
+                    p.grad = None
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip_norm
+        if clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm
+                                or "norm")
+
+    def setup(self, stage: str) -> None:
+        if stage == "fit" and self.hparams.nominal_batch_size and self.trainer is not None:
+            batch = self._global_batch_size()
+            if batch and self.trainer.accumulate_grad_batches == 1:
+                self.trainer.accumulate_grad_batches = nominal_accumulation(batch, self.hparams.nominal_batch_size)
+
+    def _global_batch_size(self) -> int | None:
+        dm = getattr(self.trainer, "datamodule", None)
+        bs = getattr(dm, "batch_size", None)
+        return bs * self.trainer.world_size if bs else None
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        hp = self.hparams
+        accumulate = self.trainer.accumulate_grad_batches
+        batch = self._global_batch_size() or hp.nominal_batch_size
+        steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        epochs = max(self.trainer.max_epochs or 1, 1)
+        name, lr, momentum = resolve_optimizer(hp.optimizer, hp.lr0, hp.momentum, hp.num_classes, steps)
+        wd = scaled_weight_decay(hp.weight_decay, batch, accumulate, hp.nominal_batch_size)
+        opt = build_optimizer(self.net, name, lr, momentum, wd)
+        sched = YOLOScheduler(opt, epochs=epochs, steps_per_epoch=math.ceil(steps / epochs), lrf=hp.lrf,
+                              schedule=hp.schedule, warmup_epochs=hp.warmup_epochs,
+                              warmup_min_iters=hp.warmup_min_iters, warmup_bias_lr=hp.warmup_bias_lr,
+                              warmup_momentum=hp.warmup_momentum)
+        log.info("optimizer %s lr=%g momentum=%g weight_decay=%g accumulate=%d warmup=%d iterations", name, lr,
+                 momentum, wd, accumulate, sched.warmup_iters)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -------------------------------------------------------------------------------------------------- evaluation
+    def detect(self, batch: dict[str, Any], conf: float | None = None) -> list[dict[str, torch.Tensor]]:
+        """Detections per image in original-image pixels: dicts of boxes (N, 4) xyxy, scores (N,), labels (N,)."""
+        hp = self.hparams
+        y = self(batch["images"])
+        dets = postprocess(y, conf=hp.conf_thres if conf is None else conf, iou=hp.iou_thres, max_det=hp.max_det)
+        out = []
+        for d, meta in zip(dets, batch["meta"]):
+            boxes = scale_boxes(d[:, :4], (meta["ratio"], meta["pad"]), meta["orig_shape"])
+            out.append({"boxes": boxes, "scores": d[:, 4], "labels": d[:, 5].long()})
+        return out
+
+    def _eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        preds = self.detect(batch)
+        if batch_idx == 0:
+            self._first_batch = [{**p, "meta": m} for p, m in zip(preds, batch["meta"])]
+        targets = [
+            {"boxes": torch.as_tensor(m["boxes"], dtype=torch.float32, device=self.device).reshape(-1, 4),
+             "labels": torch.as_tensor(m["labels"], dtype=torch.long, device=self.device).reshape(-1),
+             "image_id": int(m["image_id"])}
+            for m in batch["meta"]
+        ]
+        self.val_map.update(preds, targets)
+
+    def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx)
+
+    def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        self._eval_step(batch, batch_idx)
+
+    def _log_map(self, stage: str) -> None:
+        result = self.val_map.compute()
+        if self.hparams.save_plots and not self.trainer.sanity_checking:
+            self._save_plots(stage)
+        self.val_map.reset()
+        for key in ("mAP50-95", "mAP50", "mAP75"):
+            self.log(f"{stage}/{key}", float(result[key]), prog_bar=key != "mAP75", rank_zero_only=False,
+                     sync_dist=False)
+        if self.trainer.is_global_zero and self.trainer.log_dir:
+            per_class = result.get("per_class_ap")
+            names = self.net.names
+            record = {
+                "epoch": self.current_epoch, "step": self.global_step,
+                **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75")},
+                "num_images": int(result.get("num_images", -1)),
+                "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
+                                      if per_class is not None else {}),
+            }
+            path = Path(self.trainer.log_dir) / f"{stage}_metrics.jsonl"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _save_plots(self, stage: str) -> None:
+        """PR curves (all ranks' data) and the first batch with its predictions, in the run's log folder."""
+        curves = self.val_map.pr_curves(0.5)
+        folder = Path(self.trainer.log_dir or ".") / "plots"
+        if not self.trainer.is_global_zero:
+            return
+        names = [self.net.names[i] for i in range(len(self.net.names))]
+        plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)
+        if getattr(self, "_first_batch", None):
+            try:
+                save_prediction_grid(self._first_batch, names, folder / f"{stage}_batch0_pred.jpg")
+            except ValueError:
+                pass
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_map("val")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_map("test")
+
+    def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
+        preds = self.detect(batch, conf=self.hparams.predict_conf)
+        return [{**p, "meta": m} for p, m in zip(preds, batch["meta"])]

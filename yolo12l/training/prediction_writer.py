@@ -1,0 +1,102 @@
+"""Writes ``trainer.predict`` results: COCO-results JSON (original category ids) and annotated images."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import cv2
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.callbacks import BasePredictionWriter
+
+from ..data.images import read_image
+from ..data.visualize import draw_boxes
+
+
+def coco_results(preds: Sequence[dict[str, Any]], category_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """Detections (boxes xyxy original pixels, scores, labels, meta) → COCO results entries (bbox = x, y, w, h)."""
+    out = []
+    for p in preds:
+        meta = p["meta"]
+        boxes = p["boxes"].detach().cpu().double().numpy().reshape(-1, 4)
+        for (x1, y1, x2, y2), s, k in zip(boxes, p["scores"].tolist(), p["labels"].tolist()):
+            out.append({
+                "image_id": meta.get("image_id"),
+                "file_name": Path(meta["file"]).name,
+                "category_id": int(category_ids[k]) if category_ids is not None else int(k),
+                "bbox": [round(float(x1), 3), round(float(y1), 3), round(float(x2 - x1), 3), round(float(y2 - y1), 3)],
+                "score": round(float(s), 5),
+            })
+    return out
+
+
+class DetectionWriter(BasePredictionWriter):
+    """At the end of ``predict``: ``<output_dir>/predictions.json`` and, if ``save_images``, one annotated image per
+    input under ``<output_dir>/images/``. Category ids are the model's ``label_to_category_id`` when set."""
+
+    def __init__(self, output_dir: str = "runs/predict", save_images: bool = True, max_images: int | None = None):
+        super().__init__(write_interval="epoch")
+        self.output_dir = Path(output_dir)
+        self.save_images = save_images
+        self.max_images = max_images
+
+    def write_on_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Sequence[Any],
+                           batch_indices: Sequence[Any]) -> None:
+        preds = [p for batch in predictions for p in batch]
+        gathered = _gather_objects(trainer, preds)
+        if not trainer.is_global_zero:
+            return
+        preds = [p for part in gathered for p in part]
+        self.output_dir.mkdir(parents=True, exist_ok=True)
+        ids = getattr(pl_module.hparams, "label_to_category_id", None)
+        results = coco_results(preds, ids)
+        (self.output_dir / "predictions.json").write_text(json.dumps(results, indent=1))
+        if self.save_images:
+            names = [pl_module.net.names[i] for i in range(len(pl_module.net.names))]
+            folder = self.output_dir / "images"
+            folder.mkdir(exist_ok=True)
+            for p in preds[: self.max_images]:
+                file = Path(p["meta"]["file"])
+                try:
+                    img = read_image(file)
+                except OSError:
+                    continue
+                drawn = draw_boxes(img, p["boxes"].cpu().numpy(), p["labels"].tolist(), names)
+                cv2.imwrite(str(folder / f"{file.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+
+
+def _gather_objects(trainer: L.Trainer, obj: Any) -> list[Any]:
+    if trainer.world_size == 1 or not torch.distributed.is_initialized():
+        return [obj]
+    out: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(out, obj)
+    return out
+
+
+def save_prediction_grid(preds: Sequence[dict[str, Any]], names: Sequence[str],
+                         path: str | Path, max_images: int = 16) -> Path:
+    """A grid of the original images of ``preds`` (with ``meta``) with predicted boxes (original pixels) drawn, as a JPEG/PNG."""
+    tiles = []
+    for p in preds[:max_images]:
+        meta = p["meta"] if "meta" in p else {}
+        try:
+            img = read_image(meta["file"])
+        except (OSError, KeyError):
+            continue
+        tiles.append(draw_boxes(img, p["boxes"].cpu().numpy(), p["labels"].tolist(), names))
+    if not tiles:
+        raise ValueError("no image to draw")
+    size = 320
+    resized = [cv2.resize(t, (size, size)) for t in tiles]
+    cols = int(np.ceil(np.sqrt(len(resized))))
+    rows = int(np.ceil(len(resized) / cols))
+    grid = np.full((rows * size, cols * size, 3), 255, np.uint8)
+    for i, t in enumerate(resized):
+        r, c = divmod(i, cols)
+        grid[r * size:(r + 1) * size, c * size:(c + 1) * size] = t
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    return path
