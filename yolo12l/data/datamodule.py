@@ -198,14 +198,20 @@ class DetectionDataModule(L.LightningDataModule):
         ds = self.datasets["train"]
         return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, epoch_fn=self._trainer_epoch))
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""
         if "val" not in self.datasets:
             self.setup("validate")
+        if "val" not in self.datasets:
+            log.info("%s: no val split configured, validation skipped", type(self).__name__)
+            return []
         return self._loader(self.datasets["val"], self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         if "test" not in self.datasets:
             self.setup("test")
+        if "test" not in self.datasets:
+            raise NoUsableDataError(f"{type(self).__name__}: no test or val split configured")
         return self._loader(self.datasets["test"], self.val_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
