@@ -70,6 +70,7 @@ class DatasetReport:
         self.name = name
         self.log_first = log_first
         self.issues: list[Issue] = []
+        self._seen: Counter[IssueKind] = Counter()
         self.num_images = 0  # usable images after parsing/verification
         self.num_boxes = 0  # training targets kept
         self.num_listed = 0  # images listed in the source
@@ -77,8 +78,8 @@ class DatasetReport:
     def add(self, kind: IssueKind | str, file: str, message: str) -> None:
         issue = Issue(IssueKind(kind), str(file), message)
         self.issues.append(issue)
-        seen = sum(1 for i in self.issues if i.kind == issue.kind)
-        if seen <= self.log_first:
+        self._seen[issue.kind] += 1
+        if self._seen[issue.kind] <= self.log_first:
             level = logging.DEBUG if issue.kind in INFO_KINDS else logging.WARNING
             prefix = f"{self.name}: " if self.name else ""
             log.log(level, "%s%s", prefix, issue)
@@ -86,6 +87,7 @@ class DatasetReport:
     def extend(self, issues: list[Issue]) -> None:
         """Adds already-formed issues (e.g. replayed from the annotation cache) without logging each."""
         self.issues.extend(issues)
+        self._seen.update(i.kind for i in issues)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(i.kind.value for i in self.issues))
