@@ -101,8 +101,9 @@ class DatasetReport:
     def problems(self) -> list[Issue]:
         return [i for i in self.issues if i.kind not in INFO_KINDS]
 
-    def summary(self, list_files: bool = False, max_files: int | None = 20) -> str:
-        """Multi-line text: image/box totals, count per kind, and the files per problem kind."""
+    def summary(self, list_files: bool = False, max_files: int | None = 20, include_info: bool = False) -> str:
+        """Multi-line text: image/box totals, count per kind, and (``list_files``) the files of each problem
+        kind, plus those of the info kinds when ``include_info``."""
         head = f"{self.name}: " if self.name else ""
         lines = [f"{head}{self.num_images} usable images of {self.num_listed} listed, {self.num_boxes} boxes"]
         counts = self.counts()
@@ -112,7 +113,7 @@ class DatasetReport:
                 continue
             tag = " (info)" if kind in INFO_KINDS else ""
             lines.append(f"  {kind.value}{tag}: {n}")
-            if list_files and kind not in INFO_KINDS:
+            if list_files and (include_info or kind not in INFO_KINDS):
                 issues = [i for i in self.issues if i.kind == kind]
                 shown = issues if max_files is None else issues[:max_files]
                 lines.extend(f"    {i.file}: {i.message}" for i in shown)
