@@ -2,7 +2,6 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 
 from conftest import save_rgb, solid_image
 from yolo12l.data.records import IssueKind

@@ -30,7 +30,7 @@ from .collate import collate_detections
 from .dataset import DetectionDataset, ImageFolderDataset
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
-from .synthetic import SHAPE_CLASSES, synthetic_dataset
+from .synthetic import synthetic_dataset
 from .transforms import AugmentConfig
 from .verify import VerifyMode
 from .voc import VOC_CLASSES, parse_voc, voc_sources
@@ -361,5 +361,4 @@ class SyntheticDataModule(CocoDataModule):
         self.synthetic_paths = paths
 
 
-__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule",
-           "SHAPE_CLASSES"]
+__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule"]
