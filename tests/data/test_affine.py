@@ -3,7 +3,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from conftest import solid_image
+from datatest_utils import solid_image
 from yolo12l.data.affine import YoloAffine
 from yolo12l.data.letterbox import letterbox
 from yolo12l.data.transforms import AugmentConfig, bbox_params

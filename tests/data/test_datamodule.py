@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import SequentialSampler
 
-from conftest import save_rgb, solid_image
+from datatest_utils import save_rgb, solid_image
 from yolo12l.data import (CocoDataModule, NoUsableDataError, SyntheticDataModule, VOCDataModule, YoloDataModule,
                           targets_to_loss_dict)
 from yolo12l.data.sampler import EpochSampler

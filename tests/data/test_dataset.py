@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import save_rgb, solid_image, truncate
+from datatest_utils import save_rgb, solid_image, truncate
 from yolo12l.data.coco import parse_coco
 from yolo12l.data.collate import collate_detections, targets_to_loss_dict
 from yolo12l.data.dataset import DetectionDataset, ImageFolderDataset
