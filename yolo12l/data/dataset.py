@@ -91,6 +91,8 @@ class DetectionDataset(Dataset):
         if self._pid == pid:
             return
         self._pid = pid
+        if torch.utils.data.get_worker_info() is not None:
+            cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
         seed = torch.initial_seed() % 2**32
         self.rng = np.random.default_rng(seed)
         if self.augment is not None:
