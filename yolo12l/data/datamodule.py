@@ -222,11 +222,11 @@ class DetectionDataModule(L.LightningDataModule):
         return self._loader(self.datasets["predict"], self.val_batch_size)
 
     def teardown(self, stage: str) -> None:
-        ds = self.datasets.get("train")
-        if isinstance(ds, DetectionDataset):
-            failed = ds.collect_load_failures()
-            if failed:
-                log.warning("%d training image(s) failed to load and were replaced: %s", len(failed), failed)
+        for name, ds in self.datasets.items():
+            if isinstance(ds, DetectionDataset):
+                failed = ds.collect_load_failures()
+                if failed:
+                    log.warning("%s: %d image(s) failed to load during the run: %s", name, len(failed), failed)
 
     def summary(self, list_files: bool = True) -> str:
         """The issue summary of every configured split."""

@@ -111,8 +111,8 @@ class DetectionDataset(Dataset):
         for i in bad:
             if i not in self._reported:
                 self._reported.add(i)
-                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file,
-                                "could not be decoded during training: sample replaced")
+                what = "sample replaced by another" if self.augment is not None else "evaluated as an empty image"
+                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file, f"could not be decoded: {what}")
         return [self.records[i].file for i in bad]
 
     def _random_ok_index(self) -> int:
