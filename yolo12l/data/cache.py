@@ -118,6 +118,7 @@ class AnnotationCache:
             fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
             os.close(fd)
             torch.save(_to_payload(split), tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private
             os.replace(tmp, p)  # atomic: concurrent processes never read a half-written file
         except OSError as e:
             log.warning("could not write annotation cache %s: %s", p, e)
