@@ -113,6 +113,7 @@ class AnnotationCache:
         if not self.enabled:
             return None
         p = self.path(kind, key)
+        tmp = None
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
@@ -122,6 +123,8 @@ class AnnotationCache:
             os.replace(tmp, p)  # atomic: concurrent processes never read a half-written file
         except OSError as e:
             log.warning("could not write annotation cache %s: %s", p, e)
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
             return None
         return p
 
