@@ -103,8 +103,8 @@ def main() -> None:
     print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"{'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} {'min ms':>8}")
     for r in rows:
-        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} {r['detections_per_image']:>6.0f} "
-              f"{r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
+        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} "
+              f"{r['detections_per_image']:>6.0f} {r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
     record = {
         "benchmark": "postprocess",
         "shape": shape,

@@ -30,7 +30,7 @@ from .collate import collate_detections
 from .dataset import DetectionDataset, ImageFolderDataset
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
-from .synthetic import SHAPE_CLASSES, synthetic_dataset
+from .synthetic import synthetic_dataset
 from .transforms import AugmentConfig
 from .verify import VerifyMode
 from .voc import VOC_CLASSES, parse_voc, voc_sources
@@ -198,14 +198,20 @@ class DetectionDataModule(L.LightningDataModule):
         ds = self.datasets["train"]
         return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, epoch_fn=self._trainer_epoch))
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""
         if "val" not in self.datasets:
             self.setup("validate")
+        if "val" not in self.datasets:
+            log.info("%s: no val split configured, validation skipped", type(self).__name__)
+            return []
         return self._loader(self.datasets["val"], self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         if "test" not in self.datasets:
             self.setup("test")
+        if "test" not in self.datasets:
+            raise NoUsableDataError(f"{type(self).__name__}: no test or val split configured")
         return self._loader(self.datasets["test"], self.val_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
@@ -216,11 +222,11 @@ class DetectionDataModule(L.LightningDataModule):
         return self._loader(self.datasets["predict"], self.val_batch_size)
 
     def teardown(self, stage: str) -> None:
-        ds = self.datasets.get("train")
-        if isinstance(ds, DetectionDataset):
-            failed = ds.collect_load_failures()
-            if failed:
-                log.warning("%d training image(s) failed to load and were replaced: %s", len(failed), failed)
+        for name, ds in self.datasets.items():
+            if isinstance(ds, DetectionDataset):
+                failed = ds.collect_load_failures()
+                if failed:
+                    log.warning("%s: %d image(s) failed to load during the run: %s", name, len(failed), failed)
 
     def summary(self, list_files: bool = True) -> str:
         """The issue summary of every configured split."""
@@ -355,5 +361,4 @@ class SyntheticDataModule(CocoDataModule):
         self.synthetic_paths = paths
 
 
-__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule",
-           "SHAPE_CLASSES"]
+__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule"]

@@ -91,6 +91,8 @@ class DetectionDataset(Dataset):
         if self._pid == pid:
             return
         self._pid = pid
+        if torch.utils.data.get_worker_info() is not None:
+            cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
         seed = torch.initial_seed() % 2**32
         self.rng = np.random.default_rng(seed)
         if self.augment is not None:
@@ -109,8 +111,8 @@ class DetectionDataset(Dataset):
         for i in bad:
             if i not in self._reported:
                 self._reported.add(i)
-                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file,
-                                "could not be decoded during training: sample replaced")
+                what = "sample replaced by another" if self.augment is not None else "evaluated as an empty image"
+                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file, f"could not be decoded: {what}")
         return [self.records[i].file for i in bad]
 
     def _random_ok_index(self) -> int:
