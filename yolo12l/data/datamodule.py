@@ -340,7 +340,8 @@ class YoloDataModule(DetectionDataModule):
 
 class SyntheticDataModule(CocoDataModule):
     """The built-in shapes dataset (see ``synthetic.py``), generated once under ``cache_dir`` and read
-    through the COCO path. Classes: circle, square, triangle, star, cross (category ids 1..5)."""
+    through the COCO path. Classes: circle, square, triangle, star, cross (category ids 1..5).
+    ``predict_source`` defaults to the generated validation images."""
 
     def __init__(
         self,
@@ -356,6 +357,9 @@ class SyntheticDataModule(CocoDataModule):
         if imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
         paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
+        kwargs.setdefault("predict_source", None)
+        if kwargs["predict_source"] is None:  # the demo predicts on the validation images
+            kwargs["predict_source"] = paths.val_images
         super().__init__(paths.train_annotations, paths.train_images, paths.val_annotations, paths.val_images,
                          imgsz=imgsz, cache_dir=cache_dir, **kwargs)
         self.synthetic_paths = paths
