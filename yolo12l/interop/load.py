@@ -32,7 +32,7 @@ import yaml as pyyaml
 
 from ..models import build_model, convert_ultralytics_state_dict, get_block, load_model_yaml
 from ..models.network import DetectionNetwork
-from ..models.parser import make_divisible, resolve_scale
+from ..models.parser import parse_model
 from .ultralytics_checkpoint import read_ultralytics_checkpoint
 
 __all__ = ["VARIANTS", "detect_variant", "fold_pe_bias", "load_ultralytics_checkpoint", "network_state_dict"]
@@ -133,8 +133,7 @@ def _check_blocks(cfg: dict, variant: str) -> None:
                          f"not have (weights look like {variant})")
 
 
-def _shape_mismatch(net: torch.nn.Module, sd: Mapping[str, torch.Tensor]) -> list[str]:
-    own = net.state_dict()
+def _shape_mismatch(own: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor]) -> list[str]:
     out = [f"missing {k}" for k in own if k not in sd]
     out += [f"unexpected {k}" for k in sd if k not in own]
     out += [f"{k}: file {tuple(sd[k].shape)} vs network {tuple(own[k].shape)}"
@@ -142,19 +141,21 @@ def _shape_mismatch(net: torch.nn.Module, sd: Mapping[str, torch.Tensor]) -> lis
     return out
 
 
-def _infer_scale(cfg: dict, sd: Mapping[str, torch.Tensor], nc: int | None, ch: int) -> str | None:
-    """The scale letter whose network has exactly ``sd``'s keys and shapes.
+def _meta_state(cfg: dict, scale: str | None, nc: int | None, ch: int) -> dict[str, torch.Tensor]:
+    """Key → (meta) tensor of the network ``cfg`` builds at ``scale``, without allocating or running it."""
+    cfg = {**cfg, "nc": nc if nc is not None else cfg["nc"]}
+    try:
+        with torch.device("meta"):
+            layers, _ = parse_model(cfg, ch=ch, scale=scale)
+    except (TypeError, ValueError, IndexError, KeyError) as exc:
+        raise ValueError(f"cannot build a network from the checkpoint's model YAML at scale {scale!r}: {exc}") from exc
+    return {f"model.{k}": v for k, v in layers.state_dict().items()}
 
-    Only scales whose first layer has the file's width are built (at most m and l share one)."""
-    first = sd.get("model.0.conv.weight")
-    row = (cfg.get("backbone") or [[None, None, None, [None]]])[0]
+
+def _infer_scale(cfg: dict, sd: Mapping[str, torch.Tensor], nc: int | None, ch: int) -> str | None:
+    """The scale letter whose network has exactly ``sd``'s keys and shapes."""
     for letter in cfg.get("scales") or {}:
-        _, sc = resolve_scale(cfg, letter)
-        c2 = row[3][0] if isinstance(row, (list, tuple)) and len(row) == 4 and row[3] else None
-        if first is not None and isinstance(c2, int) and \
-                make_divisible(min(c2, sc.max_channels) * sc.width, 8) != first.shape[0]:
-            continue
-        if not _shape_mismatch(DetectionNetwork(cfg, ch=ch, scale=letter, nc=nc), sd):
+        if not _shape_mismatch(_meta_state(cfg, letter, nc, ch), sd):
             return letter
     return None
 
@@ -193,13 +194,13 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
         if scale is None and cfg.get("scales"):
             raise ValueError(f"{os.fspath(path)}: the {variant} weights fit no scale of "
                              f"{'its model YAML' if from_file else shipped}")
-    net = build_model(cfg, scale=scale, nc=nc, ch=ch)
-    problems = _shape_mismatch(net, sd)
+    problems = _shape_mismatch(_meta_state(cfg, scale, nc, ch), sd)
     if problems:
         more = f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""
         raise ValueError(f"{os.fspath(path)}: {variant} weights do not fit the network built from "
                          f"{'its model YAML' if from_file else shipped} at scale {scale!r}: "
                          f"{'; '.join(problems[:6])}{more}")
+    net = build_model(cfg, scale=scale, nc=nc, ch=ch)
     net.load_state_dict(sd, strict=True)
     net.eval()
     stride = tuple(float(s) for s in net.stride.tolist())
