@@ -1,0 +1,44 @@
+"""Batch layout.
+
+``collate_detections`` turns samples into::
+
+    {"images":  uint8 (B, 3, H, W) RGB (normalise on the device: images.float() / 255),
+     "targets": float32 (N, 6) rows (batch_idx, cls, cx, cy, w, h), box normalised to the (H, W) input,
+     "meta":    list of B dicts: image_id, file, orig_shape (h, w), ratio, pad (left, top),
+                boxes (n, 4) xyxy in original pixels, labels (n,), index, ... }
+
+For evaluation samples ``ratio``/``pad`` map predictions back with ``letterbox.scale_boxes``; for training
+samples (mosaic/affine) they are None. ``targets_to_loss_dict`` gives the loss its
+``{"batch_idx": (N,), "cls": (N, 1), "bboxes": (N, 4)}`` view (float, like Ultralytics).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+
+def xyxy_to_cxcywh_norm(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(n, 4) xyxy pixels -> (n, 4) cx, cy, w, h normalised by the image size."""
+    x1, y1, x2, y2 = boxes.unbind(-1)
+    return torch.stack(((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height), -1)
+
+
+def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
+    """Stacks images (all the same size) and flattens targets; see the module doc for the layout."""
+    images = torch.stack([s["image"] for s in samples])
+    h, w = images.shape[-2:]
+    rows = []
+    for i, s in enumerate(samples):
+        b = s["boxes"].reshape(-1, 4).float()
+        if len(b):
+            cls = s["labels"].reshape(-1, 1).float()
+            idx = torch.full((len(b), 1), float(i))
+            rows.append(torch.cat((idx, cls, xyxy_to_cxcywh_norm(b, h, w)), 1))
+    targets = torch.cat(rows) if rows else torch.zeros((0, 6))
+    return {"images": images, "targets": targets, "meta": [s["meta"] for s in samples]}
+
+
+def targets_to_loss_dict(targets: torch.Tensor) -> dict[str, torch.Tensor]:
+    """(N, 6) targets -> {"batch_idx": (N,), "cls": (N, 1), "bboxes": (N, 4) normalised cx, cy, w, h}."""
+    return {"batch_idx": targets[:, 0], "cls": targets[:, 1:2], "bboxes": targets[:, 2:6]}

@@ -1,0 +1,364 @@
+"""LightningDataModules for COCO JSON, Pascal VOC, YOLO txt and the built-in synthetic dataset.
+
+All share :class:`DetectionDataModule` (image size, loader and augmentation settings). ``class_names``,
+``num_classes`` and ``label_to_category_id`` are available right after ``__init__`` (cheap for VOC/YOLO;
+COCO parses the training JSON once, then the annotation cache makes it fast), so LightningCLI can link them
+to the model. Annotations are parsed and images header-checked once per split and cached (``cache.py``);
+``setup`` logs one summary per split and raises :class:`NoUsableDataError` if a split has no usable image.
+
+``close_mosaic``: the train loader's :class:`EpochSampler` reads ``trainer.current_epoch`` and
+``trainer.max_epochs`` each epoch and writes them into the dataset's shared-memory state, which DataLoader
+workers (persistent too) read per sample. Without a Trainer call :meth:`DetectionDataModule.set_epoch`.
+
+Output category ids (``label_to_category_id``): COCO -> the JSON's category ids; VOC and YOLO -> ``0..nc-1``.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch.utils.data import DataLoader
+
+from .cache import AnnotationCache
+from .coco import parse_coco
+from .collate import collate_detections
+from .dataset import DetectionDataset, ImageFolderDataset
+from .records import NoUsableDataError, ParsedSplit
+from .sampler import EpochSampler
+from .synthetic import synthetic_dataset
+from .transforms import AugmentConfig
+from .verify import VerifyMode
+from .voc import VOC_CLASSES, parse_voc, voc_sources
+from .yolo_txt import load_data_yaml, parse_yolo, yolo_sources
+
+log = logging.getLogger("yolo12l.data")
+PathLike = str | os.PathLike
+
+
+class DetectionDataModule(L.LightningDataModule):
+    """Common loader/augmentation settings; subclasses implement :meth:`parse_split`.
+
+    Args:
+        imgsz: square training/evaluation size (multiple of 32).
+        batch_size / val_batch_size: train and evaluation batch sizes (val defaults to batch_size).
+        num_workers, pin_memory, persistent_workers: DataLoader settings (persistent only if workers > 0).
+        mosaic, mixup, close_mosaic, degrees, translate, scale, shear, hsv_h, hsv_s, hsv_v, fliplr,
+        min_box_size, min_visibility: see :class:`AugmentConfig`.
+        cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
+        verify: image check at parse time, "header" (default), "full" (decode all) or "none".
+        predict_source: folder / glob / file of images for ``predict_dataloader``.
+    """
+
+    def __init__(
+        self,
+        imgsz: int = 640,
+        batch_size: int = 16,
+        val_batch_size: int | None = None,
+        num_workers: int = 2,
+        pin_memory: bool = True,
+        persistent_workers: bool = True,
+        mosaic: float = 1.0,
+        mixup: float = 0.0,
+        close_mosaic: int = 10,
+        degrees: float = 0.0,
+        translate: float = 0.1,
+        scale: float = 0.5,
+        shear: float = 0.0,
+        hsv_h: float = 0.015,
+        hsv_s: float = 0.7,
+        hsv_v: float = 0.4,
+        fliplr: float = 0.5,
+        min_box_size: float = 2.0,
+        min_visibility: float = 0.1,
+        cache_dir: PathLike | None = None,
+        cache: bool = True,
+        verify: VerifyMode = "header",
+        predict_source: PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        if imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+        self.imgsz = imgsz
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.persistent_workers = persistent_workers
+        self.augment = AugmentConfig(
+            mosaic=mosaic, mixup=mixup, close_mosaic=close_mosaic, degrees=degrees, translate=translate,
+            scale=scale, shear=shear, hsv_h=hsv_h, hsv_s=hsv_s, hsv_v=hsv_v, fliplr=fliplr,
+            min_box_size=min_box_size, min_visibility=min_visibility,
+        )
+        self.cache = AnnotationCache(cache_dir, enabled=cache)
+        self.verify = verify
+        self.predict_source = predict_source
+        self._splits: dict[str, ParsedSplit | None] = {}
+        self.datasets: dict[str, DetectionDataset | ImageFolderDataset] = {}
+
+    # ------------------------------------------------------------------------------------ subclass hooks
+    def parse_split(self, split: str) -> ParsedSplit | None:
+        """Parsed ``"train"``, ``"val"`` or ``"test"`` split, or None when that split is not configured."""
+        raise NotImplementedError
+
+    def _class_info(self) -> tuple[list[str], list[int]]:
+        """(class names, output category ids); default: from the first configured split."""
+        for s in ("train", "val", "test"):
+            p = self.split(s)
+            if p is not None:
+                return p.class_names, p.category_ids
+        raise NoUsableDataError(f"{type(self).__name__}: no split configured")
+
+    # ---------------------------------------------------------------------------------------- class info
+    def split(self, name: str) -> ParsedSplit | None:
+        """Parsed split (memoised; backed by the annotation cache)."""
+        if name not in self._splits:
+            self._splits[name] = self.parse_split(name)
+        return self._splits[name]
+
+    @functools.cached_property
+    def _classes(self) -> tuple[list[str], list[int]]:
+        return self._class_info()
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self._classes[0])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self._classes[0])
+
+    @property
+    def label_to_category_id(self) -> list[int]:
+        """``label_to_category_id[i]``: id to write in COCO-format predictions for class index ``i``."""
+        return list(self._classes[1])
+
+    @property
+    def class_ids(self) -> list[int]:
+        """Alias of :attr:`label_to_category_id`."""
+        return self.label_to_category_id
+
+    # -------------------------------------------------------------------------------------------- setup
+    def _dataset(self, name: str, train: bool) -> DetectionDataset:
+        parsed = self.split(name)
+        if parsed is None:
+            raise NoUsableDataError(f"{type(self).__name__}: no '{name}' split configured")
+        rep = parsed.report
+        problems = rep.problems
+        log.log(logging.WARNING if problems else logging.INFO, "%s split: %s", name,
+                rep.summary(list_files=bool(problems)))
+        parsed.require_usable()
+        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep)
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and "train" not in self.datasets:
+            self.datasets["train"] = self._dataset("train", train=True)
+        if stage in (None, "fit", "validate") and "val" not in self.datasets and self.split("val") is not None:
+            self.datasets["val"] = self._dataset("val", train=False)
+        if stage in (None, "test") and "test" not in self.datasets:
+            name = "test" if self.split("test") is not None else "val"
+            if self.split(name) is not None:
+                self.datasets["test"] = self._dataset(name, train=False)
+        if stage in (None, "predict") and self.predict_source is not None and "predict" not in self.datasets:
+            self.datasets["predict"] = ImageFolderDataset(self.predict_source, self.imgsz)
+
+    def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
+        """Tells the training dataset (and its workers) the epoch, for ``close_mosaic``."""
+        if "train" in self.datasets:
+            self.datasets["train"].set_epoch(epoch, total_epochs)  # type: ignore[union-attr]
+
+    def _trainer_epoch(self) -> int | None:
+        tr = self.trainer
+        if tr is None:
+            return None
+        ds = self.datasets["train"]
+        if tr.max_epochs is not None and tr.max_epochs > 0:
+            ds.set_epoch(ds.epoch, tr.max_epochs)  # type: ignore[union-attr]
+        return tr.current_epoch
+
+    def _loader(self, ds, batch_size: int, sampler=None) -> DataLoader:
+        return DataLoader(
+            ds,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and self.num_workers > 0,
+            collate_fn=collate_detections,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        if "train" not in self.datasets:
+            self.setup("fit")
+        ds = self.datasets["train"]
+        return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, epoch_fn=self._trainer_epoch))
+
+    def val_dataloader(self) -> DataLoader | list:
+        """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""
+        if "val" not in self.datasets:
+            self.setup("validate")
+        if "val" not in self.datasets:
+            log.info("%s: no val split configured, validation skipped", type(self).__name__)
+            return []
+        return self._loader(self.datasets["val"], self.val_batch_size)
+
+    def test_dataloader(self) -> DataLoader:
+        if "test" not in self.datasets:
+            self.setup("test")
+        if "test" not in self.datasets:
+            raise NoUsableDataError(f"{type(self).__name__}: no test or val split configured")
+        return self._loader(self.datasets["test"], self.val_batch_size)
+
+    def predict_dataloader(self) -> DataLoader:
+        if "predict" not in self.datasets:
+            self.setup("predict")
+        if "predict" not in self.datasets:
+            raise NoUsableDataError("predict_dataloader needs predict_source")
+        return self._loader(self.datasets["predict"], self.val_batch_size)
+
+    def teardown(self, stage: str) -> None:
+        ds = self.datasets.get("train")
+        if isinstance(ds, DetectionDataset):
+            failed = ds.collect_load_failures()
+            if failed:
+                log.warning("%d training image(s) failed to load and were replaced: %s", len(failed), failed)
+
+    def summary(self, list_files: bool = True) -> str:
+        """The issue summary of every configured split."""
+        out = []
+        for s in ("train", "val", "test"):
+            p = self.split(s)
+            if p is not None:
+                out.append(f"[{s}] " + p.report.summary(list_files=list_files))
+        return "\n".join(out)
+
+
+class CocoDataModule(DetectionDataModule):
+    """COCO ``instances_*.json`` + image folders. Classes come from the training JSON (its sorted category
+    ids map to ``0..nc-1``; ``label_to_category_id`` maps back). ``test_*`` default to the val split."""
+
+    def __init__(
+        self,
+        train_annotations: PathLike | None = None,
+        train_images: PathLike | None = None,
+        val_annotations: PathLike | None = None,
+        val_images: PathLike | None = None,
+        test_annotations: PathLike | None = None,
+        test_images: PathLike | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.paths = {"train": (train_annotations, train_images), "val": (val_annotations, val_images),
+                      "test": (test_annotations, test_images)}
+
+    def parse_split(self, split: str) -> ParsedSplit | None:
+        ann, imgs = self.paths[split]
+        if ann is None:
+            return None
+        if imgs is None:
+            raise ValueError(f"{split}_annotations given without {split}_images")
+        cats = None
+        if split != "train" and self.paths["train"][0] is not None:
+            t = self.split("train")
+            cats = (t.class_names, t.category_ids)  # share the training class indices
+        return self.cache.get_or_parse(
+            "coco", [ann, imgs], {"images": str(imgs), "verify": self.verify, "cats": cats, "split": split},
+            lambda: parse_coco(ann, imgs, categories=cats, verify=self.verify, name=f"{Path(ann).name}"),
+        )
+
+
+class VOCDataModule(DetectionDataModule):
+    """Pascal VOC. Either ``root`` (one ``VOCdevkit/VOC20xx`` folder) with ``train_split``/``val_split``/
+    ``test_split`` names, or explicit ``train_sets``/``val_sets``/``test_sets`` lists of ``(root, split)`` to
+    combine years. ``class_names`` defaults to the 20 VOC classes; ``keep_difficult`` keeps difficult boxes."""
+
+    def __init__(
+        self,
+        root: PathLike | None = None,
+        train_split: str | None = "train",
+        val_split: str | None = "val",
+        test_split: str | None = None,
+        train_sets: Sequence[tuple[str, str]] | None = None,
+        val_sets: Sequence[tuple[str, str]] | None = None,
+        test_sets: Sequence[tuple[str, str]] | None = None,
+        class_names: Sequence[str] | None = None,
+        keep_difficult: bool = False,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+
+        def sets(explicit, split):
+            if explicit is not None:
+                return [(str(r), s) for r, s in explicit]
+            return [(str(root), split)] if root is not None and split else None
+
+        self.sets = {"train": sets(train_sets, train_split), "val": sets(val_sets, val_split),
+                     "test": sets(test_sets, test_split)}
+        self._names = list(class_names) if class_names is not None else list(VOC_CLASSES)
+        self.keep_difficult = keep_difficult
+
+    def _class_info(self) -> tuple[list[str], list[int]]:
+        return self._names, list(range(len(self._names)))
+
+    def parse_split(self, split: str) -> ParsedSplit | None:
+        sets = self.sets[split]
+        if not sets:
+            return None
+        return self.cache.get_or_parse(
+            "voc", voc_sources(sets),
+            {"sets": sets, "names": self._names, "difficult": self.keep_difficult, "verify": self.verify},
+            lambda: parse_voc(sets, self._names, keep_difficult=self.keep_difficult, verify=self.verify),
+        )
+
+
+class YoloDataModule(DetectionDataModule):
+    """YOLO txt dataset described by an Ultralytics dataset YAML (``path``, ``train``, ``val``, ``test``,
+    ``names``); class names come from the YAML."""
+
+    def __init__(self, data_yaml: PathLike, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.data_yaml = Path(data_yaml)
+        self._data = load_data_yaml(self.data_yaml)
+
+    def _class_info(self) -> tuple[list[str], list[int]]:
+        names = self._data["names"]
+        return names, list(range(len(names)))
+
+    def parse_split(self, split: str) -> ParsedSplit | None:
+        if not self._data.get(split):
+            return None
+        return self.cache.get_or_parse(
+            "yolo", yolo_sources(self.data_yaml, split), {"split": split, "verify": self.verify},
+            lambda: parse_yolo(self._data, split, verify=self.verify),
+        )
+
+
+class SyntheticDataModule(CocoDataModule):
+    """The built-in shapes dataset (see ``synthetic.py``), generated once under ``cache_dir`` and read
+    through the COCO path. Classes: circle, square, triangle, star, cross (category ids 1..5)."""
+
+    def __init__(
+        self,
+        num_train: int = 64,
+        num_val: int = 16,
+        imgsz: int = 256,
+        seed: int = 0,
+        cache_dir: PathLike | None = None,
+        size_range: tuple[int, int] = (160, 320),
+        max_objects: int = 6,
+        **kwargs,
+    ) -> None:
+        if imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+        paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
+        super().__init__(paths.train_annotations, paths.train_images, paths.val_annotations, paths.val_images,
+                         imgsz=imgsz, cache_dir=cache_dir, **kwargs)
+        self.synthetic_paths = paths
+
+
+__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule"]

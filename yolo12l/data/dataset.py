@@ -1,0 +1,246 @@
+"""Torch datasets over parsed records: training (YOLO augmentation), evaluation (letterbox) and prediction.
+
+A sample is ``{"image": uint8 (3, H, W) RGB, "boxes": float32 (n, 4) xyxy pixels of that image,
+"labels": int64 (n,), "meta": {...}}``; see ``collate.py`` for the batch layout and the ``meta`` keys.
+
+Robustness: an image that fails to decode while training is replaced by another random index (its index
+is flagged in a shared-memory tensor so no worker tries it again, a warning names the file, and
+:meth:`DetectionDataset.collect_load_failures` adds it to the report in the main process). Evaluation and
+prediction datasets instead return a grey placeholder without boxes and ``meta["load_failed"] = True``,
+so no image is counted twice by a metric.
+
+Epoch state (for ``close_mosaic``) lives in a shared-memory tensor, so :meth:`set_epoch` in the main process
+reaches DataLoader workers, persistent ones included.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .images import ImageLoadError, list_images, read_image
+from .letterbox import boxes_to_letterbox, letterbox
+from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
+from .transforms import FILL, AugmentConfig, build_train_color, build_train_geometry, mixup
+
+log = logging.getLogger("yolo12l.data")
+_NEVER = 2**62
+
+
+def _to_chw(img: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+class DetectionDataset(Dataset):
+    """Records -> samples. ``augment=None``: evaluation (letterbox to ``imgsz`` square, no randomness);
+    an :class:`AugmentConfig`: training (mosaic, affine, mixup, HSV, flip; output ``imgsz`` square)."""
+
+    def __init__(
+        self,
+        records: list[ImageRecord],
+        imgsz: int = 640,
+        augment: AugmentConfig | None = None,
+        *,
+        report: DatasetReport | None = None,
+        max_retries: int = 10,
+    ) -> None:
+        if not records:
+            raise NoUsableDataError("dataset has no usable images")
+        self.records = records
+        self.imgsz = int(imgsz)
+        self.augment = augment
+        self.report = report if report is not None else DatasetReport()
+        self.max_retries = max_retries
+        # [epoch, first epoch without mosaic]; shared memory so workers see updates.
+        self._state = torch.tensor([0, _NEVER], dtype=torch.int64).share_memory_()
+        self._failed = torch.zeros(len(records), dtype=torch.uint8).share_memory_()
+        self._reported: set[int] = set()
+        self._pid: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+    # ----------------------------------------------------------------------------------------- epoch state
+    def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
+        """Sets the current epoch (and, if given, the run length that ``close_mosaic`` counts back from)."""
+        self._state[0] = int(epoch)
+        if total_epochs is not None and self.augment is not None and self.augment.close_mosaic > 0:
+            self._state[1] = max(0, int(total_epochs) - self.augment.close_mosaic)
+        elif total_epochs is not None:
+            self._state[1] = _NEVER
+
+    @property
+    def epoch(self) -> int:
+        return int(self._state[0])
+
+    @property
+    def mosaic_enabled(self) -> bool:
+        """Mosaic (and mixup) active in the current epoch."""
+        return self.augment is not None and self.augment.mosaic > 0 and int(self._state[0]) < int(self._state[1])
+
+    # ------------------------------------------------------------------------------------ per-process RNG
+    def _ensure_rng(self) -> None:
+        """Seeds numpy + albumentations once per process from torch's seed (distinct per DataLoader worker)."""
+        pid = os.getpid()
+        if self._pid == pid:
+            return
+        self._pid = pid
+        seed = torch.initial_seed() % 2**32
+        self.rng = np.random.default_rng(seed)
+        if self.augment is not None:
+            self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True, seed=seed + 1)
+            self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False, seed=seed + 2)
+            self._color = build_train_color(self.augment, seed=seed + 3)
+
+    # -------------------------------------------------------------------------------------------- loading
+    def _mark_failed(self, i: int, err: ImageLoadError) -> None:
+        self._failed[i] = 1
+        log.warning("%s: %s (sample %d replaced)", err.file, err.reason, i)
+
+    def collect_load_failures(self) -> list[str]:
+        """Adds newly failed files (flagged by any worker) to the report; returns all failed files."""
+        bad = torch.nonzero(self._failed).flatten().tolist()
+        for i in bad:
+            if i not in self._reported:
+                self._reported.add(i)
+                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file,
+                                "could not be decoded during training: sample replaced")
+        return [self.records[i].file for i in bad]
+
+    def _random_ok_index(self) -> int:
+        ok = torch.nonzero(self._failed == 0).flatten()
+        if len(ok) == 0:
+            raise NoUsableDataError(f"every image failed to load ({len(self)} images)")
+        return int(ok[int(self.rng.integers(len(ok)))])
+
+    def load_resized(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Loads record ``i`` (or a replacement) resized to long side ``imgsz``.
+
+        Returns (index used, image (h, w, 3) uint8, boxes (n, 4) pixels of that image, labels (n,)).
+        """
+        for _ in range(self.max_retries):
+            if self._failed[i]:
+                i = self._random_ok_index()
+                continue
+            r = self.records[i]
+            try:
+                img = read_image(r.file, draft_size=self.imgsz)
+            except ImageLoadError as e:
+                self._mark_failed(i, e)
+                i = self._random_ok_index()
+                continue
+            h, w = img.shape[:2]
+            k = self.imgsz / max(h, w)
+            if k != 1:
+                img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_LINEAR)
+            boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
+            return i, img, boxes, r.labels
+        raise NoUsableDataError(f"{self.max_retries} consecutive images failed to load; last: {self.records[i].file}")
+
+    # ------------------------------------------------------------------------------------------- samples
+    def _meta(self, i: int, **extra: Any) -> dict[str, Any]:
+        r = self.records[i]
+        return {
+            "index": i,
+            "image_id": r.image_id,
+            "file": r.file,
+            "orig_shape": (r.height, r.width),
+            "boxes": torch.from_numpy(r.boxes),
+            "labels": torch.from_numpy(r.labels),
+            **extra,
+        }
+
+    def _geometry(self, i: int, mosaic: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        i, img, boxes, labels = self.load_resized(i)
+        if mosaic:
+            others = [self.load_resized(int(self.rng.integers(len(self)))) for _ in range(3)]
+            meta = [{"image": o[1], "bboxes": o[2], "labels": o[3]} for o in others]
+            out = self._geo_mosaic(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta)
+        else:
+            out = self._geo_plain(image=img, bboxes=boxes, labels=labels)
+        return i, out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"], np.int64)
+
+    def _train_item(self, index: int) -> dict[str, Any]:
+        self._ensure_rng()
+        cfg = self.augment
+        assert cfg is not None
+        mosaic_on = self.mosaic_enabled
+        mosaic = mosaic_on and self.rng.random() < cfg.mosaic
+        i, img, boxes, labels = self._geometry(index, mosaic)
+        mixed = False
+        if mosaic_on and cfg.mixup > 0 and self.rng.random() < cfg.mixup:
+            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic)
+            img, boxes, labels = mixup((img, boxes, labels), (img2, boxes2, labels2), float(self.rng.beta(32.0, 32.0)))
+            mixed = True
+        out = self._color(image=img, bboxes=boxes, labels=labels)
+        return {
+            "image": _to_chw(out["image"]),
+            "boxes": torch.as_tensor(np.asarray(out["bboxes"], np.float32).reshape(-1, 4)),
+            "labels": torch.as_tensor(np.asarray(out["labels"], np.int64).reshape(-1)),
+            "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
+        }
+
+    def _eval_item(self, i: int) -> dict[str, Any]:
+        r = self.records[i]
+        try:
+            img = read_image(r.file)
+        except ImageLoadError as e:
+            self._failed[i] = 1
+            log.warning("%s: %s (evaluated as an empty grey image)", e.file, e.reason)
+            s = self.imgsz
+            meta = self._meta(i, ratio=1.0, pad=(0.0, 0.0), load_failed=True)
+            meta["boxes"], meta["labels"] = torch.zeros((0, 4)), torch.zeros(0, dtype=torch.int64)
+            return {"image": torch.full((3, s, s), FILL, dtype=torch.uint8), "boxes": torch.zeros((0, 4)),
+                    "labels": torch.zeros(0, dtype=torch.int64), "meta": meta}
+        boxes = r.boxes
+        if img.shape[:2] != (r.height, r.width):  # file changed since parsing: rescale boxes
+            boxes = boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
+        lb, rp = letterbox(img, self.imgsz, interpolation=None)
+        return {
+            "image": _to_chw(lb),
+            "boxes": torch.from_numpy(boxes_to_letterbox(boxes, rp)),
+            "labels": torch.from_numpy(r.labels),
+            "meta": self._meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False),
+        }
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return self._train_item(index) if self.augment is not None else self._eval_item(index)
+
+
+class ImageFolderDataset(Dataset):
+    """Unlabelled images (folder, glob or file list) letterboxed for prediction.
+
+    ``auto=True`` pads only to a multiple of ``stride`` (images then differ in size: use batch_size=1).
+    ``meta`` has image_id (running index), file, orig_shape, ratio, pad, load_failed.
+    """
+
+    def __init__(self, source: str | os.PathLike | list, imgsz: int = 640, auto: bool = False, stride: int = 32):
+        srcs = source if isinstance(source, (list, tuple)) else [source]
+        self.files = [f for s in srcs for f in list_images(s)]
+        if not self.files:
+            raise NoUsableDataError(f"no images found in {source}")
+        self.imgsz, self.auto, self.stride = imgsz, auto, stride
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        f = Path(self.files[i])
+        try:
+            img = read_image(f)
+            failed = False
+        except ImageLoadError as e:
+            log.warning("%s: %s (predicted as an empty grey image)", e.file, e.reason)
+            img, failed = np.full((self.imgsz, self.imgsz, 3), FILL, np.uint8), True
+        lb, rp = letterbox(img, self.imgsz, auto=self.auto, stride=self.stride)
+        meta = {"index": i, "image_id": i, "file": str(f), "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio,
+                "pad": rp.pad, "load_failed": failed, "boxes": torch.zeros((0, 4)),
+                "labels": torch.zeros(0, dtype=torch.int64)}
+        return {"image": _to_chw(lb), "boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64),
+                "meta": meta}

@@ -1,0 +1,170 @@
+"""Robust image reading: EXIF orientation, grayscale/RGBA/palette/16-bit to 8-bit RGB, clear errors.
+
+Policy (documented here once):
+
+* EXIF orientation is applied, so images and boxes live in the *displayed* orientation (what a viewer
+  shows and what annotation tools draw on). ``width``/``height`` everywhere are the displayed size.
+* Grayscale and palette images are expanded to RGB; the alpha channel of RGBA/LA images is dropped
+  (like ``cv2.imread``); 16-bit images are scaled to 8 bits (``v / 257``).
+* Verification at setup is cheap: file exists and is non-empty, PIL can parse the header, and JPEG/PNG
+  files end with their end marker (``FFD9`` / ``IEND``). Only files failing the end-marker test are fully
+  decoded to confirm (truncated files usually still open). ``verify="full"`` decodes every image (slow).
+  A file that still fails to decode while training is replaced by another sample (see ``dataset.py``).
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from .records import IssueKind
+
+_EXIF_ORIENTATION = 0x0112
+_ORIENTATION_SWAPS_AXES = {5, 6, 7, 8}
+_SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageLoadError(OSError):
+    """An image could not be read; ``kind`` says why (an :class:`IssueKind`)."""
+
+    def __init__(self, file: str | os.PathLike, kind: IssueKind, reason: str) -> None:
+        super().__init__(f"{file}: {reason}")
+        self.file = str(file)
+        self.kind = kind
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """Header facts: displayed size (EXIF applied), PIL mode, EXIF orientation (1 = none)."""
+
+    width: int
+    height: int
+    mode: str
+    orientation: int
+
+    @property
+    def conversion(self) -> str | None:
+        """Human-readable note when the pixels are converted on load, else None."""
+        if self.mode == "RGB":
+            return None
+        if self.mode in _SIXTEEN_BIT_MODES:
+            return f"16-bit ({self.mode}) image scaled to 8-bit RGB"
+        if self.mode in ("RGBA", "LA", "PA"):
+            return f"{self.mode} image: alpha channel dropped"
+        if self.mode in ("L", "1"):
+            return f"grayscale ({self.mode}) image expanded to RGB"
+        return f"{self.mode} image converted to RGB"
+
+
+def _check_file(path: Path) -> None:
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        raise ImageLoadError(path, IssueKind.MISSING_IMAGE, "image file not found") from None
+    except OSError as e:
+        raise ImageLoadError(path, IssueKind.MISSING_IMAGE, f"cannot stat image: {e}") from None
+    if size == 0:
+        raise ImageLoadError(path, IssueKind.EMPTY_FILE, "image file is empty (0 bytes)")
+
+
+def _has_end_marker(path: Path, fmt: str | None) -> bool:
+    """JPEG ends with FFD9, PNG with the IEND chunk; other formats are not checked (True)."""
+    if fmt not in ("JPEG", "PNG"):
+        return True
+    with open(path, "rb") as f:
+        f.seek(0, os.SEEK_END)
+        n = f.tell()
+        f.seek(max(0, n - 64))
+        tail = f.read()
+    if fmt == "JPEG":
+        return b"\xff\xd9" in tail[-16:]  # a few padding bytes after EOI are common
+    return b"IEND" in tail[-12:]
+
+
+def probe_image(path: str | os.PathLike, full: bool = False) -> ImageInfo:
+    """Cheap header check (see module doc); ``full=True`` decodes the pixels too. Raises ImageLoadError."""
+    path = Path(path)
+    _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # PIL DecompressionBomb / EXIF warnings: not our concern here
+            with Image.open(path) as im:
+                fmt = im.format
+                w, h = im.size
+                mode = im.mode
+                try:
+                    orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
+                except Exception:  # malformed EXIF block: ignore orientation
+                    orientation = 1
+                if full or not _has_end_marker(path, fmt):
+                    im.load()
+    except ImageLoadError:
+        raise
+    except Exception as e:  # PIL raises UnidentifiedImageError, OSError, SyntaxError, ValueError...
+        raise ImageLoadError(path, IssueKind.CORRUPT_IMAGE, f"cannot decode image ({type(e).__name__}: {e})") from None
+    if orientation in _ORIENTATION_SWAPS_AXES:
+        w, h = h, w
+    return ImageInfo(width=w, height=h, mode=mode, orientation=orientation if 1 <= orientation <= 8 else 1)
+
+
+def _to_rgb_array(im: Image.Image) -> np.ndarray:
+    if im.mode == "RGB":
+        return np.asarray(im)
+    if im.mode in _SIXTEEN_BIT_MODES:
+        a = np.asarray(im).astype(np.float32)
+        a = np.clip(np.rint(a / 257.0), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    if im.mode == "F":
+        a = np.clip(np.rint(np.asarray(im)), 0, 255).astype(np.uint8)
+        return np.repeat(a[..., None], 3, axis=2)
+    return np.asarray(im.convert("RGB"))
+
+
+def read_image(path: str | os.PathLike, draft_size: int | None = None) -> np.ndarray:
+    """Decodes an image to a (H, W, 3) uint8 RGB array in displayed orientation. Raises ImageLoadError.
+
+    draft_size: for JPEGs, let the decoder downscale by 1/2, 1/4 or 1/8 while both sides stay
+    >= ``draft_size`` (much faster for large photos); the caller rescales boxes from the returned shape.
+    """
+    path = Path(path)
+    _check_file(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(path) as im:
+                if draft_size is not None and im.format == "JPEG":
+                    im.draft("RGB", (draft_size, draft_size))
+                im.load()
+                try:
+                    orientation = im.getexif().get(_EXIF_ORIENTATION, 1)
+                except Exception:
+                    orientation = 1
+                if orientation in (2, 3, 4, 5, 6, 7, 8):
+                    im = ImageOps.exif_transpose(im)
+                arr = _to_rgb_array(im)
+    except Exception as e:
+        raise ImageLoadError(path, IssueKind.LOAD_FAILED, f"cannot decode image ({type(e).__name__}: {e})") from None
+    if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:
+        raise ImageLoadError(path, IssueKind.LOAD_FAILED, f"unexpected decoded shape {arr.shape}")
+    return np.ascontiguousarray(arr)
+
+
+def list_images(source: str | os.PathLike) -> list[Path]:
+    """Image files of a folder (recursive), a glob pattern, or a single file; sorted."""
+    s = str(source)
+    p = Path(s)
+    if p.is_dir():
+        files = [f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
+    elif p.is_file():
+        files = [p]
+    else:
+        import glob
+
+        files = [Path(f) for f in glob.glob(s, recursive=True) if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+    return sorted(files)

@@ -1,0 +1,97 @@
+"""Letterbox resize (keep aspect ratio, pad with grey) and the inverse mapping of boxes.
+
+Pure functions on numpy HWC images, shared by validation, prediction and export code:
+
+>>> img2, (ratio, (pad_w, pad_h)) = letterbox(img, 640)            # square 640x640
+>>> img3, rp = letterbox(img, 640, auto=True)                      # pad only to a multiple of 32
+>>> boxes_orig = scale_boxes(boxes_in_img2, rp, img.shape[:2])     # back to original pixels
+
+A box maps forward as ``x' = x * ratio + pad_w`` (``y' = y * ratio + pad_h``). The resized content is
+``round(w * ratio) x round(h * ratio)`` pixels placed at ``(pad_w, pad_h)``; when the padding is odd the
+extra pixel goes right/bottom.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple, TypeVar
+
+import cv2
+import numpy as np
+import torch
+
+T = TypeVar("T", np.ndarray, torch.Tensor)
+
+
+class RatioPad(NamedTuple):
+    """Uniform resize gain and the (left, top) padding in pixels: ``x' = x * ratio + pad[0]``."""
+
+    ratio: float
+    pad: tuple[float, float]
+
+
+def letterbox(
+    image: np.ndarray,
+    new_shape: int | tuple[int, int] = 640,
+    *,
+    auto: bool = False,
+    stride: int = 32,
+    scaleup: bool = True,
+    center: bool = True,
+    fill: int = 114,
+    interpolation: int | None = cv2.INTER_LINEAR,
+) -> tuple[np.ndarray, RatioPad]:
+    """Resizes ``image`` (H, W, C) to fit ``new_shape`` = (h, w) (or an int for a square) keeping its aspect
+    ratio and pads with ``fill``.
+
+    auto: pad only up to the next multiple of ``stride`` (rectangular inference, like Ultralytics predict)
+    instead of to the full ``new_shape``. scaleup: allow enlarging small images. center: split the padding
+    on both sides (else pad right/bottom only). interpolation: cv2 flag (INTER_LINEAR like Ultralytics
+    predict); None picks INTER_AREA when shrinking and INTER_LINEAR when enlarging (like Ultralytics val).
+    Returns the padded image and ``RatioPad(ratio, (pad_w, pad_h))``.
+    """
+    h0, w0 = image.shape[:2]
+    nh, nw = (new_shape, new_shape) if isinstance(new_shape, int) else new_shape
+    r = min(nh / h0, nw / w0)
+    if not scaleup:
+        r = min(r, 1.0)
+    uw, uh = round(w0 * r), round(h0 * r)
+    dw, dh = nw - uw, nh - uh
+    if auto:
+        dw, dh = dw % stride, dh % stride
+    if (uw, uh) != (w0, h0):
+        interp = interpolation if interpolation is not None else (cv2.INTER_LINEAR if r > 1 else cv2.INTER_AREA)
+        image = cv2.resize(image, (uw, uh), interpolation=interp)
+    left, top = (int(round(dw / 2 - 0.1)), int(round(dh / 2 - 0.1))) if center else (0, 0)
+    right, bottom = dw - left, dh - top
+    if dw or dh:
+        value = (fill,) * image.shape[2] if image.ndim == 3 else fill
+        image = cv2.copyMakeBorder(image, top, bottom, left, right, cv2.BORDER_CONSTANT, value=value)
+    return image, RatioPad(float(r), (float(left), float(top)))
+
+
+def _copy(x: T) -> T:
+    return x.clone() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float32, copy=True)
+
+
+def boxes_to_letterbox(boxes: T, ratio_pad: RatioPad | tuple) -> T:
+    """(..., 4) xyxy boxes in original pixels -> letterboxed pixels."""
+    ratio, (pw, ph) = ratio_pad
+    b = _copy(boxes)
+    b[..., [0, 2]] = b[..., [0, 2]] * ratio + pw
+    b[..., [1, 3]] = b[..., [1, 3]] * ratio + ph
+    return b
+
+
+def scale_boxes(boxes: T, ratio_pad: RatioPad | tuple, orig_shape: tuple[int, int], clip: bool = True) -> T:
+    """(..., 4) xyxy boxes in letterboxed pixels -> original image pixels (clipped to ``orig_shape`` = (h, w)).
+
+    Works on numpy arrays and torch tensors (device and dtype kept).
+    """
+    ratio, (pw, ph) = ratio_pad
+    b = _copy(boxes)
+    b[..., [0, 2]] = (b[..., [0, 2]] - pw) / ratio
+    b[..., [1, 3]] = (b[..., [1, 3]] - ph) / ratio
+    if clip:
+        h, w = orig_shape
+        b[..., [0, 2]] = b[..., [0, 2]].clip(0, w)
+        b[..., [1, 3]] = b[..., [1, 3]].clip(0, h)
+    return b

@@ -1,0 +1,92 @@
+"""Turns raw annotation entries into verified :class:`ImageRecord` s (images probed once, in threads).
+
+Each reader produces :class:`Entry` objects; :func:`build_records` checks every image (see
+``images.probe_image`` for how cheap that is), converts normalised boxes with the real image size,
+sanitises boxes and fills the :class:`DatasetReport`.
+"""
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from .images import ImageInfo, ImageLoadError, probe_image
+from .records import DatasetReport, ImageRecord, IssueKind, assign_image_ids, image_id_from_stem, sanitize_boxes
+
+VerifyMode = Literal["header", "full", "none"]
+
+
+@dataclass
+class Entry:
+    """An image as listed by an annotation source.
+
+    boxes: (n, 4) xyxy in pixels, or normalised to [0, 1] when ``normalized`` (YOLO txt).
+    size: annotated (width, height) if the source has one.
+    """
+
+    file: Path
+    image_id: int | None = None
+    size: tuple[int, int] | None = None
+    boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    normalized: bool = False
+
+
+def probe_all(files: list[Path], full: bool = False, threads: int = 8) -> list[ImageInfo | ImageLoadError]:
+    def one(f: Path) -> ImageInfo | ImageLoadError:
+        try:
+            return probe_image(f, full=full)
+        except ImageLoadError as e:
+            return e
+
+    if len(files) < 32:
+        return [one(f) for f in files]
+    with ThreadPoolExecutor(threads) as ex:
+        return list(ex.map(one, files, chunksize=64))
+
+
+def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header") -> list[ImageRecord]:
+    """Verifies images and boxes of ``entries``; returns the usable records and updates ``report`` totals.
+
+    verify="none" trusts the annotated sizes and never opens an image (entries without a size, or with
+    normalised boxes, are still probed).
+    """
+    need_probe = [verify != "none" or e.size is None or e.normalized for e in entries]
+    probed = probe_all([e.file for e, n in zip(entries, need_probe) if n], full=verify == "full")
+    it = iter(probed)
+    records: list[ImageRecord] = []
+    for e, n in zip(entries, need_probe):
+        file = str(e.file)
+        info = next(it) if n else None
+        if isinstance(info, ImageLoadError):
+            report.add(info.kind, file, f"{info.reason}: image skipped")
+            continue
+        if info is not None:
+            w, h = info.width, info.height
+            if info.conversion:
+                report.add(IssueKind.CONVERTED, file, info.conversion)
+            if info.orientation != 1:
+                report.add(IssueKind.EXIF_ROTATED, file,
+                           f"EXIF orientation {info.orientation} applied; boxes are in the displayed {w}x{h} frame")
+            if e.size is not None and tuple(e.size) != (w, h):
+                report.add(IssueKind.SIZE_MISMATCH, file,
+                           f"annotated size {e.size[0]}x{e.size[1]} but image is {w}x{h} (EXIF applied): "
+                           "real size used, boxes clipped to it")
+        else:
+            w, h = e.size  # type: ignore[misc]
+        boxes = np.asarray(e.boxes, np.float64).reshape(-1, 4)
+        if e.normalized:
+            boxes = boxes * np.array([w, h, w, h], np.float64)
+        boxes, labels = sanitize_boxes(boxes, e.labels, w, h, file, report)
+        if len(boxes) == 0:
+            report.add(IssueKind.NO_BOXES, file, "no boxes: kept as a background image")
+        iid = e.image_id if e.image_id is not None else image_id_from_stem(e.file.stem)
+        records.append(ImageRecord(file, -1 if iid is None else iid, int(w), int(h), boxes, labels))
+    assign_image_ids(records)
+    report.num_listed += len(entries)
+    report.num_images += len(records)
+    report.num_boxes += sum(len(r.boxes) for r in records)
+    return records
