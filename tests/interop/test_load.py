@@ -63,6 +63,10 @@ def test_not_a_detection_model_refused(tmp_path):
     torch.save({"conv1.weight": torch.zeros(8, 3, 3, 3), "fc.weight": torch.zeros(10, 8)}, path)
     with pytest.raises(ValueError, match=r"no 'model\.\*' network weights among 2 tensors \(e\.g\. conv1\.weight"):
         load_ultralytics_checkpoint(path)
+    path = tmp_path / "junk.pt"
+    path.write_bytes(b"junk")
+    with pytest.raises(ValueError, match="not a readable checkpoint"):
+        load_ultralytics_checkpoint(path)
     path = tmp_path / "cnn.pt"
     torch.save({"model.0.conv.weight": torch.zeros(8, 3, 3, 3)}, path)
     with pytest.raises(ValueError, match="no area-attention weights"):

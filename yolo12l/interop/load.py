@@ -23,7 +23,10 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import pickle
 import re
+import struct
+import zipfile
 from collections import OrderedDict
 from typing import Any, Mapping
 
@@ -33,6 +36,7 @@ import yaml as pyyaml
 from ..models import build_model, convert_ultralytics_state_dict, get_block, load_model_yaml
 from ..models.network import DetectionNetwork
 from ..models.parser import parse_model
+from .safe_unpickle import UnsafeCheckpointError
 from .ultralytics_checkpoint import read_ultralytics_checkpoint
 
 __all__ = ["VARIANTS", "detect_variant", "fold_pe_bias", "load_ultralytics_checkpoint", "network_state_dict"]
@@ -178,7 +182,12 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
         ValueError: not a YOLO12 / YOLOv12 detection checkpoint, or weights that do not fit its architecture.
         UnsafeCheckpointError: the pickle references code outside the allow-list (nothing was executed).
     """
-    ckpt = read_ultralytics_checkpoint(path)
+    try:
+        ckpt = read_ultralytics_checkpoint(path)
+    except UnsafeCheckpointError:
+        raise
+    except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, UnicodeDecodeError) as exc:
+        raise ValueError(f"{os.fspath(path)}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
     sd, variant, folded = network_state_dict(ckpt.state_dict)
     shipped, renames = VARIANTS[variant]
     cfg = _checkpoint_yaml(ckpt)
