@@ -83,7 +83,7 @@ def test_unsupported_layouts_refused(parity):
     with pytest.raises(ValueError, match="mixes fused attn.qkv"):
         detect_variant(mixed)
     other = {re.sub(r"\.attn\.qkv?\.", ".attn.q.", k): v for k, v in sd.items()}
-    with pytest.raises(ValueError, match=r"attention sub-modules \['pe', 'proj', 'q'.*\(expected attn.qkv or attn.qk\)"):
+    with pytest.raises(ValueError, match=r"sub-modules \['pe', 'proj', 'q'.*\(expected attn.qkv or attn.qk\)"):
         detect_variant(other)
 
 

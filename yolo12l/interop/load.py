@@ -214,7 +214,8 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
     net.eval()
     stride = tuple(float(s) for s in net.stride.tolist())
     if ckpt.stride is not None and tuple(ckpt.stride) != stride:
-        raise ValueError(f"{os.fspath(path)}: the checkpoint's strides {ckpt.stride} differ from the network's {stride}")
+        raise ValueError(f"{os.fspath(path)}: the checkpoint's strides {ckpt.stride} differ from the network's "
+                         f"{stride}")
     names = dict(ckpt.names) if ckpt.names else {i: str(i) for i in range(net.nc)}
     if len(names) != net.nc:
         log.warning("%s: %d class names for %d classes; using indices for the rest", path, len(names), net.nc)

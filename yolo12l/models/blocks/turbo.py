@@ -1,7 +1,8 @@
 """YOLOv12 "turbo" area attention (the paper repository's later code): AAttnTurbo, ABlockTurbo, A2C2f_Turbo.
 
-Differences to :class:`~yolo12l.models.blocks.area_attention.AAttn` (read from the released weights' shapes and
-checked by matching their outputs, see ``tests/interop/test_paper_checkpoints.py``):
+Differences to :class:`~yolo12l.models.blocks.area_attention.AAttn`, read from the paper repo's weight shapes (the
+parameter and state-dict counts of all five scales equal theirs) and its reference outputs (matched, see
+``tests/interop/test_paper_checkpoints.py``):
 
 * queries/keys and values come from two 1×1 convs: ``qk`` (C → 2C, channels ``[q (heads × head_dim), k (heads ×
   head_dim)]``, i.e. all of q first, then all of k) and ``v`` (C → C, heads × head_dim);
@@ -9,6 +10,12 @@ checked by matching their outputs, see ``tests/interop/test_paper_checkpoints.py
 * l/x scales use mlp_ratio 1.5 (1.2 in YOLO12), still with the residual layer scale.
 
 Strips (``area``), padding of token counts not divisible by ``area`` and the head dim (32) are as in ``AAttn``.
+
+Not identified by the reference outputs: the q/k channel order and the strip count. With the parity file's random
+weights the attention logits have a standard deviation of at most 0.03, so every softmax is uniform to 1e-3 and
+reading qk as per-head [q_h, k_h], swapping q and k, or using one strip instead of four leaves the output unchanged
+to float32 rounding (``benchmarks/paper_parity_sensitivity.py``). The order used, all of q then all of k, is the
+plain reading of a 2C ``qk`` conv; strips are those of the model YAML, as in YOLO12.
 """
 from __future__ import annotations
 
@@ -65,7 +72,9 @@ class ABlockTurbo(ABlock):
 
 @register_block(channels="scaled", repeats=True, scale_overrides={"lx": {"residual": True, "mlp_ratio": 1.5}})
 class A2C2f_Turbo(A2C2f):  # noqa: N801  (YAML name, in the style of the reference's block names)
-    """R-ELAN block with turbo attention stages (two :class:`ABlockTurbo` per stage). (B, c1, H, W) → (B, c2, H, W)."""
+    """R-ELAN block with turbo attention stages (two :class:`ABlockTurbo` per stage).
+
+    (B, c1, H, W) → (B, c2, H, W)."""
 
     def attention_stage(self, c: int, mlp_ratio: float, area: int) -> nn.Module:
         return nn.Sequential(*(ABlockTurbo(c, c // 32, mlp_ratio, area) for _ in range(2)))
