@@ -126,11 +126,10 @@ def test_input_is_well_conditioned(loaded, parity):
     assert ((y64[:, 4:] - ref[:, 4:]).abs() / ref[:, 4:]).max() < 2e-5
 
 
+@pytest.mark.parametrize("parity", ["v1"], indirect=True)
 def test_v1_bias_fold_is_exact(parity, loaded):
     """A YOLO12 network carrying v1's pe conv biases (the v1.0 computation) equals the folded network: per pe
     module to float rounding, and at the output."""
-    if parity["variant"] != "v1":
-        pytest.skip("v1.0 only")
     folded = loaded[0]
     net = build_model(yaml.safe_load(parity["yaml"]), scale="n")
     for name, m in net.named_modules():
