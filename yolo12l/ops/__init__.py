@@ -1,0 +1,22 @@
+"""Box utilities, NMS and detection post-processing (pure torch)."""
+from yolo12l.ops.boxes import (
+    box_area,
+    box_iou,
+    clip_boxes,
+    scale_boxes_from_letterbox,
+    xywh2xyxy,
+    xyxy2xywh,
+)
+from yolo12l.ops.nms import batched_nms, nms, postprocess
+
+__all__ = [
+    "box_area",
+    "box_iou",
+    "clip_boxes",
+    "scale_boxes_from_letterbox",
+    "xywh2xyxy",
+    "xyxy2xywh",
+    "nms",
+    "batched_nms",
+    "postprocess",
+]
