@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import pickle
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -31,7 +30,7 @@ def load_network(path: str | os.PathLike) -> DetectionNetwork:
         raise FileNotFoundError(f"weights file not found: {path}")
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # a pickled model object (Ultralytics): not loadable as plain tensors
+    except Exception:  # e.g. a pickled model object (Ultralytics), which is not plain tensors and containers
         obj = None
     if isinstance(obj, Mapping) and isinstance(obj.get("hyper_parameters"), Mapping) \
             and isinstance(obj.get("state_dict"), Mapping):
@@ -40,10 +39,16 @@ def load_network(path: str | os.PathLike) -> DetectionNetwork:
 
 
 def _load_strict(net: DetectionNetwork, state: Mapping[str, torch.Tensor], path: Path) -> DetectionNetwork:
-    missing, unexpected = net.load_state_dict(dict(state), strict=False)
-    if missing or unexpected:
+    own = net.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
+                if k in state and state[k].shape != v.shape]
+    if missing or unexpected or reshaped:
         raise ValueError(f"{path}: weights do not match the recorded architecture ({len(missing)} missing, e.g. "
-                         f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]})")
+                         f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}; {len(reshaped)} of "
+                         f"another shape, e.g. {reshaped[:3]})")
+    net.load_state_dict(dict(state))
     return net.float().eval()
 
 
@@ -63,9 +68,15 @@ def _from_lightning(path: Path, hp: Mapping[str, Any], state_dict: Mapping[str, 
 
 
 def _from_ultralytics(path: Path) -> DetectionNetwork:
-    from ..interop import read_ultralytics_checkpoint
+    from ..interop import UnsafeCheckpointError, read_ultralytics_checkpoint
 
-    ckpt = read_ultralytics_checkpoint(path)
+    try:
+        ckpt = read_ultralytics_checkpoint(path)
+    except (UnsafeCheckpointError, ValueError):
+        raise
+    except Exception as exc:  # a damaged or foreign file: the readers fail in many ways (KeyError, EOFError ...)
+        raise ValueError(f"{path}: neither a yolo12l .ckpt nor an Ultralytics .pt "
+                         f"({type(exc).__name__}: {exc})") from exc
     if ckpt.yaml is None:
         raise ValueError(f"{path}: the file records no model yaml, so the architecture is unknown (a yolo12l "
                          f".ckpt or an Ultralytics .pt holding the model object is needed)")

@@ -188,16 +188,21 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, imgsz: int | Sequence[i
     with warnings.catch_warnings(), torch.no_grad():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
         warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        warnings.filterwarnings("ignore", message="The feature will be removed", category=DeprecationWarning)
         # NMS gathers with the kept (batch, box) indices, which are never negative.
         warnings.filterwarnings("ignore", message=".*aten::index operator of advanced indexing.*")
         torch.onnx.export(model, (example,), str(path), dynamo=False, opset_version=opset, input_names=["images"],
                           output_names=output_names, dynamic_axes=dynamic_axes, do_constant_folding=True)
 
     onnx_model = onnx.load(str(path))
-    if nms:  # the exporter loses the static dims of the scattered outputs
-        b = "batch" if dynamic else batch
+    # The exporter leaves the non-batch output dims symbolic; they are fixed by the export size.
+    b = "batch" if dynamic else batch
+    if nms:
         _set_output_shapes(onnx_model, {"num_dets": (b,), "boxes": (b, max_det, 4), "scores": (b, max_det),
                                         "classes": (b, max_det)})
+    else:
+        anchors = sum((h // int(s)) * (w // int(s)) for s in strides)
+        _set_output_shapes(onnx_model, {"output0": (b, 4 + head.nc, anchors)})
     if simplify:
         onnx_model = _simplify(onnx_model, path)
     names = getattr(net, "names", None) or {i: str(i) for i in range(head.nc)}
