@@ -14,10 +14,15 @@ Graph contract
   ``nc``, ``nms`` plus ``conf``/``iou``/``max_det`` when it is on, ``input`` (the normalisation above), ``producer``.
 
 Exporter: the TorchScript-based ``torch.onnx.export(..., dynamo=False)``. The dynamo exporter (the default since
-torch 2.9) needs ``onnxscript`` and cannot take the NMS ``autograd.Function``'s ``symbolic``; the TorchScript one
-handles ``F.scaled_dot_product_attention`` (decomposed into MatMul/Softmax) and einops reshapes, so area attention
-exports as is, without switching to ``AAttn.forward_explicit``. Its expected ``TracerWarning``s (shape values becoming
-constants, which is why H and W are fixed) and its deprecation warning are silenced.
+torch 2.9) needs ``onnxscript`` (not a dependency) and does not use the NMS ``autograd.Function``'s ``symbolic``. The
+TorchScript exporter handles ``F.scaled_dot_product_attention`` (decomposed into MatMul/Softmax) and einops reshapes,
+so every attention block exports through its normal ``forward`` (no switch to ``forward_explicit`` is needed). Two
+symbolics are registered while exporting (:mod:`yolo12l.export.symbolics`): ``take_along_dim`` (Halo / DTAB relative
+positions; missing in torch) and integer floor division (torch's truncates, which broke the traced padding arithmetic
+of the local-window attention). Its expected ``TracerWarning``s (shape values becoming constants, which is why H and
+W are fixed) and deprecation warnings are silenced.
+
+Tested: yolo12 (area attention), yolo12-halo and yolo12-dtab networks, opset 17 and 18, onnxruntime 1.31.
 """
 from __future__ import annotations
 
@@ -33,6 +38,7 @@ import torch
 import torch.nn as nn
 
 from .nms import EndToEndDetector
+from .symbolics import register_export_symbolics
 
 __all__ = ["ExportSummary", "TensorInfo", "export_onnx", "normalise_imgsz", "summarise_onnx"]
 
@@ -183,6 +189,7 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, imgsz: int | Sequence[i
         output_names = ["num_dets", "boxes", "scores", "classes"]
     else:
         output_names = ["output0"]
+    register_export_symbolics()
     dynamic_axes = {n: {0: "batch"} for n in ["images", *output_names]} if dynamic else None
     example = torch.zeros(batch, 3, h, w)
     with warnings.catch_warnings(), torch.no_grad():
