@@ -17,6 +17,10 @@ from yolo12l.models.blocks.halo_attention import HaloAttention, HaloConv
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+# direct torch.onnx.export calls: the exporter's own deprecation notices are expected (see yolo12l.export.onnx)
+pytestmark = [pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export"),
+              pytest.mark.filterwarnings("ignore:The feature will be removed")]
+
 
 def _randomise_norms(module: nn.Module, seed: int) -> nn.Module:
     """Non-trivial BatchNorm statistics, so that eval-mode blocks do more than scale by ~1."""

@@ -12,6 +12,10 @@ from yolo12l.ops import postprocess
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+# direct torch.onnx.export calls: the exporter's own deprecation notices are expected (see yolo12l.export.onnx)
+pytestmark = [pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export"),
+              pytest.mark.filterwarnings("ignore:The feature will be removed")]
+
 CONF, IOU, MAX_DET = 0.25, 0.7, 40
 
 

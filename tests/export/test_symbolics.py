@@ -11,6 +11,10 @@ from yolo12l.export.symbolics import register_export_symbolics
 ort = pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 
+# direct torch.onnx.export calls: the exporter's own deprecation notices are expected (see yolo12l.export.onnx)
+pytestmark = [pytest.mark.filterwarnings("ignore:You are using the legacy TorchScript-based ONNX export"),
+              pytest.mark.filterwarnings("ignore:The feature will be removed")]
+
 
 def run_both(module: nn.Module, inputs: tuple[torch.Tensor, ...], path) -> tuple[list[np.ndarray], list]:
     register_export_symbolics()

@@ -2,7 +2,7 @@
 from .checkpoint import load_network
 from .cli import main
 from .nms import EndToEndDetector, NonMaxSuppression
-from .onnx import ExportSummary, TensorInfo, export_onnx, summarise_onnx
+from .onnx import ExportSummary, TensorInfo, export_onnx, max_opset, summarise_onnx
 
 __all__ = ["EndToEndDetector", "ExportSummary", "NonMaxSuppression", "TensorInfo", "export_onnx", "load_network",
-           "main", "summarise_onnx"]
+           "main", "max_opset", "summarise_onnx"]

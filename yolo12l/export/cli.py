@@ -1,4 +1,5 @@
-"""``yolo12l export --weights W --format onnx [--imgsz H [W]] [--nms] [--dynamic|--static] [--opset N] [--out PATH]``."""
+"""``yolo12l export --weights W --format onnx [--imgsz H [W]] [--nms] [--dynamic|--static] [--opset N]
+[--out PATH]``: loads the weights (:func:`~yolo12l.export.checkpoint.load_network`), exports, prints the summary."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +8,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import load_network
-from .onnx import MIN_OPSET, export_onnx
+from .onnx import MIN_OPSET, export_onnx, max_opset
 
 __all__ = ["build_parser", "main"]
 
@@ -31,7 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=0.25, help="NMS score threshold (keep score > conf)")
     p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (suppress IoU > iou)")
     p.add_argument("--max-det", type=int, default=300, help="NMS: detections per image at most")
-    p.add_argument("--opset", type=int, default=MIN_OPSET, help=f"ONNX opset (>= {MIN_OPSET}, default {MIN_OPSET})")
+    p.add_argument("--opset", type=int, default=MIN_OPSET,
+                   help=f"ONNX opset, {MIN_OPSET}..{max_opset()} (default {MIN_OPSET})")
     p.add_argument("--simplify", action="store_true",
                    help="simplify the graph (onnxsim when installed, else onnxruntime basic optimisations)")
     p.add_argument("--out", type=Path, default=None, help="output file (default: the weights path with .onnx)")

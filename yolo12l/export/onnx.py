@@ -2,8 +2,8 @@
 
 Graph contract
 --------------
-* input ``images``: (B, 3, H, W) float32, **RGB scaled to 0..1** (no mean/std; letterbox grey 114/255 as in
-  training), H and W the export size (multiples of the largest stride, 32).
+* input ``images``: (B, 3, H, W) float32, **RGB scaled to 0..1** (no mean/std normalisation), H and W the
+  export size (multiples of the largest stride, 32).
 * without NMS, output ``output0``: (B, 4 + nc, A) — cx, cy, w, h in input pixels, then class probabilities (sigmoid),
   anchors P3, P4, P5 row-major: the network's eval output.
 * with NMS (see :mod:`yolo12l.export.nms`): ``num_dets`` (B,), ``boxes`` (B, max_det, 4) xyxy, ``scores``
@@ -23,6 +23,7 @@ of the local-window attention). Its expected ``TracerWarning``s (shape values be
 W are fixed) and deprecation warnings are silenced.
 
 Tested: yolo12 (area attention), yolo12-halo and yolo12-dtab networks, opset 17 and 18, onnxruntime 1.31.
+Opsets 17..20 are accepted (the TorchScript exporter's upper limit).
 """
 from __future__ import annotations
 
@@ -40,9 +41,18 @@ import torch.nn as nn
 from .nms import EndToEndDetector
 from .symbolics import register_export_symbolics
 
-__all__ = ["ExportSummary", "TensorInfo", "export_onnx", "normalise_imgsz", "summarise_onnx"]
+__all__ = ["ExportSummary", "TensorInfo", "export_onnx", "max_opset", "normalise_imgsz", "summarise_onnx"]
 
 MIN_OPSET = 17
+
+
+def max_opset() -> int:
+    """Highest opset the TorchScript-based exporter of this torch writes (20 in torch 2.13)."""
+    try:
+        from torch.onnx._constants import ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET
+    except ImportError:  # private constant; moved or gone in another torch
+        return 20
+    return int(ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET)
 
 
 @dataclass
@@ -164,13 +174,13 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, imgsz: int | Sequence[i
         dynamic: dynamic batch axis.
         nms: append class-aware NMS (fixed-shape outputs, at most ``max_det`` boxes, ``score > conf``, suppress at
             ``IoU > iou``).
-        opset: ONNX opset, at least 17.
+        opset: ONNX opset, 17 up to :func:`max_opset` (20 with torch 2.13).
         simplify: post-process the graph with onnxsim if installed, else onnxruntime's basic optimisations.
     """
     import onnx
 
-    if opset < MIN_OPSET:
-        raise ValueError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    if not MIN_OPSET <= opset <= max_opset():
+        raise ValueError(f"opset must be in {MIN_OPSET}..{max_opset()} (the TorchScript exporter's range), got {opset}")
     if batch < 1:
         raise ValueError(f"batch must be >= 1, got {batch}")
     head = getattr(net, "head", None)
