@@ -196,6 +196,8 @@ def export_onnx(net: nn.Module, path: str | os.PathLike, imgsz: int | Sequence[i
         p.requires_grad_(False)
     if nms:
         model = EndToEndDetector(model, conf=conf, iou=iou, max_det=max_det).eval()
+        if max(h, w) >= model.max_wh:
+            raise ValueError(f"NMS export needs an input smaller than {model.max_wh:g} px (its class offset)")
         output_names = ["num_dets", "boxes", "scores", "classes"]
     else:
         output_names = ["output0"]
