@@ -167,3 +167,24 @@ def test_bad_geometry_is_a_clear_error():
     attn = LocalWindowAttention(1, 8, 4, 1, stride=2)
     with pytest.raises(ValueError, match="do not match"):
         attn(torch.randn(1, 8, 8, 8), torch.randn(1, 8, 8, 8), torch.randn(1, 8, 8, 8))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter's deprecation notices
+def test_blocks_export_to_onnx():
+    """The windowing uses only exportable ops (no negative floor division, no take_along_dim)."""
+    ort = pytest.importorskip("onnxruntime")
+    import io
+
+    from yolo12l.models.blocks import DTAB, HaloBlock, HaloConv
+
+    torch.manual_seed(6)
+    for m, c in ((HaloBlock(32), 32), (HaloConv(16, 32), 16), (DTAB(16), 16)):
+        m.eval()
+        x = torch.randn(1, c, 13, 21)
+        f = io.BytesIO()
+        torch.onnx.export(m, (x,), f, opset_version=17, dynamo=False)
+        sess = ort.InferenceSession(f.getvalue())
+        y = sess.run(None, {sess.get_inputs()[0].name: x.numpy()})[0]
+        with torch.no_grad():
+            ref = m(x)
+        torch.testing.assert_close(torch.from_numpy(y), ref, rtol=1e-4, atol=1e-4)

@@ -77,7 +77,8 @@ class DilatedMDTA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         H, W = x.shape[-2:]
-        q, k, v = rearrange(self.qkv_dwconv(self.qkv(x)), "b (t h c) y x -> t b h c (y x)", t=3, h=self.num_heads)
+        qkv = rearrange(self.qkv_dwconv(self.qkv(x)), "b (t h c) y x -> t b h c (y x)", t=3, h=self.num_heads)
+        q, k, v = qkv.unbind(0)
         q = F.normalize(q, dim=-1) * self.temperature.to(q.dtype)
         k = F.normalize(k, dim=-1)
         out = F.scaled_dot_product_attention(q, k, v, scale=1.0)
