@@ -17,8 +17,6 @@ so no real query's softmax row is empty; padded queries (also never empty: each 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -143,12 +141,3 @@ class LocalWindowAttention(nn.Module):
         attn = (qb @ kw.transpose(-2, -1) + bias).softmax(-1)
         return self._merge(attn @ vw, *q.shape[-2:]), attn
 
-
-def heads_for(dim: int, head_dim: int = 32) -> int:
-    """YOLO12's head rule: one head per ``head_dim`` channels, at least one."""
-    return max(dim // head_dim, 1)
-
-
-def channel_heads(dim: int, wanted: int) -> int:
-    """The largest head count ≤ ``wanted`` that divides ``dim`` (gcd), so channel groups are equal."""
-    return math.gcd(dim, wanted)
