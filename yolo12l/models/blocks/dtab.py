@@ -27,6 +27,8 @@ multiple of 32, so the default 4 is kept at all scales).
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -36,7 +38,12 @@ from ..registry import register_block
 from .area_attention import A2C2f
 from .csp import C3k2
 from .layer_norm import LayerNorm2d
-from .local_window import LocalWindowAttention, channel_heads
+from .local_window import LocalWindowAttention
+
+
+def channel_heads(dim: int, wanted: int) -> int:
+    """The largest head count ≤ ``wanted`` dividing both ``dim`` and ``wanted`` (gcd), so channel groups are equal."""
+    return math.gcd(dim, wanted)
 
 
 class DilatedOCA(nn.Module):
@@ -77,7 +84,8 @@ class DilatedMDTA(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         H, W = x.shape[-2:]
-        q, k, v = rearrange(self.qkv_dwconv(self.qkv(x)), "b (t h c) y x -> t b h c (y x)", t=3, h=self.num_heads)
+        qkv = rearrange(self.qkv_dwconv(self.qkv(x)), "b (t h c) y x -> t b h c (y x)", t=3, h=self.num_heads)
+        q, k, v = qkv.unbind(0)
         q = F.normalize(q, dim=-1) * self.temperature.to(q.dtype)
         k = F.normalize(k, dim=-1)
         out = F.scaled_dot_product_attention(q, k, v, scale=1.0)

@@ -19,7 +19,12 @@ from ..registry import register_block
 from .area_attention import A2C2f, ABlock
 from .conv import Conv
 from .csp import C3k2
-from .local_window import LocalWindowAttention, heads_for
+from .local_window import LocalWindowAttention
+
+
+def heads_for(dim: int, head_dim: int = 32) -> int:
+    """YOLO12's head rule: one head per ``head_dim`` channels, at least one."""
+    return max(dim // head_dim, 1)
 
 
 class HaloAttention(nn.Module):

@@ -17,8 +17,6 @@ so no real query's softmax row is empty; padded queries (also never empty: each 
 """
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -26,6 +24,11 @@ from einops import rearrange
 
 #: Logit added to keys removed by the fixed dilation mask; finite so the buffer stays finite in fp16/bf16.
 MASKED_LOGIT = -1e4
+
+
+def _pad_to(n: int, multiple: int) -> int:
+    """Padding that brings n to a multiple (no negative floor division: traced ONNX graphs round it wrongly)."""
+    return (multiple - n % multiple) % multiple
 
 
 class LocalWindowAttention(nn.Module):
@@ -65,11 +68,11 @@ class LocalWindowAttention(nn.Module):
 
     def out_size(self, h: int, w: int) -> tuple[int, int]:
         """Output map size for an (h, w) input."""
-        return -(-h // self.stride), -(-w // self.stride)
+        s = self.stride
+        return (h + s - 1) // s, (w + s - 1) // s
 
     def _pads(self, h: int, w: int) -> tuple[int, int]:
-        b = self.block
-        return (-h) % b, (-w) % b
+        return _pad_to(h, self.block), _pad_to(w, self.block)
 
     def windows(self, t: torch.Tensor, pad_value: float = 0.0) -> torch.Tensor:
         """Key/value map (B, C, H, W) → (B, L, K², C) windows, L = ceil(H/b)·ceil(W/b) in row-major block order."""
@@ -82,7 +85,7 @@ class LocalWindowAttention(nn.Module):
     def query_blocks(self, q: torch.Tensor, pad_value: float = 0.0) -> torch.Tensor:
         """Query map (B, C, Hq, Wq) → (B, L, (b/s)², C)."""
         bq = self.block // self.stride
-        q = F.pad(q, (0, (-q.shape[-1]) % bq, 0, (-q.shape[-2]) % bq), value=pad_value)
+        q = F.pad(q, (0, _pad_to(q.shape[-1], bq), 0, _pad_to(q.shape[-2], bq)), value=pad_value)
         return rearrange(q, "b c (y p) (x r) -> b (y x) (p r) c", p=bq, r=bq)
 
     def key_validity(self, h: int, w: int, device: torch.device) -> torch.Tensor:
@@ -93,13 +96,12 @@ class LocalWindowAttention(nn.Module):
         """Additive logits for q (B, L, heads, Q, d) already scaled: relative positions, dilation, padding.
 
         Returns (B, L, heads, Q, K²) with −inf on padded keys."""
-        bq, K = self.rel_index.shape
+        bq = self.rel_index.shape[0]
         qh = q.unflatten(-2, (bq, bq))  # (..., qy, qx, d)
-        rh = torch.einsum("...yxd,rd->...yxr", qh, self.rel_h.to(q.dtype))
-        rw = torch.einsum("...yxd,rd->...yxr", qh, self.rel_w.to(q.dtype))
-        lead = (1,) * (rh.ndim - 3)
-        rh = torch.take_along_dim(rh, self.rel_index.view(*lead, bq, 1, K), dim=-1)  # (..., qy, qx, ky)
-        rw = torch.take_along_dim(rw, self.rel_index.view(*lead, 1, bq, K), dim=-1)  # (..., qy, qx, kx)
+        emb_h = self.rel_h[self.rel_index].to(q.dtype)  # (qy, ky, d): the row embedding of each (query, key) pair
+        emb_w = self.rel_w[self.rel_index].to(q.dtype)  # (qx, kx, d)
+        rh = torch.einsum("...yxd,ykd->...yxk", qh, emb_h)
+        rw = torch.einsum("...yxd,xkd->...yxk", qh, emb_w)
         logits = (rh[..., :, None] + rw[..., None, :]).flatten(-4, -3).flatten(-2)  # (..., Q, K²)
         if self.dilation_bias is not None:
             logits = logits + self.dilation_bias.to(logits.dtype)
@@ -107,7 +109,7 @@ class LocalWindowAttention(nn.Module):
 
     def _prepare(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pad_value: float):
         B, _, H, W = k.shape
-        if q.shape[-2:] != self.out_size(H, W):
+        if not torch.jit.is_tracing() and tuple(q.shape[-2:]) != self.out_size(H, W):
             raise ValueError(f"queries {tuple(q.shape[-2:])} do not match keys {(H, W)} at stride {self.stride}")
         split = "b l n (h d) -> b l h n d"
         qb = rearrange(self.query_blocks(q, pad_value), split, h=self.num_heads) * self.scale
@@ -119,7 +121,7 @@ class LocalWindowAttention(nn.Module):
     def _merge(self, out: torch.Tensor, hq: int, wq: int) -> torch.Tensor:
         """(B, L, heads, Q, d) → (B, heads·d, hq, wq), dropping padded queries."""
         bq = self.block // self.stride
-        nx = -(-wq // bq)
+        nx = (wq + bq - 1) // bq
         out = rearrange(out, "b (y x) h (p r) d -> b (h d) (y p) (x r)", x=nx, p=bq)
         return out[..., :hq, :wq]
 
@@ -139,12 +141,3 @@ class LocalWindowAttention(nn.Module):
         attn = (qb @ kw.transpose(-2, -1) + bias).softmax(-1)
         return self._merge(attn @ vw, *q.shape[-2:]), attn
 
-
-def heads_for(dim: int, head_dim: int = 32) -> int:
-    """YOLO12's head rule: one head per ``head_dim`` channels, at least one."""
-    return max(dim // head_dim, 1)
-
-
-def channel_heads(dim: int, wanted: int) -> int:
-    """The largest head count ≤ ``wanted`` that divides ``dim`` (gcd), so channel groups are equal."""
-    return math.gcd(dim, wanted)
