@@ -251,17 +251,19 @@ class YOLODetector(L.LightningModule):
         for key in ("mAP50-95", "mAP50", "mAP75"):
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key != "mAP75", rank_zero_only=False,
                      sync_dist=False)
-        if self.trainer.is_global_zero and self.trainer.log_dir:
+        log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
+        if self.trainer.is_global_zero and log_dir:
             per_class = result.get("per_class_ap")
             names = self.net.names
             record = {
                 "epoch": self.current_epoch, "step": self.global_step,
                 **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75")},
                 "num_images": int(result.get("num_images", -1)),
+                "num_duplicates": int(result.get("num_duplicates", -1)),
                 "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
                                       if per_class is not None else {}),
             }
-            path = Path(self.trainer.log_dir) / f"{stage}_metrics.jsonl"
+            path = Path(log_dir) / f"{stage}_metrics.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
