@@ -11,8 +11,9 @@ Checkpoints (``ModelCheckpoint(every_n_epochs=1, save_last=True)`` through :clas
 written with one ``write`` in append mode, so they don't interleave):
 
 * ``{"event": "start", "rank", "epoch", "global_step"}`` at ``on_train_start`` (after a resume has been restored);
-* ``{"event": "batch", "rank", "epoch", "batch_idx", "global_step", "loss", "images_sum", "lr"}`` per training
-  batch (``loss`` is the unscaled total loss of that batch, ``images_sum`` a checksum of its uint8 images);
+* ``{"event": "batch", "rank", "epoch", "batch_idx", "global_step", "loss", "indices", "images_sum", "lr"}`` per
+  training batch (``loss``: the unscaled total loss of the batch, ``indices``: its dataset indices, ``images_sum``:
+  a checksum of its uint8 images);
 * ``{"event": "end", "rank", "epoch", "global_step", "skipped_steps", "weights_sha1", "weights_finite"}`` at
   ``on_train_end`` (the weights are then the EMA weights).
 """
@@ -59,6 +60,7 @@ class EventLog(Callback):
         lr = trainer.optimizers[0].param_groups[0]["lr"]
         self._write(trainer, event="batch", epoch=trainer.current_epoch, batch_idx=batch_idx,
                     global_step=trainer.global_step, loss=float(loss) if loss is not None else None,
+                    indices=[int(m["index"]) for m in batch["meta"]],
                     images_sum=int(batch["images"].sum()), lr=lr)
 
     def on_train_end(self, trainer, pl_module) -> None:

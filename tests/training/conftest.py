@@ -9,11 +9,13 @@ import torch
 
 @pytest.fixture(scope="session")
 def synth_cache(tmp_path_factory) -> Path:
-    """Cache folder holding the synthetic dataset used by the scripts' defaults (16 train / 8 val images)."""
+    """Cache folder holding the synthetic datasets the scripts use: 16 train images with 8 (train_run.py) or 9
+    (ddp_check.py) val images. Generated once here, before any subprocess needs them."""
     from yolo12l.data import SyntheticDataModule
 
     cache = tmp_path_factory.mktemp("synth-cache")
-    SyntheticDataModule(num_train=16, num_val=8, seed=0, cache_dir=cache)  # generate once, before any subprocess
+    for num_val in (8, 9):
+        SyntheticDataModule(num_train=16, num_val=num_val, seed=0, cache_dir=cache)
     return cache
 
 
