@@ -252,7 +252,7 @@ class YOLODetector(L.LightningModule):
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key != "mAP75", rank_zero_only=False,
                      sync_dist=False)
         log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
-        if self.trainer.is_global_zero and log_dir:
+        if self.trainer.is_global_zero and log_dir and not self.trainer.sanity_checking:  # sanity: a few batches
             per_class = result.get("per_class_ap")
             names = self.net.names
             record = {
