@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import time
@@ -100,11 +101,13 @@ def main() -> None:
         })
 
     shape = tuple(y.shape)
-    print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"load average {load:.2f} on {os.cpu_count()} cores")
     print(f"{'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} {'min ms':>8}")
     for r in rows:
-        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} {r['detections_per_image']:>6.0f} "
-              f"{r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
+        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} "
+              f"{r['detections_per_image']:>6.0f} {r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
     record = {
         "benchmark": "postprocess",
         "shape": shape,
@@ -112,6 +115,8 @@ def main() -> None:
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": load,
         "reps": args.reps,
         "results": rows,
     }

@@ -24,6 +24,11 @@ def test_lists_every_problem_file(bad_coco, capsys):
     for k in ("zero", "missing", "corrupt", "trunc", "dup", "good"):
         assert str(f[k]) in out, k
     assert "empty_file: 1" in out and "missing_image: 1" in out and "OK: 6 usable images" in out
+    assert str(f["gray"]) not in out  # conversions are counted, listed only with --verbose
+    assert main(["--format", "coco", "--annotations", str(ann), "--images", str(d), "-v"]) == 0
+    out = capsys.readouterr().out
+    for k in ("gray", "rgba", "g16", "exif", "empty"):
+        assert str(f[k]) in out, k
 
 
 def test_nothing_usable_or_unreadable_exits_nonzero(tmp_path, capsys):

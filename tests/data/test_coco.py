@@ -93,3 +93,10 @@ def test_val_uses_train_categories(bad_coco):
     good = next(r for r in p.records if r.file == str(f["good"]))
     assert good.labels.tolist() == [0] and p.category_ids == [7]
     assert p.report.counts()["unknown_class"] >= 3  # category 3 boxes are now unknown
+
+
+def test_verify_none_trusts_annotations(bad_coco):
+    ann, d, f = bad_coco
+    p = parse_coco(ann, d, verify="none")
+    assert str(f["missing"]) in {r.file for r in p.records}  # not opened: found out at load time instead
+    assert "missing_image" not in p.report.counts()

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch.utils.data import SequentialSampler
 
-from conftest import save_rgb, solid_image
+from datatest_utils import save_rgb, solid_image
 from yolo12l.data import (CocoDataModule, NoUsableDataError, SyntheticDataModule, VOCDataModule, YoloDataModule,
                           targets_to_loss_dict)
 from yolo12l.data.sampler import EpochSampler
@@ -60,6 +60,9 @@ def test_voc_and_yolo_class_info_without_parsing(datasets_dir, tmp_path):
                        val_sets=None, cache_dir=tmp_path, num_workers=0, imgsz=64)
     vs.setup("fit")
     assert len(vs.datasets["train"]) == 197 and "val" not in vs.datasets
+    assert vs.val_dataloader() == []  # Lightning: no validation loop
+    with pytest.raises(NoUsableDataError, match="no test or val split"):
+        vs.test_dataloader()
 
 
 def test_unusable_dataset_raises_naming_files(tmp_path):

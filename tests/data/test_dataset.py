@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from conftest import save_rgb, solid_image, truncate
+from datatest_utils import save_rgb, solid_image, truncate
 from yolo12l.data.coco import parse_coco
 from yolo12l.data.collate import collate_detections, targets_to_loss_dict
 from yolo12l.data.dataset import DetectionDataset, ImageFolderDataset
@@ -135,3 +135,42 @@ def test_image_folder_dataset(tmp_path):
     assert batch["images"].shape == (2, 3, 128, 128) and batch["targets"].shape == (0, 6)
     with pytest.raises(NoUsableDataError):
         ImageFolderDataset(tmp_path / "nothing_here")
+
+
+def test_failures_in_workers_reach_the_main_report(synth_split, tmp_path):
+    from yolo12l.data.sampler import EpochSampler
+
+    recs = list(synth_split.records[:8])
+    bad = tmp_path / "zero.jpg"
+    bad.write_bytes(b"")
+    recs[5] = type(recs[5])(str(bad), recs[5].image_id, recs[5].width, recs[5].height, recs[5].boxes, recs[5].labels)
+    ds = DetectionDataset(recs, 64, AugmentConfig(mosaic=0.0), report=synth_split.report)
+    dl = DataLoader(ds, batch_size=4, sampler=EpochSampler(ds, shuffle=False), num_workers=2,
+                    persistent_workers=True, collate_fn=collate_detections)
+    got = [m["index"] for b in dl for m in b["meta"]]
+    assert len(got) == 8 and 5 not in got  # replaced inside a worker
+    assert ds._failed[5] == 1  # flag written by the worker is visible here
+    list(dl)  # next epoch: the sampler collects failures in the main process
+    assert synth_split.report.files(IssueKind.LOAD_FAILED) == [str(bad)]
+
+
+def test_exif_rotated_image_boxes_are_in_displayed_orientation(tmp_path):
+    import json
+
+    from PIL import Image
+
+    shown = solid_image(120, 80, [(10, 60, 50, 110)], [(255, 0, 0)])  # displayed 80 wide x 120 high
+    stored = np.ascontiguousarray(np.rot90(shown, k=1))  # stored rotated; EXIF 6 rotates it back clockwise
+    ex = Image.Exif()
+    ex[0x0112] = 6
+    Image.fromarray(stored).save(tmp_path / "r.jpg", exif=ex, quality=95)
+    ann = tmp_path / "a.json"
+    ann.write_text(json.dumps({"images": [{"id": 1, "file_name": "r.jpg", "width": 80, "height": 120}],
+                               "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 60, 40, 50]}],
+                               "categories": [{"id": 1, "name": "red"}]}))
+    p = parse_coco(ann, tmp_path)
+    assert p.report.files(IssueKind.EXIF_ROTATED) == [str(tmp_path / "r.jpg")] and not p.report.problems
+    s = DetectionDataset(p.records, 64)[0]
+    x1, y1, x2, y2 = s["boxes"][0].round().int().tolist()
+    region = s["image"][:, y1 + 1:y2 - 1, x1 + 1:x2 - 1].float().mean((1, 2))
+    assert region[0] > 200 and region[1] < 60 and region[2] < 60  # the red object is under its box

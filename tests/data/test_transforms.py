@@ -3,7 +3,7 @@ import albumentations as A
 import numpy as np
 import pytest
 
-from conftest import solid_image
+from datatest_utils import solid_image
 from yolo12l.data.mosaic import YoloMosaic, mosaic_placements
 from yolo12l.data.transforms import AugmentConfig, RandomHSV, bbox_params, build_train_color, build_train_geometry, mixup
 

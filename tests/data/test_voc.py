@@ -2,9 +2,8 @@
 from pathlib import Path
 
 import numpy as np
-import pytest
 
-from conftest import save_rgb, solid_image
+from datatest_utils import save_rgb, solid_image
 from yolo12l.data.records import IssueKind
 from yolo12l.data.voc import VOC_CLASSES, parse_voc
 

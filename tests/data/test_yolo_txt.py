@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from conftest import save_rgb, solid_image
-from yolo12l.data.records import IssueKind, NoUsableDataError
+from datatest_utils import save_rgb, solid_image
+from yolo12l.data.records import NoUsableDataError
 from yolo12l.data.yolo_txt import label_path, load_data_yaml, parse_yolo
 
 

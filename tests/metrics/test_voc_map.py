@@ -63,7 +63,8 @@ def _devkit_reference(preds, targets, nc, thr=0.5):
             gts[i] = (t["boxes"][sel].double().numpy(), crowd, np.zeros(len(crowd), dtype=bool))
             npos += int((~crowd).sum())
         dets = [(float(s), i, b) for i, p in enumerate(preds)
-                for b, s, lab in zip(p["boxes"].double().numpy(), p["scores"].tolist(), p["labels"].tolist()) if lab == c]
+                for b, s, lab in zip(p["boxes"].double().numpy(), p["scores"].tolist(), p["labels"].tolist())
+                if lab == c]
         dets.sort(key=lambda d: -d[0])
         tp, fp = [], []
         for _, i, b in dets:

@@ -12,6 +12,7 @@ from .sampler import EpochSampler
 from .synthetic import SHAPE_CLASSES, synthetic_dataset
 from .transforms import AugmentConfig, RandomHSV
 from .mosaic import YoloMosaic
+from .affine import YoloAffine
 from .visualize import draw_boxes, plot_batch
 from .voc import VOC_CLASSES, parse_voc
 from .yolo_txt import load_data_yaml, parse_yolo
@@ -20,7 +21,7 @@ __all__ = [
     "AnnotationCache", "AugmentConfig", "CocoDataModule", "DatasetReport", "DetectionDataModule",
     "DetectionDataset", "EpochSampler", "ImageFolderDataset", "ImageLoadError", "ImageRecord", "IssueKind",
     "NoUsableDataError", "ParsedSplit", "RandomHSV", "RatioPad", "SHAPE_CLASSES", "SyntheticDataModule",
-    "VOCDataModule", "VOC_CLASSES", "YoloDataModule", "YoloMosaic", "boxes_to_letterbox", "collate_detections",
+    "VOCDataModule", "VOC_CLASSES", "YoloAffine", "YoloDataModule", "YoloMosaic", "boxes_to_letterbox", "collate_detections",
     "draw_boxes", "letterbox", "load_data_yaml", "parse_coco", "parse_voc", "parse_yolo", "plot_batch",
     "probe_image", "read_image", "scale_boxes", "synthetic_dataset", "targets_to_loss_dict",
 ]

@@ -113,14 +113,18 @@ class AnnotationCache:
         if not self.enabled:
             return None
         p = self.path(kind, key)
+        tmp = None
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
             fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=p.name, suffix=".tmp")
             os.close(fd)
             torch.save(_to_payload(split), tmp)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private
             os.replace(tmp, p)  # atomic: concurrent processes never read a half-written file
         except OSError as e:
             log.warning("could not write annotation cache %s: %s", p, e)
+            if tmp is not None and os.path.exists(tmp):
+                os.unlink(tmp)
             return None
         return p
 

@@ -30,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-difficult", action="store_true", help="VOC: keep difficult boxes")
     p.add_argument("--full", action="store_true", help="decode every image instead of the cheap header check")
     p.add_argument("--max-files", type=int, default=None, help="list at most this many files per problem kind")
+    p.add_argument("--verbose", "-v", action="store_true",
+                   help="also list the files of info kinds (background images, conversions, EXIF rotation...)")
     return p
 
 
@@ -60,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ERROR: {e}", file=sys.stderr)
         return 1
     rep = parsed.report
-    print(rep.summary(list_files=True, max_files=args.max_files))
+    print(rep.summary(list_files=True, max_files=args.max_files, include_info=args.verbose))
     if not parsed.records:
         print(f"ERROR: no usable image in {rep.name}", file=sys.stderr)
         return 1

@@ -37,7 +37,7 @@ from .dataset import DetectionDataset, ImageFolderDataset
 from .loader import DeferredStartDataLoader
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
-from .synthetic import SHAPE_CLASSES, synthetic_dataset
+from .synthetic import synthetic_dataset
 from .transforms import AugmentConfig
 from .verify import VerifyMode
 from .voc import VOC_CLASSES, parse_voc, voc_sources
@@ -206,14 +206,20 @@ class DetectionDataModule(L.LightningDataModule):
         return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, seed=ds.seed,
                                                          epoch_fn=self._trainer_epoch), deferred=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | list:
+        """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""
         if "val" not in self.datasets:
             self.setup("validate")
+        if "val" not in self.datasets:
+            log.info("%s: no val split configured, validation skipped", type(self).__name__)
+            return []
         return self._loader(self.datasets["val"], self.val_batch_size)
 
     def test_dataloader(self) -> DataLoader:
         if "test" not in self.datasets:
             self.setup("test")
+        if "test" not in self.datasets:
+            raise NoUsableDataError(f"{type(self).__name__}: no test or val split configured")
         return self._loader(self.datasets["test"], self.val_batch_size)
 
     def predict_dataloader(self) -> DataLoader:
@@ -224,11 +230,11 @@ class DetectionDataModule(L.LightningDataModule):
         return self._loader(self.datasets["predict"], self.val_batch_size)
 
     def teardown(self, stage: str) -> None:
-        ds = self.datasets.get("train")
-        if isinstance(ds, DetectionDataset):
-            failed = ds.collect_load_failures()
-            if failed:
-                log.warning("%d training image(s) failed to load and were replaced: %s", len(failed), failed)
+        for name, ds in self.datasets.items():
+            if isinstance(ds, DetectionDataset):
+                failed = ds.collect_load_failures()
+                if failed:
+                    log.warning("%s: %d image(s) failed to load during the run: %s", name, len(failed), failed)
 
     def summary(self, list_files: bool = True) -> str:
         """The issue summary of every configured split."""
@@ -342,7 +348,8 @@ class YoloDataModule(DetectionDataModule):
 
 class SyntheticDataModule(CocoDataModule):
     """The built-in shapes dataset (see ``synthetic.py``), generated once under ``cache_dir`` and read
-    through the COCO path. Classes: circle, square, triangle, star, cross (category ids 1..5)."""
+    through the COCO path. Classes: circle, square, triangle, star, cross (category ids 1..5).
+    ``predict_source`` defaults to the generated validation images."""
 
     def __init__(
         self,
@@ -358,10 +365,12 @@ class SyntheticDataModule(CocoDataModule):
         if imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
         paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
+        kwargs.setdefault("predict_source", None)
+        if kwargs["predict_source"] is None:  # the demo predicts on the validation images
+            kwargs["predict_source"] = paths.val_images
         super().__init__(paths.train_annotations, paths.train_images, paths.val_annotations, paths.val_images,
                          imgsz=imgsz, cache_dir=cache_dir, **kwargs)
         self.synthetic_paths = paths
 
 
-__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule",
-           "SHAPE_CLASSES"]
+__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule"]

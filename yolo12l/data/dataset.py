@@ -99,6 +99,8 @@ class DetectionDataset(Dataset):
         """Seeds ``self.rng`` and the augmentation pipelines from ``(seed, epoch, index)`` (built once per process)."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
+            if torch.utils.data.get_worker_info() is not None:
+                cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
             if self.augment is not None:
                 self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True)
                 self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False)
@@ -121,8 +123,8 @@ class DetectionDataset(Dataset):
         for i in bad:
             if i not in self._reported:
                 self._reported.add(i)
-                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file,
-                                "could not be decoded during training: sample replaced")
+                what = "sample replaced by another" if self.augment is not None else "evaluated as an empty image"
+                self.report.add(IssueKind.LOAD_FAILED, self.records[i].file, f"could not be decoded: {what}")
         return [self.records[i].file for i in bad]
 
     def _random_ok_index(self) -> int:

@@ -5,8 +5,8 @@ Why not ``A.Mosaic`` (albumentations 2.0.8)? It places each image in a fixed gri
 mosaic centre), with ``"cover"`` it is cropped to fill the cell, and its output is only ``target_size``, so a
 following zoom-out shows padding instead of the rest of the mosaic. The YOLO mosaic instead puts four images
 (each already resized to long side ``s``) *touching* a random centre ``(xc, yc)`` in ``[s/2, 3s/2]`` of a
-``2s x 2s`` grey canvas; the random affine then scales/translates around the canvas centre and the central
-``s x s`` is kept (see ``transforms.build_train_geometry``).
+``2s x 2s`` grey canvas; the random affine (``affine.YoloAffine``) then scales/translates around the canvas
+centre straight into the ``s x s`` output (see ``transforms.build_train_geometry``).
 
 Usage inside ``A.Compose(..., bbox_params=...)``: pass the 3 other images as
 ``mosaic_metadata=[{"image": ..., "bboxes": (n, 4) pascal_voc, "labels": (n,)}, ...]`` (same label fields as

@@ -70,6 +70,7 @@ class DatasetReport:
         self.name = name
         self.log_first = log_first
         self.issues: list[Issue] = []
+        self._seen: Counter[IssueKind] = Counter()
         self.num_images = 0  # usable images after parsing/verification
         self.num_boxes = 0  # training targets kept
         self.num_listed = 0  # images listed in the source
@@ -77,8 +78,8 @@ class DatasetReport:
     def add(self, kind: IssueKind | str, file: str, message: str) -> None:
         issue = Issue(IssueKind(kind), str(file), message)
         self.issues.append(issue)
-        seen = sum(1 for i in self.issues if i.kind == issue.kind)
-        if seen <= self.log_first:
+        self._seen[issue.kind] += 1
+        if self._seen[issue.kind] <= self.log_first:
             level = logging.DEBUG if issue.kind in INFO_KINDS else logging.WARNING
             prefix = f"{self.name}: " if self.name else ""
             log.log(level, "%s%s", prefix, issue)
@@ -86,6 +87,7 @@ class DatasetReport:
     def extend(self, issues: list[Issue]) -> None:
         """Adds already-formed issues (e.g. replayed from the annotation cache) without logging each."""
         self.issues.extend(issues)
+        self._seen.update(i.kind for i in issues)
 
     def counts(self) -> dict[str, int]:
         return dict(Counter(i.kind.value for i in self.issues))
@@ -99,8 +101,9 @@ class DatasetReport:
     def problems(self) -> list[Issue]:
         return [i for i in self.issues if i.kind not in INFO_KINDS]
 
-    def summary(self, list_files: bool = False, max_files: int | None = 20) -> str:
-        """Multi-line text: image/box totals, count per kind, and the files per problem kind."""
+    def summary(self, list_files: bool = False, max_files: int | None = 20, include_info: bool = False) -> str:
+        """Multi-line text: image/box totals, count per kind, and (``list_files``) the files of each problem
+        kind, plus those of the info kinds when ``include_info``."""
         head = f"{self.name}: " if self.name else ""
         lines = [f"{head}{self.num_images} usable images of {self.num_listed} listed, {self.num_boxes} boxes"]
         counts = self.counts()
@@ -110,7 +113,7 @@ class DatasetReport:
                 continue
             tag = " (info)" if kind in INFO_KINDS else ""
             lines.append(f"  {kind.value}{tag}: {n}")
-            if list_files and kind not in INFO_KINDS:
+            if list_files and (include_info or kind not in INFO_KINDS):
                 issues = [i for i in self.issues if i.kind == kind]
                 shown = issues if max_files is None else issues[:max_files]
                 lines.extend(f"    {i.file}: {i.message}" for i in shown)

@@ -163,6 +163,7 @@ def synthetic_dataset(
             _write_split(tmp, "train", num_train, seed, size_range, max_objects)
             _write_split(tmp, "val", num_val, seed, size_range, max_objects)
             (tmp / "params.json").write_text(json.dumps(params, indent=1))
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private
             try:
                 os.replace(tmp, root)  # atomic publish; fails if another process won the race
             except OSError:

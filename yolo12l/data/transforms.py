@@ -2,11 +2,11 @@
 
 Training sample = geometry then colour:
 
-* geometry, mosaic on: ``YoloMosaic`` (2s canvas) -> ``A.Affine`` (scale, translate, optional rotate/shear,
-  grey fill, around the canvas centre) -> ``A.CenterCrop(s)``; translation is in pixels of the output
-  size s, as in YOLO.
-* geometry, mosaic off (closed or not drawn): letterbox (``A.LongestMaxSize`` + centred ``A.PadIfNeeded``,
-  grey 114) -> ``A.Affine``.
+* geometry, mosaic on: ``YoloMosaic`` (2s x 2s canvas) -> ``YoloAffine`` (scale, translate, optional
+  rotate/shear about the canvas centre, warped straight into s x s, grey fill).
+* geometry, mosaic off (closed or not drawn): ``YoloAffine`` on the image (long side s), which also
+  letterboxes it into s x s. With every affine setting 0 the affine is replaced by an exact letterbox
+  (``A.LongestMaxSize`` + centred ``A.PadIfNeeded``, grey 114; ``A.CenterCrop`` of the mosaic).
 * optional mixup of two geometry outputs (``mixup``; done by the dataset, it needs a second sample);
 * colour/flip: :class:`RandomHSV` (YOLO multiplicative HSV gains) -> ``A.HorizontalFlip``.
 
@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from albumentations.core.transforms_interface import ImageOnlyTransform
 
+from .affine import YoloAffine
 from .mosaic import YoloMosaic
 
 FILL = 114
@@ -97,34 +98,18 @@ def bbox_params(cfg: AugmentConfig) -> A.BboxParams:
     )
 
 
-def _affine(cfg: AugmentConfig, imgsz: int) -> list[A.BasicTransform]:
-    if not (cfg.scale or cfg.translate or cfg.degrees or cfg.shear):
-        return []
-    t = int(round(cfg.translate * imgsz))
-    return [
-        A.Affine(
-            scale=(1 - cfg.scale, 1 + cfg.scale),
-            translate_px={"x": (-t, t), "y": (-t, t)},
-            rotate=(-cfg.degrees, cfg.degrees),
-            shear=(-cfg.shear, cfg.shear),
-            keep_ratio=True,
-            border_mode=cv2.BORDER_CONSTANT,
-            fill=FILL,
-            p=1.0,
-        )
-    ]
-
-
 def build_train_geometry(cfg: AugmentConfig, imgsz: int, mosaic: bool, seed: int | None = None) -> A.Compose:
     """Geometry pipeline producing (imgsz, imgsz) images; call with ``image, bboxes, labels``
     (+ ``mosaic_metadata`` when ``mosaic``)."""
-    if mosaic:
-        steps = [YoloMosaic(imgsz, fill=FILL), *_affine(cfg, imgsz), A.CenterCrop(imgsz, imgsz)]
+    steps: list[A.BasicTransform] = [YoloMosaic(imgsz, fill=FILL)] if mosaic else []
+    if cfg.scale or cfg.translate or cfg.degrees or cfg.shear:
+        steps.append(YoloAffine(imgsz, cfg.scale, cfg.translate, cfg.degrees, cfg.shear, fill=FILL))
+    elif mosaic:
+        steps.append(A.CenterCrop(imgsz, imgsz))
     else:
-        steps = [
+        steps += [
             A.LongestMaxSize(max_size=imgsz, interpolation=cv2.INTER_LINEAR),
             A.PadIfNeeded(imgsz, imgsz, position="center", border_mode=cv2.BORDER_CONSTANT, fill=FILL),
-            *_affine(cfg, imgsz),
         ]
     return A.Compose(steps, bbox_params=bbox_params(cfg), seed=seed)
 

@@ -1,5 +1,7 @@
 """Interoperability with files written by other implementations (Ultralytics / YOLOv12 paper checkpoints)."""
+from .load import detect_variant, fold_pe_bias, load_ultralytics_checkpoint, network_state_dict
 from .safe_unpickle import StandIn, UnsafeCheckpointError, safe_load
 from .ultralytics_checkpoint import UltralyticsCheckpoint, read_ultralytics_checkpoint
 
-__all__ = ["StandIn", "UnsafeCheckpointError", "UltralyticsCheckpoint", "read_ultralytics_checkpoint", "safe_load"]
+__all__ = ["StandIn", "UnsafeCheckpointError", "UltralyticsCheckpoint", "detect_variant", "fold_pe_bias",
+           "load_ultralytics_checkpoint", "network_state_dict", "read_ultralytics_checkpoint", "safe_load"]

@@ -22,9 +22,10 @@ images given the same id) trigger a warning.
 """
 from __future__ import annotations
 
+import functools
 import secrets
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -59,7 +60,7 @@ class DetectionData:
         return len(self.image_ids)
 
     def labels(self, num_classes: int | None = None) -> list[int]:
-        """Classes to evaluate: ``range(num_classes)`` if given, else every label seen in ground truth or predictions."""
+        """Classes to evaluate: ``range(num_classes)`` if given, else every label in ground truth or predictions."""
         if num_classes is not None:
             return list(range(num_classes))
         return sorted(set(np.unique(self.gt_labels).tolist()) | set(np.unique(self.det_labels).tolist()))
@@ -157,6 +158,20 @@ class DetectionMetric(Metric):
         with self.sync_context(should_unsync=True):
             data = self.data()
         return pr_curves(data, iou_threshold=iou_threshold, num_classes=self.num_classes)
+
+    def _wrap_compute(self, compute: Callable) -> Callable:
+        wrapped = super()._wrap_compute(compute)
+
+        @functools.wraps(wrapped)
+        def keep_per_class_1d(*args: Any, **kwargs: Any) -> Any:
+            # torchmetrics squeezes one-element outputs to 0-d; per-class vectors must stay (C,) even when C == 1
+            out = wrapped(*args, **kwargs)
+            if isinstance(out, dict):
+                out = {k: v.reshape(-1) if k.startswith("per_class") and isinstance(v, Tensor) else v
+                       for k, v in out.items()}
+            return out
+
+        return keep_per_class_1d
 
     def _float_dtype(self) -> torch.dtype:
         return self.dtype if self.dtype == torch.float64 else torch.float32

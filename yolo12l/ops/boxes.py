@@ -40,7 +40,7 @@ def box_iou(boxes1: Tensor, boxes2: Tensor, eps: float = 0.0) -> Tensor:
     False against any threshold, so degenerate boxes never suppress each other in NMS (as torchvision does).
     """
     if boxes1.ndim != 2 or boxes2.ndim != 2:
-        raise ValueError(f"box_iou expects (N, 4) and (M, 4) tensors, got {tuple(boxes1.shape)} and {tuple(boxes2.shape)}")
+        raise ValueError(f"box_iou expects (N, 4) and (M, 4), got {tuple(boxes1.shape)} and {tuple(boxes2.shape)}")
     _check_last_dim(boxes1)
     _check_last_dim(boxes2)
     lt = torch.maximum(boxes1[:, None, :2], boxes2[None, :, :2])

@@ -1,0 +1,135 @@
+"""Stand-alone prediction equals Ultralytics' ``predict`` on the shapes checkpoint; the CLI writes COCO results."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import torch
+from PIL import Image
+
+from yolo12l.interop import read_ultralytics_checkpoint
+from yolo12l.predict import coco_results, load_for_prediction, main, predict_images
+
+CKPT = "yolo12n_shapes_ultralytics.pt"
+
+
+@pytest.fixture(scope="module")
+def reference(reference_dir):
+    return json.loads((reference_dir / "yolo12n_shapes_predictions.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def images(reference_dir):
+    return sorted((reference_dir / "shapes_images").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def loaded(reference_dir):
+    return load_for_prediction(reference_dir / CKPT)
+
+
+@pytest.fixture(scope="module")
+def preds(loaded, images, reference):
+    return predict_images(loaded[0], images, reference["imgsz"], reference["conf"], reference["iou"])
+
+
+def _match(ref: dict, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching of reference boxes to ours (same class, closest corners)."""
+    pairs, used = [], set()
+    for i, (rb, rc) in enumerate(zip(ref["xyxy"], ref["cls"])):
+        cands = [j for j in range(len(boxes)) if j not in used and int(classes[j]) == rc]
+        assert cands, f"reference box {i} (class {rc}) has no counterpart"
+        j = min(cands, key=lambda j: (boxes[j] - torch.tensor(rb)).abs().max().item())
+        used.add(j)
+        pairs.append((i, j))
+    return pairs
+
+
+def test_predictions_equal_ultralytics(preds, reference, images):
+    assert [p["file_name"] for p in preds] == [f.name for f in images] == sorted(reference["predictions"])
+    worst_box = worst_score = 0.0
+    for p in preds:
+        ref = reference["predictions"][p["file_name"]]
+        assert list(p["orig_shape"]) == ref["orig_shape"]
+        assert len(p["boxes"]) == len(ref["xyxy"]), p["file_name"]
+        for i, j in _match(ref, p["boxes"], p["scores"], p["classes"]):
+            worst_box = max(worst_box, (p["boxes"][j] - torch.tensor(ref["xyxy"][i])).abs().max().item())
+            worst_score = max(worst_score, abs(p["scores"][j].item() - ref["conf"][i]))
+    assert worst_box < 1.0 and worst_score < 1e-3  # measured: 5e-5 px, 1.3e-6
+    assert sum(len(p["boxes"]) for p in preds) == sum(len(r["cls"]) for r in reference["predictions"].values())
+
+
+def test_non_square_images_covered(preds):
+    """The set has 256×320 and 320×384 images: padding and the per-axis un-mapping are exercised."""
+    shapes = {tuple(p["orig_shape"]) for p in preds}
+    assert {(256, 320), (320, 384)} <= shapes and any(s[0] != s[1] for s in shapes)
+
+
+def test_sorted_by_score_and_thresholded(preds, reference):
+    for p in preds:
+        s = p["scores"]
+        assert (s > reference["conf"]).all() and torch.equal(s, s.sort(descending=True).values)
+        h, w = p["orig_shape"]
+        assert (p["boxes"] >= 0).all() and (p["boxes"][:, [0, 2]] <= w).all() and (p["boxes"][:, [1, 3]] <= h).all()
+
+
+# ---------------------------------------------------------------------------------------------------------- CLI
+def test_cli_writes_coco_results_and_images(reference_dir, reference, preds, tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["--weights", str(reference_dir / CKPT), "--source", str(reference_dir / "shapes_images"),
+               "--imgsz", str(reference["imgsz"]), "--conf", str(reference["conf"]), "--iou", str(reference["iou"]),
+               "--out", str(out)])
+    assert rc == 0
+    assert "6 images, 22 detections" in capsys.readouterr().out
+    results = json.loads((out / "predictions.json").read_text())
+    assert results == coco_results(preds)
+    assert {r["image_id"] for r in results} == {0, 1, 2, 3, 4, 5}  # numeric stems 00000..00005
+    first = [r for r in results if r["file_name"] == "00000.jpg"]
+    ref = reference["predictions"]["00000.jpg"]
+    assert [r["category_id"] for r in first] == ref["cls"]
+    for r, (x1, y1, x2, y2) in zip(first, ref["xyxy"]):
+        assert r["bbox"] == pytest.approx([x1, y1, x2 - x1, y2 - y1], abs=1e-2)
+    for f in sorted((reference_dir / "shapes_images").glob("*.jpg")):
+        with Image.open(out / f.name) as drawn, Image.open(f) as src:
+            assert drawn.size == src.size
+    with Image.open(out / "00000.jpg") as drawn, Image.open(reference_dir / "shapes_images" / "00000.jpg") as src:
+        assert drawn.convert("RGB").tobytes() != src.convert("RGB").tobytes()  # something was drawn
+
+
+def test_cli_lightning_checkpoint_maps_category_ids(reference_dir, reference, preds, tmp_path):
+    """A yolo12l Lightning checkpoint (``net.`` weights + hyper-parameters) with COCO-style category ids."""
+    sd = read_ultralytics_checkpoint(reference_dir / CKPT).state_dict
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()} | {"criterion.proj": torch.zeros(1)},
+                "hyper_parameters": {"model": "yolo12n.yaml", "num_classes": 3,
+                                     "class_names": ["circle", "square", "triangle"],
+                                     "label_to_category_id": [11, 12, 13]}}, ckpt)
+    net, info = load_for_prediction(ckpt)
+    assert info["format"] == "lightning" and net.names == {0: "circle", 1: "square", 2: "triangle"}
+    out = tmp_path / "run"
+    assert main(["--weights", str(ckpt), "--source", str(reference_dir / "shapes_images" / "0000[01].jpg"),
+                 "--imgsz", "256", "--out", str(out), "--no-images"]) == 0
+    results = json.loads((out / "predictions.json").read_text())
+    expected = [{**r, "category_id": r["category_id"] + 11} for r in coco_results(preds[:2])]
+    assert results == expected
+    assert not list(out.glob("*.jpg"))
+
+
+def test_cli_bad_input(reference_dir, tmp_path, caplog):
+    src = tmp_path / "imgs"
+    src.mkdir()
+    shutil.copy(reference_dir / "shapes_images" / "00001.jpg", src / "cat.jpg")
+    (src / "broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    out = tmp_path / "run"
+    assert main(["--weights", str(reference_dir / CKPT), "--source", str(src), "--imgsz", "256",
+                 "--out", str(out)]) == 0
+    assert "broken.jpg" in caplog.text and "1 of 2 images could not be read" in caplog.text
+    results = json.loads((out / "predictions.json").read_text())
+    assert results and {r["file_name"] for r in results} == {"cat.jpg"}
+    assert {r["image_id"] for r in results} == {1}  # non-numeric stems: index in the sorted source list
+    assert main(["--weights", str(reference_dir / CKPT), "--source", str(tmp_path / "nothing"),
+                 "--out", str(out)]) == 1
+    assert main(["--weights", str(tmp_path / "missing.pt"), "--source", str(src), "--out", str(out)]) == 2
+    (tmp_path / "junk.pt").write_bytes(b"junk")
+    assert main(["--weights", str(tmp_path / "junk.pt"), "--source", str(src), "--out", str(out)]) == 2

@@ -1,0 +1,70 @@
+"""``yolo12l export --weights W --format onnx [--imgsz H [W]] [--nms] [--dynamic|--static] [--opset N]
+[--out PATH]``: loads the weights (:func:`~yolo12l.export.checkpoint.load_network`), exports, prints the summary."""
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+from pathlib import Path
+
+from .checkpoint import load_network
+from .onnx import MIN_OPSET, export_onnx, max_opset
+
+__all__ = ["build_parser", "main"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="yolo12l export",
+        description="Export a yolo12l .ckpt or an Ultralytics .pt to ONNX. The graph takes float32 RGB images "
+                    "scaled to 0..1, (B, 3, H, W) at the export size.")
+    p.add_argument("--weights", required=True, type=Path, help="yolo12l Lightning .ckpt or Ultralytics .pt")
+    p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
+    p.add_argument("--imgsz", type=int, nargs="+", default=[640], metavar="SIZE",
+                   help="input size: S (square) or H W, multiples of 32 (default: 640)")
+    p.add_argument("--batch", type=int, default=1, help="batch size of the example (the fixed one with --static)")
+    dyn = p.add_mutually_exclusive_group()
+    dyn.add_argument("--dynamic", dest="dynamic", action="store_true", default=True,
+                     help="dynamic batch axis (default)")
+    dyn.add_argument("--static", dest="dynamic", action="store_false", help="fixed batch size")
+    p.add_argument("--nms", action="store_true",
+                   help="append NMS: outputs num_dets, boxes (xyxy), scores, classes, at most --max-det per image")
+    p.add_argument("--conf", type=float, default=0.25, help="NMS score threshold (keep score > conf)")
+    p.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (suppress IoU > iou)")
+    p.add_argument("--max-det", type=int, default=300, help="NMS: detections per image at most")
+    p.add_argument("--opset", type=int, default=MIN_OPSET,
+                   help=f"ONNX opset, {MIN_OPSET}..{max_opset()} (default {MIN_OPSET})")
+    p.add_argument("--simplify", action="store_true",
+                   help="simplify the graph (onnxsim when installed, else onnxruntime basic optimisations)")
+    p.add_argument("--out", type=Path, default=None, help="output file (default: the weights path with .onnx)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the export command; returns the exit status (0 ok, 1 export failed, 2 bad arguments)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["export"]:
+        argv = argv[1:]
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage / help
+        return int(exc.code or 0)
+    if len(args.imgsz) > 2:
+        print(f"error: --imgsz takes one or two sizes, got {args.imgsz}", file=sys.stderr)
+        return 2
+    out = args.out or args.weights.with_suffix(".onnx")
+    try:
+        net = load_network(args.weights)
+        summary = export_onnx(net, out, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic, nms=args.nms,
+                              opset=args.opset, conf=args.conf, iou=args.iou, max_det=args.max_det,
+                              simplify=args.simplify)
+    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # incl. UnsafeCheckpointError
+        print(f"error: export failed: {exc}", file=sys.stderr)
+        return 1
+    print(summary)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
