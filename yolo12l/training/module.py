@@ -116,8 +116,9 @@ class YOLODetector(L.LightningModule):
 
     # ------------------------------------------------------------------------------------------- non-finite steps
     # A batch whose loss is non-finite on any rank, or an optimizer step whose gradients are non-finite, is skipped:
-    # the weights and the optimizer state are left as they were (the LR schedule and the step counter still advance)
-    # and ``skipped_steps`` counts it. With gradient accumulation the whole optimizer step is skipped.
+    # the weights, BatchNorm statistics and optimizer state are left as they were and ``skipped_steps`` counts it.
+    # The step counter, the LR schedule and the EMA (which then averages in the unchanged weights) still advance.
+    # With gradient accumulation the whole optimizer step is skipped.
 
     def _grad_scaler(self) -> Any:
         return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
