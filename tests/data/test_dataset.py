@@ -80,11 +80,22 @@ def test_all_images_failing_is_a_clear_error(synth_split, tmp_path):
         DetectionDataset([], 64)
 
 
-def test_workers_draw_different_augmentations(synth_split):
-    ds = DetectionDataset(synth_split.records, 64, AugmentConfig())
-    dl = DataLoader(ds, batch_size=1, sampler=[0, 0, 0, 0], num_workers=2, collate_fn=collate_detections)
-    imgs = [b["images"][0] for b in dl]  # batches 0, 2 from worker 0 and 1, 3 from worker 1
-    assert not torch.equal(imgs[0], imgs[1]) and not torch.equal(imgs[0], imgs[2])
+def test_augmentation_depends_on_seed_epoch_and_index_only(synth_split):
+    """Sample = f(seed, epoch, index): the same in any worker and with any number of workers (so a resumed run can
+    replay it), different for another index, epoch or seed."""
+    def images(ds, order, workers, epoch=0):
+        ds.set_epoch(epoch)
+        dl = DataLoader(ds, batch_size=1, sampler=order, num_workers=workers, collate_fn=collate_detections)
+        return [b["images"][0] for b in dl]
+
+    ds = DetectionDataset(synth_split.records, 64, AugmentConfig(), seed=7)
+    two = images(ds, [0, 0, 1, 1], workers=2)  # batches 0, 2 from worker 0 and 1, 3 from worker 1
+    assert torch.equal(two[0], two[1]) and torch.equal(two[2], two[3]) and not torch.equal(two[0], two[2])
+    main = images(ds, [1, 0], workers=0)
+    assert torch.equal(main[0], two[2]) and torch.equal(main[1], two[0])
+    assert not torch.equal(images(ds, [0], workers=0, epoch=1)[0], two[0])
+    other_seed = DetectionDataset(synth_split.records, 64, AugmentConfig(), seed=8)
+    assert not torch.equal(images(other_seed, [0], workers=0)[0], two[0])
 
 
 def test_collate_and_loss_dict():

@@ -10,6 +10,12 @@ to the model. Annotations are parsed and images header-checked once per split an
 ``trainer.max_epochs`` each epoch and writes them into the dataset's shared-memory state, which DataLoader
 workers (persistent too) read per sample. Without a Trainer call :meth:`DetectionDataModule.set_epoch`.
 
+Reproducibility: the training order of epoch ``e`` is a permutation seeded with ``dataset.seed + e`` and the
+augmentation of each sample is seeded with ``(dataset.seed, e, index)``, where ``dataset.seed`` is torch's seed when
+the DataModule is set up (the one ``seed_everything`` set). The train loader is a :class:`DeferredStartDataLoader`,
+so a resumed run's first epoch draws its order after Lightning has restored the epoch. A resumed run therefore sees
+the same batches as an uninterrupted one, with any number of workers.
+
 Output category ids (``label_to_category_id``): COCO -> the JSON's category ids; VOC and YOLO -> ``0..nc-1``.
 """
 from __future__ import annotations
@@ -28,6 +34,7 @@ from .cache import AnnotationCache
 from .coco import parse_coco
 from .collate import collate_detections
 from .dataset import DetectionDataset, ImageFolderDataset
+from .loader import DeferredStartDataLoader
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
 from .synthetic import synthetic_dataset
@@ -180,8 +187,8 @@ class DetectionDataModule(L.LightningDataModule):
             ds.set_epoch(ds.epoch, tr.max_epochs)  # type: ignore[union-attr]
         return tr.current_epoch
 
-    def _loader(self, ds, batch_size: int, sampler=None) -> DataLoader:
-        return DataLoader(
+    def _loader(self, ds, batch_size: int, sampler=None, deferred: bool = False) -> DataLoader:
+        return (DeferredStartDataLoader if deferred else DataLoader)(
             ds,
             batch_size=batch_size,
             sampler=sampler,
@@ -196,7 +203,8 @@ class DetectionDataModule(L.LightningDataModule):
         if "train" not in self.datasets:
             self.setup("fit")
         ds = self.datasets["train"]
-        return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, epoch_fn=self._trainer_epoch))
+        return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, seed=ds.seed,
+                                                         epoch_fn=self._trainer_epoch), deferred=True)
 
     def val_dataloader(self) -> DataLoader | list:
         """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""

@@ -11,11 +11,17 @@ so no image is counted twice by a metric.
 
 Epoch state (for ``close_mosaic``) lives in a shared-memory tensor, so :meth:`set_epoch` in the main process
 reaches DataLoader workers, persistent ones included.
+
+Reproducibility: all augmentation randomness of training sample ``index`` in epoch ``e`` (mosaic partners, affine,
+HSV, flip, mixup, load-failure replacement) is drawn from generators seeded with ``(seed, e, index)``. A sample is
+therefore the same whatever the DataLoader worker or number of workers, and a run resumed from a checkpoint sees
+exactly the samples of an uninterrupted run (there is no generator state to save or restore).
 """
 from __future__ import annotations
 
 import logging
 import os
+import random
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +55,7 @@ class DetectionDataset(Dataset):
         *,
         report: DatasetReport | None = None,
         max_retries: int = 10,
+        seed: int | None = None,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -57,6 +64,9 @@ class DetectionDataset(Dataset):
         self.augment = augment
         self.report = report if report is not None else DatasetReport()
         self.max_retries = max_retries
+        # default: torch's seed in the constructing (main) process, i.e. the one ``seed_everything`` set
+        self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
+        self.rng = np.random.default_rng(self.seed)  # re-seeded per training sample by _seed_sample
         # [epoch, first epoch without mosaic]; shared memory so workers see updates.
         self._state = torch.tensor([0, _NEVER], dtype=torch.int64).share_memory_()
         self._failed = torch.zeros(len(records), dtype=torch.uint8).share_memory_()
@@ -84,21 +94,23 @@ class DetectionDataset(Dataset):
         """Mosaic (and mixup) active in the current epoch."""
         return self.augment is not None and self.augment.mosaic > 0 and int(self._state[0]) < int(self._state[1])
 
-    # ------------------------------------------------------------------------------------ per-process RNG
-    def _ensure_rng(self) -> None:
-        """Seeds numpy + albumentations once per process from torch's seed (distinct per DataLoader worker)."""
-        pid = os.getpid()
-        if self._pid == pid:
-            return
-        self._pid = pid
-        if torch.utils.data.get_worker_info() is not None:
-            cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
-        seed = torch.initial_seed() % 2**32
-        self.rng = np.random.default_rng(seed)
+    # ---------------------------------------------------------------------------------------------- randomness
+    def _seed_sample(self, index: int) -> None:
+        """Seeds ``self.rng`` and the augmentation pipelines from ``(seed, epoch, index)`` (built once per process)."""
+        if self._pid != os.getpid():
+            self._pid = os.getpid()
+            if torch.utils.data.get_worker_info() is not None:
+                cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
+            if self.augment is not None:
+                self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True)
+                self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False)
+                self._color = build_train_color(self.augment)
+        seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
+        self.rng = np.random.default_rng(seq)
         if self.augment is not None:
-            self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True, seed=seed + 1)
-            self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False, seed=seed + 2)
-            self._color = build_train_color(self.augment, seed=seed + 3)
+            py_random = random.Random(int(seq.generate_state(1, np.uint64)[0]))
+            for pipeline in (self._geo_mosaic, self._geo_plain, self._color):
+                pipeline.set_random_state(self.rng, py_random)
 
     # -------------------------------------------------------------------------------------------- loading
     def _mark_failed(self, i: int, err: ImageLoadError) -> None:
@@ -169,7 +181,7 @@ class DetectionDataset(Dataset):
         return i, out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"], np.int64)
 
     def _train_item(self, index: int) -> dict[str, Any]:
-        self._ensure_rng()
+        self._seed_sample(index)
         cfg = self.augment
         assert cfg is not None
         mosaic_on = self.mosaic_enabled

@@ -85,6 +85,8 @@ class YOLODetector(L.LightningModule):
                                        dfl=dfl)
         self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
         self.skipped_steps = 0
+        self._skip_step = False
+        self._buffer_backup: list[torch.Tensor] | None = None
 
     # ----------------------------------------------------------------------------------------------------- forward
     def forward(self, images: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
@@ -98,21 +100,56 @@ class YOLODetector(L.LightningModule):
         return {"batch_idx": targets[:, 0], "cls": targets[:, 1:2], "bboxes": targets[:, 2:6]}
 
     # ---------------------------------------------------------------------------------------------------- training
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["images"]
+        self._snapshot_buffers()
         maps = self(images)
         total, items = self.criterion(maps, self.loss_targets(batch["targets"]))
         if not self._all_ranks_finite(total):
-            self.skipped_steps += 1
-            log.warning("non-finite loss at step %d (items %s): step skipped", self.global_step, items.tolist())
-            self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
-            return None
+            return self._skip_nonfinite_loss(total, items)
         bs = images.shape[0]
         for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
             self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
         # Ultralytics sums the per-batch loss over the accumulated batches; Lightning divides by the accumulation
         # count, so multiply it back to keep the reference's gradient scale (and hence its learning rates).
         return total * self.trainer.accumulate_grad_batches
+
+    # ------------------------------------------------------------------------------------------- non-finite steps
+    # A batch whose loss is non-finite on any rank, or an optimizer step whose gradients are non-finite, is skipped:
+    # the weights, BatchNorm statistics and optimizer state are left as they were and ``skipped_steps`` counts it.
+    # The step counter, the LR schedule and the EMA (which then averages in the unchanged weights) still advance.
+    # With gradient accumulation the whole optimizer step is skipped.
+
+    def _grad_scaler(self) -> Any:
+        return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+
+    def _snapshot_buffers(self) -> None:
+        """Keeps a copy of the network's buffers (BatchNorm statistics), which a training forward updates."""
+        buffers = list(self.net.buffers())
+        backup = self._buffer_backup
+        if backup is None or len(backup) != len(buffers) or any(
+                b.shape != c.shape or b.device != c.device or b.dtype != c.dtype for b, c in zip(buffers, backup)):
+            self._buffer_backup = [b.detach().clone() for b in buffers]
+        elif buffers:
+            torch._foreach_copy_(backup, [b.detach() for b in buffers])
+
+    def _restore_buffers(self) -> None:
+        if self._buffer_backup is not None:
+            with torch.no_grad():
+                torch._foreach_copy_(list(self.net.buffers()), self._buffer_backup)
+
+    def _skip_nonfinite_loss(self, total: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        # The forward that produced it also ran the BatchNorm statistics over the (possibly non-finite) batch.
+        self._restore_buffers()
+        log.warning("non-finite loss at step %d (items %s): step skipped", self.global_step, items.tolist())
+        if self._grad_scaler() is not None:
+            # fp16: the GradScaler finds the non-finite gradients, skips the step and lowers its scale.
+            self.skipped_steps += 1
+            return total
+        self._skip_step = True
+        # Not ``None``: Lightning refuses it under DDP, and DDP's reducer needs a backward after every forward.
+        # A zero that reaches every parameter gives zero gradients; on_before_optimizer_step drops the step.
+        return torch.stack([p.sum() for p in self.parameters() if p.requires_grad]).sum() * 0.0
 
     def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
         finite = torch.isfinite(loss.detach()).to(torch.float32)
@@ -121,15 +158,27 @@ class YOLODetector(L.LightningModule):
         return bool(finite.item())
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if str(self.trainer.precision).startswith("16"):
+        if self._grad_scaler() is not None:
             return  # the GradScaler skips non-finite steps itself
-        grads = [p.grad for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
-        if grads and not all(torch.isfinite(g).all() for g in grads):
+        params = [p for g in optimizer.param_groups for p in g["params"]]
+        skip, self._skip_step = self._skip_step, False
+        if not skip:
+            grads = [p.grad for p in params if p.grad is not None]
+            # one norm per tensor, one device sync: inf/NaN anywhere makes its norm non-finite
+            if grads and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
+                log.warning("non-finite gradients at step %d: step skipped", self.global_step)
+                skip = True
+        if skip:
             self.skipped_steps += 1
-            log.warning("non-finite gradients at step %d: step skipped", self.global_step)
-            for g in optimizer.param_groups:
-                for p in g["params"]:
-                    p.grad = None
+            for p in params:
+                p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
+        self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["skipped_steps"] = self.skipped_steps
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
         clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip_norm
@@ -203,17 +252,19 @@ class YOLODetector(L.LightningModule):
         for key in ("mAP50-95", "mAP50", "mAP75"):
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key != "mAP75", rank_zero_only=False,
                      sync_dist=False)
-        if self.trainer.is_global_zero and self.trainer.log_dir:
+        log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
+        if self.trainer.is_global_zero and log_dir and not self.trainer.sanity_checking:  # sanity: a few batches
             per_class = result.get("per_class_ap")
             names = self.net.names
             record = {
                 "epoch": self.current_epoch, "step": self.global_step,
                 **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75")},
                 "num_images": int(result.get("num_images", -1)),
+                "num_duplicates": int(result.get("num_duplicates", -1)),
                 "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
                                       if per_class is not None else {}),
             }
-            path = Path(self.trainer.log_dir) / f"{stage}_metrics.jsonl"
+            path = Path(log_dir) / f"{stage}_metrics.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a") as f:
                 f.write(json.dumps(record) + "\n")

@@ -1,0 +1,130 @@
+"""End to end through the LightningCLI with configs/quickstart.yaml, shrunk by command-line overrides.
+
+The base model goes through ``python train.py`` in subprocesses (fit → validate → predict with the produced
+checkpoint); the Halo and DTAB variants through :func:`yolo12l.cli.main` in-process (same code path, no interpreter
+start-up). Every run works in a temporary folder: the config's relative ``runs/quickstart`` paths land there.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import torch
+import yaml
+
+from run_helpers import REPO, check, script_env
+from yolo12l.cli import main
+from yolo12l.data import SHAPE_CLASSES
+
+QUICKSTART = REPO / "configs" / "quickstart.yaml"
+RUN_DIR = Path("runs/quickstart/logs")
+
+
+def overrides(cache: Path) -> list[str]:
+    return ["--trainer.max_epochs", "1", "--data.init_args.num_train", "16", "--data.init_args.num_val", "8",
+            "--data.init_args.imgsz", "64", "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
+            "--data.init_args.persistent_workers", "false", "--data.init_args.cache_dir", str(cache)]
+
+
+def val_images(cache: Path) -> Path:
+    """The val image folder of the 16/8 synthetic dataset in ``cache``."""
+    for params in sorted(cache.glob("synthetic/*/params.json")):
+        p = json.loads(params.read_text())
+        if (p["num_train"], p["num_val"]) == (16, 8):
+            return params.parent / "images" / "val"
+    raise FileNotFoundError(cache)
+
+
+def cli_subprocess(args: list[str], cwd: Path) -> str:
+    proc = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=cwd, env=script_env(),
+                          capture_output=True, text=True, timeout=240)
+    check(proc, 0, proc.stdout + proc.stderr)
+    return proc.stdout + proc.stderr
+
+
+def cli_inprocess(args: list[str]) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(args) == 0
+    return out.getvalue()
+
+
+def check_fit_run(cwd: Path, model_yaml: str) -> Path:
+    """The fit's run folder: resolved config, checkpoints with the linked class info, validation record."""
+    run = cwd / RUN_DIR / "version_0"
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    assert config["model"]["model"] == model_yaml and config["trainer"]["max_epochs"] == 1
+    assert config["data"]["init_args"]["num_train"] == 16 and config["data"]["init_args"]["imgsz"] == 64
+    assert config["seed_everything"] == 0
+    last = run / "checkpoints" / "last.ckpt"
+    assert last.is_file() and (run / "checkpoints" / "best-epoch=000.ckpt").is_file()
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    hp = ckpt["hyper_parameters"]
+    assert hp["model"] == model_yaml and hp["num_classes"] == 5 and hp["class_names"] == list(SHAPE_CLASSES)
+    assert hp["label_to_category_id"] == [1, 2, 3, 4, 5]
+    # 4 batches of 4 accumulate towards the nominal 64: Lightning steps once, at the end of the epoch
+    assert ckpt["epoch"] == 0 and ckpt["global_step"] == 1
+    assert all(torch.isfinite(t).all() for t in ckpt["state_dict"].values() if t.is_floating_point())
+    records = [json.loads(line) for line in (run / "val_metrics.jsonl").read_text().splitlines()]
+    assert len(records) == 1 and records[0]["num_images"] == 8
+    return last
+
+
+def check_predictions(cwd: Path, images: Path) -> None:
+    out = cwd / "runs" / "quickstart" / "predict"
+    preds = json.loads((out / "predictions.json").read_text())
+    files = sorted(p.name for p in images.iterdir())
+    assert sorted({p["file_name"] for p in preds}) == files  # predict_conf 0: every image has detections
+    sizes = {f: cv2.imread(str(images / f)).shape[1::-1] for f in files}  # (w, h)
+    for p in preds:
+        x, y, bw, bh = p["bbox"]
+        w, h = sizes[p["file_name"]]
+        assert p["category_id"] in (1, 2, 3, 4, 5) and 0 <= p["score"] <= 1
+        assert bw >= 0 and bh >= 0 and x >= -0.01 and y >= -0.01 and x + bw <= w + 0.01 and y + bh <= h + 0.01
+    assert sorted(p.name for p in (out / "images").iterdir()) == files
+
+
+def test_train_py_fit_validate_predict(synth_cache, tmp_path):
+    base = ["--config", str(QUICKSTART), *overrides(synth_cache)]
+    cli_subprocess(["fit", *base], tmp_path)
+    last = check_fit_run(tmp_path, "yolo12n.yaml")
+    fit_record = json.loads((tmp_path / RUN_DIR / "version_0" / "val_metrics.jsonl").read_text())
+
+    out = cli_subprocess(["validate", *base, "--ckpt_path", str(last)], tmp_path)
+    assert "val/mAP50-95" in out
+    record = json.loads((tmp_path / RUN_DIR / "version_1" / "val_metrics.jsonl").read_text())
+    assert record["num_images"] == 8
+    # the checkpoint's state_dict holds the EMA weights the fit validated with: same numbers
+    for key in ("mAP50-95", "mAP50", "mAP75"):
+        assert record[key] == pytest.approx(fit_record[key], abs=1e-12)
+
+    cli_subprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+                    "--data.init_args.predict_source", str(val_images(synth_cache))], tmp_path)
+    check_predictions(tmp_path, val_images(synth_cache))
+
+
+@pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml"])
+def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, model_yaml):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["yolo12l"])
+    base = ["--config", str(QUICKSTART), *overrides(synth_cache), "--model.model", model_yaml]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed), pytest.raises(SystemExit) as done:
+        main(["fit", *base, "--print_config"])
+    assert done.value.code in (0, None)
+    cli_inprocess(["fit", *base])
+    last = check_fit_run(tmp_path, model_yaml)
+    # --print_config shows exactly the configuration the fit saved next to its checkpoints
+    assert yaml.safe_load(printed.getvalue()) == yaml.safe_load((tmp_path / RUN_DIR / "version_0" / "config.yaml")
+                                                                .read_text())
+    cli_inprocess(["validate", *base, "--ckpt_path", str(last)])
+    assert json.loads((tmp_path / RUN_DIR / "version_1" / "val_metrics.jsonl").read_text())["num_images"] == 8
+    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+                   "--data.init_args.predict_source", str(val_images(synth_cache))])
+    check_predictions(tmp_path, val_images(synth_cache))

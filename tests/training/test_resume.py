@@ -1,0 +1,97 @@
+"""SIGKILL + resume reproduces an uninterrupted run exactly (subprocesses running scripts/train_run.py).
+
+A: 3 epochs × 4 batches (batch 4, gradients accumulated over 2 batches: 2 optimizer steps per epoch), uninterrupted.
+B: the same, SIGKILLed at the start of epoch 1's second batch, after epoch 0's checkpoint was written (and one
+   batch of epoch 1 had already accumulated gradients).
+C: resumes B from ``last.ckpt`` with 2 DataLoader workers (A and B use none): the data a sample gets must not
+   depend on workers or on the process's RNG history.
+"""
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from run_helpers import REPO, SCRIPTS, check, read_events, run, script_env
+
+EPOCHS = 3
+
+
+def _assert_same(a, c, path: str = "checkpoint") -> None:
+    """Recursive equality of checkpoint contents; tensors to 1e-5 relative (in practice they are bit-equal)."""
+    if isinstance(a, dict):
+        assert isinstance(c, dict) and a.keys() == c.keys(), f"{path}: keys {set(a) ^ set(c)}"
+        for k in a:
+            _assert_same(a[k], c[k], f"{path}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(c, (list, tuple)) and len(a) == len(c), path
+        for i, (x, y) in enumerate(zip(a, c)):
+            _assert_same(x, y, f"{path}[{i}]")
+    elif torch.is_tensor(a):
+        torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-8, msg=lambda m: f"{path}: {m}")
+    else:
+        assert a == c or (a != a and c != c), f"{path}: {a!r} != {c!r}"
+
+
+def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
+    common = [sys.executable, str(SCRIPTS / "train_run.py"), "--cache-dir", str(synth_cache),
+              "--epochs", str(EPOCHS), "--seed", "0"]
+    a_root, b_root = tmp_path / "a", tmp_path / "b"
+    # A and B at the same time: one thread each on the 2-core box
+    procs = {
+        "a": subprocess.Popen(common + ["--root", str(a_root), "--loss-log", str(a_root / "events.jsonl")],
+                              cwd=REPO, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True),
+        "b": subprocess.Popen(common + ["--root", str(b_root), "--loss-log", str(b_root / "events.jsonl"),
+                                        "--kill-at", "1:1"],
+                              cwd=REPO, env=script_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True),
+    }
+    outs = {k: p.communicate(timeout=240)[0] for k, p in procs.items()}
+    check(procs["a"], 0, outs["a"])
+    check(procs["b"], -signal.SIGKILL, outs["b"])
+
+    # B died after epoch 0's checkpoint; the atomic writer left no partial files behind
+    ckpt_dir = b_root / "checkpoints"
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["epoch=0.ckpt", "last.ckpt"]
+    saved = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
+    assert saved["epoch"] == 0 and saved["global_step"] == 2
+    events_a = read_events(a_root / "events.jsonl")
+    events_b = read_events(b_root / "events.jsonl")
+    batches_a = {(e["epoch"], e["batch_idx"]): e for e in events_a if e["event"] == "batch"}
+    batches_b = [e for e in events_b if e["event"] == "batch"]
+    assert [(e["epoch"], e["batch_idx"]) for e in batches_b] == [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0)]
+    for e in batches_b:  # two fresh processes with the same seed: identical
+        assert e == batches_a[(e["epoch"], e["batch_idx"])]
+
+    c_log = tmp_path / "c_events.jsonl"
+    run(common + ["--root", str(b_root), "--loss-log", str(c_log), "--workers", "2",
+                  "--resume", str(ckpt_dir / "last.ckpt")])
+    events_c = read_events(c_log)
+    start = next(e for e in events_c if e["event"] == "start")
+    assert (start["epoch"], start["global_step"]) == (saved["epoch"] + 1, saved["global_step"])
+    batches_c = [e for e in events_c if e["event"] == "batch"]
+    expected = [batches_a[k] for k in sorted(batches_a) if k[0] >= 1]
+    assert [(e["epoch"], e["batch_idx"], e["global_step"]) for e in batches_c] == \
+        [(e["epoch"], e["batch_idx"], e["global_step"]) for e in expected]
+    for got, want in zip(batches_c, expected):
+        where = (got["epoch"], got["batch_idx"])
+        assert got["images_sum"] == want["images_sum"], f"different batch at {where}"
+        assert got["loss"] == pytest.approx(want["loss"], rel=1e-5), f"loss at {where}"
+        assert got["lr"] == pytest.approx(want["lr"], rel=1e-12), f"lr at {where}"
+
+    final_a = torch.load(a_root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    final_c = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
+    assert (final_c["epoch"], final_c["global_step"]) == (EPOCHS - 1, 2 * EPOCHS)
+    # state_dict = EMA weights (WeightAveraging), current_model_state = raw weights: they must differ, or the
+    # comparison below would not be testing the EMA
+    assert any(not torch.equal(final_a["state_dict"][k], final_a["current_model_state"][k])
+               for k in final_a["state_dict"])
+    for key in ("state_dict", "current_model_state", "averaging_state", "optimizer_states", "lr_schedulers",
+                "epoch", "global_step", "skipped_steps"):
+        _assert_same(final_a[key], final_c[key], key)
+    ema_key = next(k for k in final_a["callbacks"] if k.startswith("ModelEMA"))
+    _assert_same(final_a["callbacks"][ema_key], final_c["callbacks"][ema_key], "callbacks[ModelEMA]")
