@@ -19,7 +19,8 @@ if [ -x "$(dirname "$(command -v "$PY")")/torchrun" ]; then
 else
   TORCHRUN=("$PY" -m torch.distributed.run)
 fi
-PORT=${MASTER_PORT:-$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
+FREE_PORT='import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+PORT=${MASTER_PORT:-$("$PY" -c "$FREE_PORT")}
 export GLOO_SOCKET_IFNAME=${GLOO_SOCKET_IFNAME:-lo}  # gloo must not pick another interface
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
