@@ -38,3 +38,14 @@ def paper_reference_dir() -> Path:
 @pytest.fixture(scope="session")
 def datasets_dir() -> Path:
     return require_shared("datasets")
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small tensors: on 2 shared cores one torch thread beats two threads waiting on each other."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -15,12 +15,7 @@ from yolo12l import build_model
 CONFIGS = {"base": "", "halo": "-halo", "dtab": "-dtab"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _train_step(net: torch.nn.Module, x: torch.Tensor, bf16: bool) -> None:

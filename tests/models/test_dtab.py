@@ -13,13 +13,7 @@ from yolo12l.models.blocks import (
     DTAB, A2C2f_DTAB, C3k2_DTAB, DilatedFeedForward, DilatedMDTA, DilatedOCA, LayerNorm2d)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Model builds here are small; on shared cores one thread beats two waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_layer_norm_bias_free_and_with_bias():

@@ -13,13 +13,7 @@ from yolo12l.models import get_block, load_model_yaml, register_block, unregiste
 from yolo12l.models.blocks import A2C2f_Halo, C3k, C3k2_Halo, HaloAttention, HaloBlock, HaloConv
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Model builds here are small; on shared cores one thread beats two waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _finite_backward(module: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -8,13 +8,7 @@ from einops import rearrange
 from yolo12l.models.blocks import DilatedOCA, HaloAttention, LocalWindowAttention
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small maps: on shared cores one thread beats two waiting on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def dense_reference(attn: LocalWindowAttention, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:

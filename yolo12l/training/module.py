@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,7 @@ class YOLODetector(L.LightningModule):
                                        dfl=dfl)
         self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
         self.skipped_steps = 0
+        self._fit_start: float | None = None
         self._skip_step = False
         self._buffer_backup: list[torch.Tensor] | None = None
 
@@ -186,6 +188,9 @@ class YOLODetector(L.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm
                                 or "norm")
 
+    def on_fit_start(self) -> None:
+        self._fit_start = time.monotonic()
+
     def setup(self, stage: str) -> None:
         if stage == "fit" and self.hparams.nominal_batch_size and self.trainer is not None:
             batch = self._global_batch_size()
@@ -261,6 +266,7 @@ class YOLODetector(L.LightningModule):
                 **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75")},
                 "num_images": int(result.get("num_images", -1)),
                 "num_duplicates": int(result.get("num_duplicates", -1)),
+                "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
                 "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
                                       if per_class is not None else {}),
             }
