@@ -17,6 +17,7 @@ from ..metrics import COCOMeanAveragePrecision
 from ..metrics.pr_curve import plot_pr_curves
 from ..models import build_model
 from ..models.weights import load_weights
+from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess
 from .prediction_writer import save_prediction_grid
@@ -96,17 +97,12 @@ class YOLODetector(L.LightningModule):
         x = images.float() / 255 if images.dtype == torch.uint8 else images
         return self.net(x)
 
-    @staticmethod
-    def loss_targets(targets: torch.Tensor) -> dict[str, torch.Tensor]:
-        """(N, 6) batch targets → the loss's dict of batch_idx (N,), cls (N, 1), bboxes (N, 4)."""
-        return {"batch_idx": targets[:, 0], "cls": targets[:, 1:2], "bboxes": targets[:, 2:6]}
-
     # ---------------------------------------------------------------------------------------------------- training
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
         images = batch["images"]
         self._snapshot_buffers()
         maps = self(images)
-        total, items = self.criterion(maps, self.loss_targets(batch["targets"]))
+        total, items = self.criterion(maps, targets_to_loss_dict(batch["targets"]))
         if not self._all_ranks_finite(total):
             return self._skip_nonfinite_loss(total, items)
         bs = images.shape[0]
@@ -284,8 +280,11 @@ class YOLODetector(L.LightningModule):
         names = [self.net.names[i] for i in range(len(self.net.names))]
         plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)
         if getattr(self, "_first_batch", None):
+            shown = self.hparams.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: show confident ones
+            confident = [{**p, "boxes": p["boxes"][p["scores"] >= shown], "labels": p["labels"][p["scores"] >= shown]}
+                         for p in self._first_batch]
             try:
-                save_prediction_grid(self._first_batch, names, folder / f"{stage}_batch0_pred.jpg")
+                save_prediction_grid(confident, names, folder / f"{stage}_batch0_pred.jpg")
             except ValueError:
                 pass
 
