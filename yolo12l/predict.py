@@ -5,7 +5,7 @@ Pre-processing is Ultralytics' ``predict``: the image is decoded to RGB (EXIF or
 ``cv2.INTER_LINEAR``, pad with grey 114 to the next multiple of 32, padding split in half) by
 :func:`yolo12l.data.letterbox.letterbox`, and scaled to 0..1. Each image is run on its own (batch 1, its own
 shape). Post-processing is :func:`yolo12l.ops.postprocess` (class-aware NMS, one class per box) and the boxes are
-mapped back to original pixels with :func:`yolo12l.ops.scale_boxes_from_letterbox`, using the per-axis ratios of
+mapped back to original pixels with :func:`yolo12l.data.letterbox.scale_boxes`, using the per-axis ratios of
 the resize (``round(w·r) / w``, ``round(h·r) / h``), as Ultralytics 8.4 does.
 
 ``predictions.json`` is in the COCO results format, one entry per box: ``image_id``, ``file_name``,
@@ -33,10 +33,10 @@ import torch.nn as nn
 from PIL import Image, ImageDraw, ImageFont
 
 from .data.images import list_images, read_image
-from .data.letterbox import letterbox
+from .data.letterbox import letterbox, scale_boxes
 from .data.visualize import class_colour
 from .models import build_model
-from .ops import postprocess, scale_boxes_from_letterbox
+from .ops import postprocess
 
 __all__ = ["coco_results", "draw_detections", "load_for_prediction", "main", "predict_images"]
 
@@ -110,7 +110,7 @@ def predict_image(net: nn.Module, image: np.ndarray, imgsz: int = 640, conf: flo
     # The content was resized to exactly round(w·r) × round(h·r) pixels: map back with those per-axis ratios (the
     # exact inverse of the resize, as Ultralytics does), not with r itself.
     h0, w0 = image.shape[:2]
-    boxes = scale_boxes_from_letterbox(det[:, :4], (round(w0 * ratio) / w0, round(h0 * ratio) / h0), pad, (h0, w0))
+    boxes = scale_boxes(det[:, :4], (ratio, pad), (h0, w0))
     return {"boxes": boxes, "scores": det[:, 4], "classes": det[:, 5].long()}
 
 

@@ -48,9 +48,20 @@ def test_roundtrip_to_original(as_torch):
     _, rp = letterbox(img, 640)
     boxes = np.array([[0, 0, 517, 333], [10.5, 20.25, 100, 200]], np.float32)
     b = torch.from_numpy(boxes) if as_torch else boxes
-    back = scale_boxes(boxes_to_letterbox(b, rp), rp, (333, 517))
+    back = scale_boxes(boxes_to_letterbox(b, rp, (333, 517)), rp, (333, 517))
     assert type(back) is type(b)
     np.testing.assert_allclose(np.asarray(back), boxes, atol=1e-3)
     # predictions in the padding are clipped to the image
     out = scale_boxes(np.array([[-5.0, -5.0, 700.0, 700.0]]), rp, (333, 517))
     np.testing.assert_allclose(out, [[0, 0, 517, 333]])
+
+
+def test_back_mapping_uses_the_exact_per_axis_resize():
+    """333×517 → 640: the content is 640×412, so y scales by 412/333, not by r = 640/517."""
+    img = np.zeros((333, 517, 3), np.uint8)
+    out, rp = letterbox(img, 640)
+    top = rp.pad[1]
+    content_rows = int(((out[:, 0, 0] != 114)).sum())
+    assert content_rows == 412
+    back = scale_boxes(np.array([[0.0, top, 640.0, top + 412.0]]), rp, (333, 517))
+    np.testing.assert_allclose(back, [[0, 0, 517, 333]], atol=1e-4)

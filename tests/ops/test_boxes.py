@@ -1,10 +1,10 @@
-"""Box conversions, IoU, clipping and letterbox un-mapping."""
+"""Box conversions, IoU and clipping (letterbox un-mapping: tests/data/test_letterbox.py)."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from yolo12l.ops import box_area, box_iou, clip_boxes, scale_boxes_from_letterbox, xywh2xyxy, xyxy2xywh
+from yolo12l.ops import box_area, box_iou, clip_boxes, xywh2xyxy, xyxy2xywh
 
 
 def test_xywh_xyxy_known_values_and_round_trip():
@@ -20,7 +20,7 @@ def test_xywh_xyxy_known_values_and_round_trip():
 def test_inputs_are_not_modified():
     b = torch.tensor([[1.0, 2.0, 30.0, 40.0]])
     before = b.clone()
-    xywh2xyxy(b), xyxy2xywh(b), clip_boxes(b, (10, 10)), scale_boxes_from_letterbox(b, 0.5, (1, 2), (50, 50))
+    xywh2xyxy(b), xyxy2xywh(b), clip_boxes(b, (10, 10))
     assert torch.equal(b, before)
 
 
@@ -44,21 +44,8 @@ def test_clip_boxes():
     assert torch.equal(clip_boxes(b, (80, 100)), torch.tensor([[0.0, 3.0, 100.0, 80.0]]))
 
 
-def test_scale_boxes_from_letterbox_inverts_the_letterbox():
-    # original 480 x 640 (h x w) resized by 0.5 -> 240 x 320, padded to 320 x 320: pad_top = 40
-    orig = torch.tensor([[100.0, 50.0, 300.0, 400.0], [0.0, 0.0, 640.0, 480.0]])
-    ratio, pad = 0.5, (0.0, 40.0)
-    boxed = orig * ratio + torch.tensor([pad[0], pad[1], pad[0], pad[1]])
-    torch.testing.assert_close(scale_boxes_from_letterbox(boxed, ratio, pad, (480, 640)), orig)
-    # per-axis ratio, and clipping of boxes reaching into the padding
-    out = scale_boxes_from_letterbox(torch.tensor([[0.0, 0.0, 50.0, 50.0]]), (0.5, 0.25), (10.0, 5.0), (100, 70))
-    assert torch.equal(out, torch.tensor([[0.0, 0.0, 70.0, 100.0]]))
-
-
 def test_bad_shapes_raise():
     with pytest.raises(ValueError, match="last dimension of 4"):
         xywh2xyxy(torch.zeros(3, 5))
     with pytest.raises(ValueError, match=r"\(N, 4\)"):
         box_iou(torch.zeros(2, 2, 4), torch.zeros(3, 4))
-    with pytest.raises(ValueError, match="ratio"):
-        scale_boxes_from_letterbox(torch.zeros(1, 4), 0.0, (0, 0), (10, 10))

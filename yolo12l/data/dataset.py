@@ -218,7 +218,7 @@ class DetectionDataset(Dataset):
         lb, rp = letterbox(img, self.imgsz, interpolation=None)
         return {
             "image": _to_chw(lb),
-            "boxes": torch.from_numpy(boxes_to_letterbox(boxes, rp)),
+            "boxes": torch.from_numpy(boxes_to_letterbox(boxes, rp, img.shape[:2])),
             "labels": torch.from_numpy(r.labels),
             "meta": self._meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False),
         }

@@ -72,24 +72,38 @@ def _copy(x: T) -> T:
     return x.clone() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float32, copy=True)
 
 
-def boxes_to_letterbox(boxes: T, ratio_pad: RatioPad | tuple) -> T:
-    """(..., 4) xyxy boxes in original pixels -> letterboxed pixels."""
+def axis_ratios(ratio: float, orig_shape: tuple[int, int] | None) -> tuple[float, float]:
+    """The exact per-axis scale of the resize: the content is ``round(w·r) × round(h·r)`` pixels, so x scales by
+    ``round(w·r) / w`` and y by ``round(h·r) / h`` (as Ultralytics 8.4 maps boxes back). Without the original
+    shape, ``r`` for both."""
+    if orig_shape is None:
+        return float(ratio), float(ratio)
+    h, w = orig_shape
+    return round(w * ratio) / w, round(h * ratio) / h
+
+
+def boxes_to_letterbox(boxes: T, ratio_pad: RatioPad | tuple, orig_shape: tuple[int, int] | None = None) -> T:
+    """(..., 4) xyxy boxes in original pixels -> letterboxed pixels (exact per-axis scale when ``orig_shape``
+    = (h, w) is given, see :func:`axis_ratios`)."""
     ratio, (pw, ph) = ratio_pad
+    rw, rh = axis_ratios(ratio, orig_shape)
     b = _copy(boxes)
-    b[..., [0, 2]] = b[..., [0, 2]] * ratio + pw
-    b[..., [1, 3]] = b[..., [1, 3]] * ratio + ph
+    b[..., [0, 2]] = b[..., [0, 2]] * rw + pw
+    b[..., [1, 3]] = b[..., [1, 3]] * rh + ph
     return b
 
 
 def scale_boxes(boxes: T, ratio_pad: RatioPad | tuple, orig_shape: tuple[int, int], clip: bool = True) -> T:
-    """(..., 4) xyxy boxes in letterboxed pixels -> original image pixels (clipped to ``orig_shape`` = (h, w)).
+    """(..., 4) xyxy boxes in letterboxed pixels -> original image pixels (clipped to ``orig_shape`` = (h, w)),
+    the exact inverse of the resize (per-axis ratios, :func:`axis_ratios`).
 
     Works on numpy arrays and torch tensors (device and dtype kept).
     """
     ratio, (pw, ph) = ratio_pad
+    rw, rh = axis_ratios(ratio, orig_shape)
     b = _copy(boxes)
-    b[..., [0, 2]] = (b[..., [0, 2]] - pw) / ratio
-    b[..., [1, 3]] = (b[..., [1, 3]] - ph) / ratio
+    b[..., [0, 2]] = (b[..., [0, 2]] - pw) / rw
+    b[..., [1, 3]] = (b[..., [1, 3]] - ph) / rh
     if clip:
         h, w = orig_shape
         b[..., [0, 2]] = b[..., [0, 2]].clip(0, w)

@@ -3,7 +3,6 @@ from yolo12l.ops.boxes import (
     box_area,
     box_iou,
     clip_boxes,
-    scale_boxes_from_letterbox,
     xywh2xyxy,
     xyxy2xywh,
 )
@@ -13,7 +12,6 @@ __all__ = [
     "box_area",
     "box_iou",
     "clip_boxes",
-    "scale_boxes_from_letterbox",
     "xywh2xyxy",
     "xyxy2xywh",
     "nms",

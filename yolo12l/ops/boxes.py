@@ -1,4 +1,4 @@
-"""Box format conversions, pairwise IoU, clipping and letterbox un-mapping.
+"""Box format conversions, pairwise IoU and clipping.
 
 All functions take boxes as ``(..., 4)`` tensors in pixels and never modify their input.
 ``xyxy`` = (x1, y1, x2, y2) corners; ``xywh`` = (cx, cy, w, h) centre and size.
@@ -58,31 +58,6 @@ def clip_boxes(boxes: Tensor, shape: Sequence[int]) -> Tensor:
     x = boxes[..., 0::2].clamp(0, w)
     y = boxes[..., 1::2].clamp(0, h)
     return torch.stack((x[..., 0], y[..., 0], x[..., 1], y[..., 1]), dim=-1)
-
-
-def scale_boxes_from_letterbox(
-    boxes: Tensor,
-    ratio: float | Sequence[float],
-    pad: Sequence[float],
-    orig_shape: Sequence[int],
-) -> Tensor:
-    """Map (..., 4) xyxy boxes from letterboxed-input pixels back to the original image, clipped to it.
-
-    The letterbox resized the original image by ``ratio`` (a float, or ``(ratio_w, ratio_h)``) and then padded
-    ``pad = (pad_left, pad_top)`` pixels, so ``orig = (letterboxed - pad) / ratio``.
-    ``orig_shape = (height, width)`` of the original image.
-    """
-    _check_last_dim(boxes)
-    if isinstance(ratio, (int, float)):
-        rw = rh = float(ratio)
-    else:
-        rw, rh = float(ratio[0]), float(ratio[1])
-    if rw <= 0 or rh <= 0:
-        raise ValueError(f"letterbox ratio must be positive, got {ratio}")
-    px, py = float(pad[0]), float(pad[1])
-    offset = boxes.new_tensor([px, py, px, py])
-    scale = boxes.new_tensor([rw, rh, rw, rh])
-    return clip_boxes((boxes - offset) / scale, orig_shape)
 
 
 def _check_last_dim(x: Tensor) -> None:

@@ -13,23 +13,14 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from ..data.images import read_image
 from ..data.visualize import draw_boxes
+from ..predict import coco_results
 
 
-def coco_results(preds: Sequence[dict[str, Any]], category_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
-    """Detections (boxes xyxy original pixels, scores, labels, meta) → COCO results entries (bbox = x, y, w, h)."""
-    out = []
-    for p in preds:
-        meta = p["meta"]
-        boxes = p["boxes"].detach().cpu().double().numpy().reshape(-1, 4)
-        for (x1, y1, x2, y2), s, k in zip(boxes, p["scores"].tolist(), p["labels"].tolist()):
-            out.append({
-                "image_id": meta.get("image_id"),
-                "file_name": Path(meta["file"]).name,
-                "category_id": int(category_ids[k]) if category_ids is not None else int(k),
-                "bbox": [round(float(x1), 3), round(float(y1), 3), round(float(x2 - x1), 3), round(float(y2 - y1), 3)],
-                "score": round(float(s), 5),
-            })
-    return out
+def _as_predict_records(preds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """predict_step outputs → the records of :func:`yolo12l.predict.coco_results` (same JSON as ``yolo12l predict``)."""
+    return [{"boxes": p["boxes"].detach().cpu().double(), "scores": p["scores"].detach().cpu(),
+             "classes": p["labels"].detach().cpu(), "file_name": Path(p["meta"]["file"]).name,
+             "index": p["meta"].get("image_id", i)} for i, p in enumerate(preds)]
 
 
 class DetectionWriter(BasePredictionWriter):
@@ -51,7 +42,7 @@ class DetectionWriter(BasePredictionWriter):
         preds = [p for part in gathered for p in part]
         self.output_dir.mkdir(parents=True, exist_ok=True)
         ids = getattr(pl_module.hparams, "label_to_category_id", None)
-        results = coco_results(preds, ids)
+        results = coco_results(_as_predict_records(preds), ids)
         (self.output_dir / "predictions.json").write_text(json.dumps(results, indent=1))
         if self.save_images:
             names = [pl_module.net.names[i] for i in range(len(pl_module.net.names))]
