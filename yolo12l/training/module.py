@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 import torch.distributed as dist
 
 from ..losses import DetectionLoss
 from ..metrics import COCOMeanAveragePrecision
 from ..metrics.pr_curve import plot_pr_curves
+from ..metrics.voc_map import voc_ap
 from ..models import build_model
 from ..models.weights import load_weights
 from ..data.collate import targets_to_loss_dict
@@ -247,19 +249,22 @@ class YOLODetector(L.LightningModule):
 
     def _log_map(self, stage: str) -> None:
         result = self.val_map.compute()
+        curves = self.val_map.pr_curves(0.5)  # all ranks' data (a collective under DDP)
+        voc = [voc_ap(c.recall, c.precision) for c in curves.values() if c.num_gt > 0]
+        result["mAP50_voc"] = float(np.mean(voc)) if voc else -1.0  # VOC2010+ all-point AP at IoU 0.5
         if self.hparams.save_plots and not self.trainer.sanity_checking:
-            self._save_plots(stage)
+            self._save_plots(stage, curves)
         self.val_map.reset()
-        for key in ("mAP50-95", "mAP50", "mAP75"):
-            self.log(f"{stage}/{key}", float(result[key]), prog_bar=key != "mAP75", rank_zero_only=False,
-                     sync_dist=False)
+        for key in ("mAP50-95", "mAP50", "mAP75", "mAP50_voc"):
+            self.log(f"{stage}/{key}", float(result[key]), prog_bar=key in ("mAP50-95", "mAP50"),
+                     rank_zero_only=False, sync_dist=False)
         log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
         if self.trainer.is_global_zero and log_dir and not self.trainer.sanity_checking:  # sanity: a few batches
             per_class = result.get("per_class_ap")
             names = self.net.names
             record = {
                 "epoch": self.current_epoch, "step": self.global_step,
-                **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75")},
+                **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75", "mAP50_voc")},
                 "num_images": int(result.get("num_images", -1)),
                 "num_duplicates": int(result.get("num_duplicates", -1)),
                 "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
@@ -271,9 +276,8 @@ class YOLODetector(L.LightningModule):
             with path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def _save_plots(self, stage: str) -> None:
+    def _save_plots(self, stage: str, curves: dict) -> None:
         """PR curves (all ranks' data) and the first batch with its predictions, in the run's log folder."""
-        curves = self.val_map.pr_curves(0.5)
         folder = Path(self.trainer.log_dir or ".") / "plots"
         if not self.trainer.is_global_zero:
             return
