@@ -8,15 +8,13 @@ Default: batch 16 at 640x640 (8,400 anchors), ~100 boxes per image, nc 80, on CP
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
-import time
-from pathlib import Path
 
 import torch
 
 from yolo12l.losses import DetectionLoss
+from common import timeit, write_json  # noqa: E402  (benchmarks/common.py)
 
 
 def make_inputs(bs: int, imgsz: int, boxes: int, nc: int, device: str, seed: int = 0):
@@ -35,19 +33,6 @@ def make_inputs(bs: int, imgsz: int, boxes: int, nc: int, device: str, seed: int
         "bboxes": torch.cat((xy, wh), 1).to(device),
     }
     return feats, batch
-
-
-def timeit(fn, reps: int, device: str) -> list[float]:
-    times = []
-    for _ in range(reps):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def main() -> None:
@@ -109,10 +94,7 @@ def main() -> None:
         "results": results,
         "loss_items": items.tolist(),
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(record, args.out)
 
 
 if __name__ == "__main__":

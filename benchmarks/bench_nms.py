@@ -10,16 +10,14 @@ boxes and high probabilities of one class. At conf 0.001 nearly all 8,400 anchor
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
-import time
-from pathlib import Path
 
 import torch
 
 from yolo12l.ops import postprocess
+from common import timeit, write_json  # noqa: E402  (benchmarks/common.py)
 
 
 def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: int = 0) -> torch.Tensor:
@@ -49,19 +47,6 @@ def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: 
             logits[k, near] = 3.0 - 8.0 * d[near] / wh.mean()
         out.append(torch.cat((box, logits.sigmoid()), 0))
     return torch.stack(out)
-
-
-def timeit(fn, reps: int, device: str) -> list[float]:
-    times = []
-    for _ in range(reps):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return times
 
 
 def main() -> None:
@@ -120,10 +105,7 @@ def main() -> None:
         "reps": args.reps,
         "results": rows,
     }
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(record, args.out)
 
 
 if __name__ == "__main__":

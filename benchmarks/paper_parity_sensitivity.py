@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
 from pathlib import Path
 from typing import Callable
@@ -20,6 +19,7 @@ from typing import Callable
 import torch
 
 from yolo12l import load_ultralytics_checkpoint
+from common import write_json  # noqa: E402  (benchmarks/common.py)
 
 Change = Callable[[torch.nn.Module, dict], None]
 
@@ -136,10 +136,7 @@ def main() -> None:
         logit_std = attention_logit_std(net, x)
         print(f"{variant:7} attention logit std per block: {', '.join(f'{s:.3f}' for s in logit_std)}")
         record["variants"][variant] = {"rows": rows, "attention_logit_std": logit_std}
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"wrote {out}")
+    write_json(record, args.out)
 
 
 if __name__ == "__main__":
