@@ -19,7 +19,6 @@ coordinates]} of this rank's model detections (``model`` run only)}}}``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -33,13 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from yolo12l.data import SyntheticDataModule  # noqa: E402
 from yolo12l.training import YOLODetector  # noqa: E402
 
-
-def weights_digest(module: torch.nn.Module) -> str:
-    h = hashlib.sha1()
-    for name, t in module.state_dict().items():
-        h.update(name.encode())
-        h.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return h.hexdigest()
+from train_run import weights_digest  # noqa: E402  (scripts/train_run.py, beside this file)
 
 
 class SeenImages(L.Callback):
