@@ -1,4 +1,18 @@
-"""The network equals the Ultralytics reference: parameter counts (all scales), per-layer and final outputs."""
+"""The network equals the Ultralytics reference: parameter counts (all scales), per-layer and final outputs.
+
+Tolerances hold on any CPU. float32 kernels round differently per machine (AVX2 vs AVX-512, oneDNN vs ATen
+convolutions), so every comparison is relative and on well-conditioned quantities, and the output tests run twice:
+with oneDNN (mkldnn) convolutions and with the ATen fallback — two kernel families whose rounding differs as much
+as two CPUs' does (oneDNN off reproduces the 2e-3 px box error seen on an AMD EPYC). Measured on the reference's
+square input (``yolo12n_parity.pt``): per-layer max relative error ≤ 3.2e-6, box error ≤ 7.9e-6 of the box size,
+probabilities ≤ 1.1e-7, against 5.6e-5 / 1.4e-4 / 1.1e-6 when the input gets 1e-6 Gaussian noise. A wrong layer
+gives errors of 1e-3 and more.
+
+The rectangular reference (``yolo12n_parity_rect.pt``, two real images at 256×416) is ill-conditioned after the
+first attention stage: 1e-6 input noise moves layer outputs by 1.5e-2 (max relative) and low-confidence boxes by
+1.3 px. There we compare the pre-attention layers tightly, later layers by relative L2 norm (measured ≤ 9.2e-4),
+and boxes only of anchors with a confident class (measured ≤ 7e-4 of the box size; noise 3.4e-3).
+"""
 from __future__ import annotations
 
 import json
@@ -7,6 +21,15 @@ import pytest
 import torch
 
 from yolo12l import build_model, convert_ultralytics_state_dict
+
+
+@pytest.fixture(params=[True, False], ids=["onednn", "aten"])
+def kernels(request):
+    """Runs a test with oneDNN convolutions on and off (two float32 rounding behaviours on one machine)."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = request.param
+    yield request.param
+    torch.backends.mkldnn.enabled = before
 
 
 @pytest.fixture(scope="module")
@@ -20,10 +43,43 @@ def parity(reference_dir):
 
 
 @pytest.fixture(scope="module")
+def parity_rect(reference_dir):
+    return torch.load(reference_dir / "yolo12n_parity_rect.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
 def net(parity):
     net = build_model("yolo12n.yaml")
     net.load_state_dict(convert_ultralytics_state_dict(parity["state_dict"]), strict=True)
     return net.eval()
+
+
+def layer_outputs(net, x: torch.Tensor) -> dict[int, torch.Tensor]:
+    outs: dict[int, torch.Tensor] = {}
+    hooks = [m.register_forward_hook(lambda mod, i, o, idx=m.i: outs.__setitem__(idx, o)) for m in net.model]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return outs
+
+
+def max_rel(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """max |a − ref| / max |ref|."""
+    return ((a - ref).abs().max() / ref.abs().max()).item()
+
+
+def l2_rel(a: torch.Tensor, ref: torch.Tensor) -> float:
+    """‖a − ref‖ / ‖ref‖."""
+    return ((a - ref).norm() / ref.norm()).item()
+
+
+def box_error_rel(y: torch.Tensor, ref: torch.Tensor) -> torch.Tensor:
+    """(B, A) largest xywh error of each anchor's box relative to its size max(w, h, 1 px)."""
+    err = (y[:, :4] - ref[:, :4]).abs().amax(1)
+    return err / ref[:, 2:4].amax(1).clamp(min=1.0)
 
 
 @pytest.mark.parametrize("scale", list("nslmx"))
@@ -44,27 +100,21 @@ def test_state_dict_keys_equal_reference(parity):
     assert mine == ref
 
 
-def test_layer_outputs_equal_reference(net, parity):
-    outs = {}
-    hooks = [m.register_forward_hook(lambda mod, i, o, idx=m.i: outs.__setitem__(idx, o)) for m in net.model]
-    try:
-        with torch.no_grad():
-            net(parity["input"][:1])
-    finally:
-        for h in hooks:
-            h.remove()
+def test_layer_outputs_equal_reference(net, parity, kernels):
+    outs = layer_outputs(net, parity["input"][:1])
     for i, ref in enumerate(parity["layer_outputs"]):
         assert outs[i].shape == ref.shape, i
-        rel = ((outs[i] - ref).abs().max() / ref.abs().max()).item()
+        rel = max_rel(outs[i], ref)
         assert rel < 1e-4, f"layer {i}: relative error {rel:.2e}"
 
 
-def test_final_output_equals_reference(net, parity):
+def test_final_output_equals_reference(net, parity, kernels):
     with torch.no_grad():
         y = net(parity["input"])
     ref = parity["output"]
     assert y.shape == ref.shape == (4, 84, 2100)
-    assert (y[:, :4] - ref[:, :4]).abs().max() < 1e-3  # pixels
+    rel = box_error_rel(y, ref)
+    assert rel.max() < 1e-4, f"box error {rel.max():.2e} of the box size"
     assert (y[:, 4:] - ref[:, 4:]).abs().max() < 1e-5  # probabilities
 
 
@@ -83,26 +133,30 @@ def test_head_inputs_and_raw_outputs_equal_reference(net, parity):
         hook.remove()
         net.eval()
     for mine, ref in zip(captured["feats"], parity["feats"]):
-        assert ((mine - ref).abs().max() / ref.abs().max()) < 1e-4
+        assert max_rel(mine, ref) < 1e-4
     flat = torch.cat([m.flatten(2) for m in maps], 2)
-    assert ((flat[:, :64] - parity["raw_boxes"]).abs().max() / parity["raw_boxes"].abs().max()) < 1e-4
-    assert ((flat[:, 64:] - parity["raw_scores"]).abs().max() / parity["raw_scores"].abs().max()) < 1e-4
+    assert max_rel(flat[:, :64], parity["raw_boxes"]) < 1e-4
+    assert max_rel(flat[:, 64:], parity["raw_scores"]) < 1e-4
 
 
-def test_rectangular_output_matches_reference_within_rounding_noise(net, parity):
-    """``input_rect`` is uniform noise; on it the reference network is chaotic: a 1e-7 input perturbation moves
-    boxes by pixels, and float64 vs float32 of the *same* weights differs by several pixels. A 1e-3 px match is
-    therefore not a property any implementation can have on this input (unless it replays the reference's exact
-    kernels). We assert the layout and that our difference to the reference is within float32 rounding noise: smaller
-    than our own float64-vs-float32 gap, and under 1 px / 1e-2 probability at every anchor."""
-    x, ref = parity["input_rect"], parity["output_rect"]
+def test_rectangular_layers_equal_reference(net, parity_rect, kernels):
+    """Real images at 256×416 (P5 8×13: area attention over non-square maps)."""
+    outs = layer_outputs(net, parity_rect["input"][:1])
+    for i, ref in enumerate(parity_rect["layer_outputs"]):
+        assert outs[i].shape == ref.shape, i
+        if i < 6:  # before the first A2C2f: well conditioned
+            assert max_rel(outs[i], ref) < 1e-4, f"layer {i}: {max_rel(outs[i], ref):.2e}"
+        assert l2_rel(outs[i], ref) < 1e-2, f"layer {i}: relative L2 error {l2_rel(outs[i], ref):.2e}"
+
+
+def test_rectangular_output_equals_reference_on_confident_anchors(net, parity_rect, kernels):
+    x, ref = parity_rect["input"], parity_rect["output"]
     with torch.no_grad():
         y = net(x)
-        y64 = net.double()(x.double()).float()
-    net.float()
-    assert y.shape == ref.shape == (1, 84, 2184)
-    ours = (y[:, :4] - ref[:, :4]).abs().max().item()
-    noise = (y64[:, :4] - y[:, :4]).abs().max().item()
-    assert ours < 1.0 and ours < noise
-    assert (y[:, 4:] - ref[:, 4:]).abs().max() < 1e-2
-    assert (y[:, :4] - ref[:, :4]).abs().median() < 1e-2
+    assert y.shape == ref.shape == (2, 84, 2184)
+    confident = ref[:, 4:].amax(1) > 0.01
+    assert confident.sum() >= 20  # the check is not vacuous (44 anchors in the reference file)
+    rel = box_error_rel(y, ref)[confident]
+    assert rel.max() < 1e-2, f"confident boxes: error {rel.max():.2e} of the box size"
+    assert (y[:, 4:] - ref[:, 4:]).abs().max() < 1e-2  # probabilities, every anchor
+    assert (y[:, 4:].argmax(1) == ref[:, 4:].argmax(1))[confident].float().mean() > 0.95
