@@ -1,81 +1,212 @@
-"""Console entry point ``yolo12l``.
+"""Console entry point ``yolo12l``: one command line for training, evaluation, prediction, export and checks.
 
 * ``yolo12l fit|validate|test|predict --config configs/….yaml`` — the LightningCLI (same as ``python train.py``).
 * ``yolo12l predict --weights W --source S`` — stand-alone prediction from a checkpoint or an Ultralytics ``.pt``.
 * ``yolo12l export --weights W --format onnx`` — ONNX export.
 * ``yolo12l check-data --format coco|voc|yolo …`` — dataset check without training.
+* ``yolo12l info --model yolo12s.yaml`` — layers, parameters and GFLOPs.
+
+A mistake in the user's input (a missing file, an unknown model or block name, a bad config value, an unusable
+dataset) is printed as one line, ``yolo12l <command>: error: …``, with exit status 2; ``--debug`` or
+``YOLO12L_DEBUG=1`` shows the traceback. Anything else is a bug and keeps its traceback.
 """
 from __future__ import annotations
 
+import argparse
+import os
 import sys
-from typing import Any
+from importlib import import_module
+from typing import Any, Callable
 
-from lightning.pytorch.cli import LightningCLI
-
-from .training.module import YOLODetector
-
+# (command, one-line help, "module:function" taking argv and returning the exit status)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "fit": ("train a model (LightningCLI: --config …yaml, --trainer.*, --model.*, --data.*)", "yolo12l.cli:_lightning"),
+    "validate": ("evaluate a checkpoint on the validation split (--ckpt_path, COCO mAP)", "yolo12l.cli:_lightning"),
+    "test": ("evaluate a checkpoint on the test split", "yolo12l.cli:_lightning"),
+    "predict": ("detect objects: --weights W --source S (any checkpoint), or a config with --ckpt_path",
+                "yolo12l.cli:_predict"),
+    "export": ("export a .ckpt or an Ultralytics .pt to ONNX (optionally with NMS)", "yolo12l.export.cli:main"),
+    "check-data": ("check a COCO / VOC / YOLO-txt dataset split without training", "yolo12l.data.check:main"),
+    "info": ("layers, parameters and GFLOPs of a model YAML or checkpoint", "yolo12l.info:main"),
+}
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 # Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
 EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots")
 
 
-class YOLOCLI(LightningCLI):
-    """LightningCLI with the DataModule's classes linked into the model.
-
-    With ``--ckpt_path`` LightningCLI replaces the model's arguments by the checkpoint's hyper-parameters (so the
-    network matches the weights), which would silently ignore e.g. ``predict --model.predict_conf 0.5``; the
-    :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line.
-    """
-
-    def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
-        parser.link_arguments("data.label_to_category_id", "model.label_to_category_id", apply_on="instantiate")
-
-    def _model_config(self) -> Any:
-        sub = self.config.get("subcommand")
-        return self.config[sub]["model"] if sub else self.config.get("model")
-
-    def parse_arguments(self, parser: Any, args: Any) -> None:
-        super().parse_arguments(parser, args)
-        model = self._model_config()
-        self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
-
-    def before_instantiate_classes(self) -> None:
-        model = self._model_config()
-        for key, value in getattr(self, "_eval_arguments", {}).items():
-            model[key] = value
+def usage() -> str:
+    width = max(len(c) for c in COMMANDS)
+    lines = ["usage: yolo12l <command> [options]   (yolo12l <command> --help for its options)", "",
+             "YOLO12 in PyTorch Lightning: train, evaluate, predict, export.", "", "commands:"]
+    lines += [f"  {name:<{width}}  {text}" for name, (text, _) in COMMANDS.items()]
+    lines += ["", "options:", "  --debug      show the traceback of errors (also: YOLO12L_DEBUG=1)",
+              "  --version    print the version and exit"]
+    return "\n".join(lines)
 
 
-def lightning_main(args: list[str] | None = None) -> YOLOCLI:
+# ---------------------------------------------------------------------------------------------- user errors
+def find_user_error(exc: BaseException) -> BaseException | None:
+    """The user mistake behind ``exc`` (itself or one in its ``__cause__`` / ``__context__`` chain), if any."""
+    from .errors import UserError
+
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, (UserError, argparse.ArgumentError)):
+            return e
+        if isinstance(e, (FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError)):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line (nested jsonargparse messages joined with '; ')."""
+    if isinstance(exc, OSError) and exc.filename is not None and str(exc.filename) not in str(exc.strerror or ""):
+        text = f"{exc.filename}: {exc.strerror or exc}"
+    elif isinstance(exc, KeyError) and exc.args:
+        text = str(exc.args[0])
+    else:
+        text = str(exc)
+    parts = [p.strip(" -") for p in text.splitlines()]
+    if isinstance(exc, argparse.ArgumentError):  # jsonargparse: drop the Union bookkeeping around the real reason
+        parts = [p for p in parts if not p.startswith(_JSONARGPARSE_NOISE)]
+        parts = [p.replace("Expected a <class '", "expected ").replace("'>", "") for p in parts]
+    return "; ".join(p.rstrip(":") for p in parts if p) or type(exc).__name__
+
+
+_JSONARGPARSE_NOISE = ("Does not validate against any of the Union subtypes", "Subtypes:", "Errors:",
+                       "Given value type:", "Expected a <class 'NoneType'>")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("YOLO12L_DEBUG", "").lower() not in ("", "0", "false", "no")
+
+
+def run_command(command: str, func: Callable[[], int | None], debug: bool = False) -> int:
+    """Runs ``func``; a user mistake becomes one line on stderr and exit status 2."""
+    try:
+        return int(func() or 0)
+    except SystemExit as exc:  # argparse / jsonargparse --help and their own usage errors
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
+    except KeyboardInterrupt:
+        print(f"yolo12l {command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        user = None if debug else find_user_error(exc)
+        if user is None:
+            raise
+        print(f"yolo12l {command}: error: {one_line(user)}", file=sys.stderr)
+        return 2
+
+
+# --------------------------------------------------------------------------------------------- Lightning CLI
+def _lightning_cli_class() -> type:
+    from lightning.pytorch.cli import LightningCLI
+
+    class YOLOCLI(LightningCLI):
+        """LightningCLI with the DataModule's classes linked into the model, loggers under the run's
+        ``default_root_dir`` and the yolo12l progress display.
+
+        With ``--ckpt_path`` LightningCLI replaces the model's arguments by the checkpoint's hyper-parameters (so
+        the network matches the weights), which would silently ignore e.g. ``predict --model.predict_conf 0.5``;
+        the :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line.
+        """
+
+        def add_arguments_to_parser(self, parser: Any) -> None:
+            parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
+            parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
+            parser.link_arguments("data.label_to_category_id", "model.label_to_category_id", apply_on="instantiate")
+
+        def _model_config(self) -> Any:
+            sub = self.config.get("subcommand")
+            return self.config[sub]["model"] if sub else self.config.get("model")
+
+        def _trainer_config(self) -> Any:
+            sub = self.config.get("subcommand")
+            return self.config[sub]["trainer"] if sub else self.config.get("trainer")
+
+        def parse_arguments(self, parser: Any, args: Any) -> None:
+            super().parse_arguments(parser, args)
+            model = self._model_config()
+            self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
+
+        def before_instantiate_classes(self) -> None:
+            model = self._model_config()
+            for key, value in getattr(self, "_eval_arguments", {}).items():
+                model[key] = value
+
+        def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
+            from .training.progress import default_loggers, YOLOProgressBar
+
+            if config.get("logger") in (None, True):  # no logger configured: ours, under default_root_dir
+                config["logger"] = default_loggers(config.get("default_root_dir") or os.getcwd())
+            given = list(config.get("callbacks") or []) + list(callbacks)
+            from lightning.pytorch.callbacks import ProgressBar
+
+            if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar)
+                                                                                 for c in given):
+                callbacks = [*callbacks, YOLOProgressBar()]
+            return super()._instantiate_trainer(config, callbacks)
+
+    return YOLOCLI
+
+
+def lightning_main(args: list[str] | None = None, run: bool = True) -> Any:
+    """The LightningCLI over :class:`~yolo12l.training.YOLODetector` and the yolo12l DataModules."""
+    from .training.module import YOLODetector
     from .data import DetectionDataModule
 
-    return YOLOCLI(
-        YOLODetector,
-        DetectionDataModule,
-        subclass_mode_data=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-    )
+    args = list(sys.argv[1:] if args is None else args)
+    parser_kwargs = {"exit_on_error": False, **{c: {"exit_on_error": False} for c in LIGHTNING_COMMANDS}}
+    argv0, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "yolo12l", *args]
+    try:  # parsed from sys.argv (``args=`` would make LightningCLI warn that both are given)
+        return _lightning_cli_class()(YOLODetector, DetectionDataModule, subclass_mode_data=True, run=run,
+                                      save_config_kwargs={"overwrite": True}, parser_kwargs=parser_kwargs)
+    finally:
+        sys.argv = argv0
+
+
+def _lightning(argv: list[str]) -> int:
+    from .training.quiet import quiet_third_party
+
+    quiet_third_party()
+    lightning_main(argv)
+    return 0
+
+
+def _predict(argv: list[str]) -> int:
+    """``predict --weights/--source`` is the stand-alone predictor; otherwise the Lightning one."""
+    if any(a.split("=")[0] in ("--weights", "--source") for a in argv[1:]):
+        from .predict import main as predict_main
+
+        return predict_main(argv[1:])
+    return _lightning(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = debug_enabled() or "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]
     command = argv[0] if argv else ""
-    if command == "check-data":
-        from .data.check import main as check_main
+    if command in ("-h", "--help", "help", ""):
+        print(usage(), file=sys.stdout if command else sys.stderr)
+        return 0 if command else 2
+    if command == "--version":
+        from . import __version__
 
-        return check_main(argv[1:])
-    if command == "export":
-        from .export import main as export_main
-
-        return export_main(argv[1:])
-    if command == "predict" and any(a.split("=")[0] in ("--weights", "--source") for a in argv[1:]):
-        from .predict import main as predict_main
-
-        return predict_main(argv[1:])
-    lightning_main(argv)
-    return 0
+        print(f"yolo12l {__version__}")
+        return 0
+    if command not in COMMANDS:
+        print(f"yolo12l: error: unknown command {command!r} (one of: {', '.join(COMMANDS)}; yolo12l --help)",
+              file=sys.stderr)
+        return 2
+    module, func = COMMANDS[command][1].split(":")
+    target = getattr(import_module(module), func)
+    call = (lambda: target(argv)) if command in LIGHTNING_COMMANDS else (lambda: target(argv[1:]))
+    return run_command(command, call, debug)
 
 
 if __name__ == "__main__":

@@ -44,3 +44,20 @@ def test_nothing_usable_or_unreadable_exits_nonzero(tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
         main(["--format", "coco"])
     assert e.value.code == 2
+
+
+def test_yolo_label_files_without_image_are_named(tmp_path, capsys):
+    from datatest_utils import save_rgb, solid_image
+
+    ds = tmp_path / "ds"
+    save_rgb(ds / "images" / "train" / "a.jpg", solid_image(40, 40))
+    (ds / "labels" / "train" / "sub").mkdir(parents=True)
+    (ds / "labels" / "train" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (ds / "labels" / "train" / "ghost.txt").write_text("0 0.5 0.5 0.2 0.2\n")  # its image is missing
+    (ds / "labels" / "train" / "sub" / "ghost2.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    (tmp_path / "d.yaml").write_text("path: ds\ntrain: images/train\nnames: [x]\n")
+    assert main(["--format", "yolo", "--data", str(tmp_path / "d.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "label_without_image: 2" in out
+    assert str(ds / "labels" / "train" / "ghost.txt") in out and "ghost2.txt" in out
+    assert str(ds / "labels" / "train" / "a.txt") not in out

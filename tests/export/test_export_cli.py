@@ -115,22 +115,39 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     plain = tmp_path / "plain.pt"
     torch.save({"model.0.conv.weight": torch.zeros(1)}, plain)
     cases = [
-        (["--weights", str(tmp_path / "missing.pt")], 1, "not found"),
-        (["--weights", str(mismatched)], 1, "do not match"),
-        (["--weights", str(garbage)], 1, "neither a yolo12l .ckpt nor an Ultralytics .pt"),
-        (["--weights", str(plain)], 1, "no model yaml"),
+        (["--weights", str(tmp_path / "missing.pt")], 2, "not found"),
+        (["--weights", str(mismatched)], 2, "do not match"),
+        (["--weights", str(garbage)], 2, "neither a yolo12l .ckpt nor an Ultralytics .pt"),
+        (["--weights", str(plain)], 2, "no model yaml"),
         (["--weights", str(mismatched), "--imgsz", "1", "2", "3"], 2, "one or two sizes"),
         (["--weights", str(mismatched), "--format", "tflite"], 2, "invalid choice"),
         (["--imgsz", "64"], 2, "--weights"),
     ]
     for argv, code, message in cases:
         assert main(argv) == code, argv
-        assert message in capsys.readouterr().err, argv
+        err = capsys.readouterr().err
+        assert message in err, argv
+        assert "Traceback" not in err and err.strip().splitlines()[-1].startswith("yolo12l export: error: "), err
     assert not list(tmp_path.glob("*.onnx"))
 
 
 def test_bad_export_size_is_reported(tmp_path, capsys):
     weights = tmp_path / "w.ckpt"
     _lightning_checkpoint(weights)
-    assert main(["--weights", str(weights), "--imgsz", "250"]) == 1
+    assert main(["--weights", str(weights), "--imgsz", "250"]) == 2
     assert "multiples of 32" in capsys.readouterr().err
+
+
+def test_out_may_be_a_directory(tmp_path, capsys):
+    weights = tmp_path / "w.ckpt"
+    _lightning_checkpoint(weights)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    assert main(["--weights", str(weights), "--imgsz", "64", "--out", str(folder)]) == 0
+    assert (folder / "w.onnx").is_file()
+    new = tmp_path / "new" / "deeper"
+    assert main(["--weights", str(weights), "--imgsz", "64", "--out", f"{new}/"]) == 0
+    assert (new / "w.onnx").is_file()
+    named = tmp_path / "named.onnx"
+    assert main(["--weights", str(weights), "--imgsz", "64", "--out", str(named)]) == 0
+    assert named.is_file()

@@ -8,7 +8,7 @@ import torch
 
 from yolo12l import build_model, load_ultralytics_checkpoint
 from yolo12l.interop import read_ultralytics_checkpoint
-from yolo12l.models.weights import load_weights
+from yolo12l.interop.weights import load_weights
 
 CKPT = "yolo12n_shapes_ultralytics.pt"
 

@@ -30,6 +30,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from ..errors import ConfigError
 from .cache import AnnotationCache
 from .coco import parse_coco
 from .collate import collate_detections
@@ -45,6 +46,17 @@ from .yolo_txt import load_data_yaml, parse_yolo, yolo_sources
 
 log = logging.getLogger("yolo12l.data")
 PathLike = str | os.PathLike
+
+
+def check_loader_args(imgsz: int, batch_size: int = 1, val_batch_size: int | None = None,
+                      num_workers: int = 0) -> None:
+    """Raises :class:`~yolo12l.errors.ConfigError` naming the first unusable loader argument."""
+    if not isinstance(imgsz, int) or imgsz < 32 or imgsz % 32:
+        raise ConfigError(f"imgsz must be a positive multiple of 32, got {imgsz}")
+    if batch_size < 1 or (val_batch_size is not None and val_batch_size < 1):
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size if batch_size < 1 else val_batch_size}")
+    if num_workers < 0:
+        raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -88,8 +100,7 @@ class DetectionDataModule(L.LightningDataModule):
         predict_source: PathLike | None = None,
     ) -> None:
         super().__init__()
-        if imgsz % 32:
-            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+        check_loader_args(imgsz=imgsz, batch_size=batch_size, val_batch_size=val_batch_size, num_workers=num_workers)
         self.imgsz = imgsz
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
@@ -269,7 +280,7 @@ class CocoDataModule(DetectionDataModule):
         if ann is None:
             return None
         if imgs is None:
-            raise ValueError(f"{split}_annotations given without {split}_images")
+            raise ConfigError(f"{split}_annotations given without {split}_images")
         cats = None
         if split != "train" and self.paths["train"][0] is not None:
             t = self.split("train")
@@ -362,8 +373,9 @@ class SyntheticDataModule(CocoDataModule):
         max_objects: int = 6,
         **kwargs,
     ) -> None:
-        if imgsz % 32:
-            raise ValueError(f"imgsz must be a multiple of 32, got {imgsz}")
+        check_loader_args(imgsz=imgsz)
+        if num_train < 1 or num_val < 1:
+            raise ConfigError(f"num_train and num_val must be >= 1, got {num_train}, {num_val}")
         paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
         kwargs.setdefault("predict_source", None)
         if kwargs["predict_source"] is None:  # the demo predicts on the validation images

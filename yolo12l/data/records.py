@@ -15,10 +15,12 @@ from enum import Enum
 
 import numpy as np
 
+from ..errors import UserError
+
 log = logging.getLogger("yolo12l.data")
 
 
-class NoUsableDataError(RuntimeError):
+class NoUsableDataError(UserError, RuntimeError):
     """Raised when a dataset split has no usable image at all (or its annotation file is unreadable)."""
 
 
@@ -36,6 +38,7 @@ class IssueKind(str, Enum):
     BOX_DEGENERATE = "box_degenerate"  # zero/negative size (after clipping) -> dropped
     BOX_NAN = "box_nan"  # non-finite coordinate -> dropped
     UNKNOWN_CLASS = "unknown_class"  # class name / id not in the class list -> box dropped
+    LABEL_WITHOUT_IMAGE = "label_without_image"  # YOLO txt label file whose image is missing -> its boxes unused
     CROWD_EXCLUDED = "crowd_excluded"  # COCO iscrowd=1 -> not a training target
     DIFFICULT_EXCLUDED = "difficult_excluded"  # VOC difficult=1 -> not a training target (default)
     NO_BOXES = "no_boxes"  # image without any box -> kept as background

@@ -127,14 +127,36 @@ def parse_yolo(data_yaml: str | os.PathLike | dict, split: str = "train", *, ver
     """Parses one split of a YOLO txt dataset described by ``data_yaml`` (path or loaded dict)."""
     data = data_yaml if isinstance(data_yaml, dict) else load_data_yaml(data_yaml)
     names: list[str] = data["names"]
-    files, _ = split_images(data, split)
+    files, sources = split_images(data, split)
     report = DatasetReport(name or f"{Path(data['yaml_file']).name}:{split}")
     entries = []
     for f in files:
         b, lab = _read_labels(label_path(f), len(names), str(f), report)
         entries.append(Entry(f, None, None, b, lab, normalized=True))
+    for lbl in orphan_labels(files, sources):
+        report.add(IssueKind.LABEL_WITHOUT_IMAGE, str(lbl), "label file without an image: its boxes are not used")
     records = build_records(entries, report, verify)
     return ParsedSplit(records, names, list(range(len(names))), report)
+
+
+def orphan_labels(files: list[Path], sources: list[Path]) -> list[Path]:
+    """Label files in the split's label folders that belong to no listed image (their annotations would be lost).
+
+    An image folder source ``…/images/<sub>`` has its labels in ``…/labels/<sub>`` (searched recursively); for a
+    ``.txt`` list source, the folders of the listed images' labels are searched.
+    """
+    expected = {label_path(f).resolve() for f in files}
+    folders: dict[Path, bool] = {}  # folder -> recursive
+    for src in sources:
+        if src.is_dir():
+            folders[label_path(src / "x.jpg").parent] = True
+    for f in files:
+        folders.setdefault(label_path(f).parent, False)
+    found: set[Path] = set()
+    for folder, recursive in folders.items():
+        if folder.is_dir() and "labels" in folder.parts:
+            found.update((folder.rglob if recursive else folder.glob)("*.txt"))
+    return sorted(p for p in found if p.resolve() not in expected)
 
 
 def yolo_sources(data_yaml: str | os.PathLike, split: str) -> list[Path]:

@@ -7,7 +7,9 @@ from typing import Any, Mapping
 
 import torch
 
-from ..models import DetectionNetwork, build_model, convert_ultralytics_state_dict
+from ..errors import CheckpointError
+from ..interop.convert import convert_ultralytics_state_dict
+from ..models import DetectionNetwork, build_model
 
 __all__ = ["load_network"]
 
@@ -45,7 +47,7 @@ def _load_strict(net: DetectionNetwork, state: Mapping[str, torch.Tensor], path:
     reshaped = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
                 if k in state and state[k].shape != v.shape]
     if missing or unexpected or reshaped:
-        raise ValueError(f"{path}: weights do not match the recorded architecture ({len(missing)} missing, e.g. "
+        raise CheckpointError(f"{path}: weights do not match the recorded architecture ({len(missing)} missing, e.g. "
                          f"{missing[:3]}; {len(unexpected)} unexpected, e.g. {unexpected[:3]}; {len(reshaped)} of "
                          f"another shape, e.g. {reshaped[:3]})")
     net.load_state_dict(dict(state))
@@ -54,16 +56,16 @@ def _load_strict(net: DetectionNetwork, state: Mapping[str, torch.Tensor], path:
 
 def _from_lightning(path: Path, hp: Mapping[str, Any], state_dict: Mapping[str, torch.Tensor]) -> DetectionNetwork:
     if "model" not in hp or "num_classes" not in hp:
-        raise ValueError(f"{path}: hyper_parameters lack 'model'/'num_classes' (keys: {sorted(hp)})")
+        raise CheckpointError(f"{path}: hyper_parameters lack 'model'/'num_classes' (keys: {sorted(hp)})")
     nc = int(hp["num_classes"])
     net = build_model(hp["model"], scale=hp.get("scale"), nc=nc)
     names = hp.get("class_names") or [str(i) for i in range(nc)]
     if len(names) != nc:
-        raise ValueError(f"{path}: {len(names)} class names for {nc} classes")
+        raise CheckpointError(f"{path}: {len(names)} class names for {nc} classes")
     net.names = {i: str(n) for i, n in enumerate(names)}
     state = {k[len("net."):]: v for k, v in state_dict.items() if k.startswith("net.")}
     if not state:
-        raise ValueError(f"{path}: state_dict has no 'net.' entries")
+        raise CheckpointError(f"{path}: state_dict has no 'net.' entries")
     return _load_strict(net, state, path)
 
 
@@ -75,10 +77,10 @@ def _from_ultralytics(path: Path) -> DetectionNetwork:
     except (UnsafeCheckpointError, ValueError):
         raise
     except Exception as exc:  # a damaged or foreign file: the readers fail in many ways (KeyError, EOFError ...)
-        raise ValueError(f"{path}: neither a yolo12l .ckpt nor an Ultralytics .pt "
+        raise CheckpointError(f"{path}: neither a yolo12l .ckpt nor an Ultralytics .pt "
                          f"({type(exc).__name__}: {exc})") from exc
     if ckpt.yaml is None:
-        raise ValueError(f"{path}: the file records no model yaml, so the architecture is unknown (a yolo12l "
+        raise CheckpointError(f"{path}: the file records no model yaml, so the architecture is unknown (a yolo12l "
                          f".ckpt or an Ultralytics .pt holding the model object is needed)")
     net = build_model(ckpt.yaml, scale=ckpt.yaml.get("scale"), nc=ckpt.nc)
     if ckpt.names:

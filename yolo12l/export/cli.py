@@ -36,12 +36,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"ONNX opset, {MIN_OPSET}..{max_opset()} (default {MIN_OPSET})")
     p.add_argument("--simplify", action="store_true",
                    help="simplify the graph (onnxsim when installed, else onnxruntime basic optimisations)")
-    p.add_argument("--out", type=Path, default=None, help="output file (default: the weights path with .onnx)")
+    p.add_argument("--out", default=None,
+                   help="output file, or a directory to write <weights name>.onnx into (default: next to the "
+                        "weights, with .onnx)")
     return p
 
 
+def _error(message: str, status: int = 2) -> int:
+    print(f"yolo12l export: error: {message}", file=sys.stderr)
+    return status
+
+
+def output_path(weights: Path, out: str | None) -> Path:
+    """``--out``: a file, or an existing directory / a path ending in '/' that gets ``<weights stem>.onnx``."""
+    if out is None:
+        return weights.with_suffix(".onnx")
+    path = Path(out)
+    if path.is_dir() or out.endswith(("/", "\\")):
+        path.mkdir(parents=True, exist_ok=True)
+        return path / f"{weights.stem}.onnx"
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Runs the export command; returns the exit status (0 ok, 1 export failed, 2 bad arguments)."""
+    """Runs the export command; returns the exit status (0 ok, 1 the export failed, 2 unusable input)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["export"]:
         argv = argv[1:]
@@ -51,17 +69,20 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as exc:  # argparse already printed usage / help
         return int(exc.code or 0)
     if len(args.imgsz) > 2:
-        print(f"error: --imgsz takes one or two sizes, got {args.imgsz}", file=sys.stderr)
-        return 2
-    out = args.out or args.weights.with_suffix(".onnx")
+        return _error(f"--imgsz takes one or two sizes, got {args.imgsz}")
+    out = output_path(args.weights, args.out)
     try:
         net = load_network(args.weights)
+    except (OSError, ValueError, pickle.UnpicklingError) as exc:  # incl. UnsafeCheckpointError: the input file
+        return _error(str(exc))
+    try:
         summary = export_onnx(net, out, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic, nms=args.nms,
                               opset=args.opset, conf=args.conf, iou=args.iou, max_det=args.max_det,
                               simplify=args.simplify)
-    except (OSError, ValueError, RuntimeError, pickle.UnpicklingError) as exc:  # incl. UnsafeCheckpointError
-        print(f"error: export failed: {exc}", file=sys.stderr)
-        return 1
+    except ValueError as exc:  # an export setting that cannot be used (size, opset…)
+        return _error(str(exc))
+    except (OSError, RuntimeError) as exc:
+        return _error(f"export failed: {exc}", 1)
     print(summary)
     return 0
 

@@ -33,7 +33,9 @@ from typing import Any, Mapping
 import torch
 import yaml as pyyaml
 
-from ..models import build_model, convert_ultralytics_state_dict, get_block, load_model_yaml
+from ..errors import CheckpointError
+from ..models import build_model, get_block, load_model_yaml
+from .convert import convert_ultralytics_state_dict
 from ..models.network import DetectionNetwork
 from ..models.parser import parse_model
 from .safe_unpickle import UnsafeCheckpointError
@@ -59,20 +61,20 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor]) -> str:
     qk = sum(bool(_QK.search(k)) for k in state_dict)
     pe_bias = sum(bool(_PE_BIAS.search(k)) for k in state_dict)
     if qkv and qk:
-        raise ValueError(f"unsupported checkpoint: it mixes fused attn.qkv ({qkv}) and split attn.qk ({qk}) "
+        raise CheckpointError(f"unsupported checkpoint: it mixes fused attn.qkv ({qkv}) and split attn.qk ({qk}) "
                          "attention weights")
     if qk:
         if pe_bias:
-            raise ValueError(f"unsupported checkpoint: turbo attention (attn.qk) with a pe conv bias ({pe_bias})")
+            raise CheckpointError(f"unsupported checkpoint: turbo attention (attn.qk) with a pe conv bias ({pe_bias})")
         return "yolov12-turbo"
     if qkv:
         if pe_bias and pe_bias != qkv:
-            raise ValueError(f"unsupported checkpoint: {pe_bias} of {qkv} attention blocks have a pe conv bias")
+            raise CheckpointError(f"unsupported checkpoint: {pe_bias} of {qkv} attention blocks have a pe conv bias")
         return "yolov12-v1" if pe_bias else "yolo12"
     sample = ", ".join(list(state_dict)[:4])
     attn = sorted({k.split(".attn.")[1].split(".")[0] for k in state_dict if ".attn." in k})
     found = f"attention sub-modules {attn}" if attn else "no area-attention weights"
-    raise ValueError(f"unsupported checkpoint: {found} (expected attn.qkv or attn.qk); {len(state_dict)} tensors, "
+    raise CheckpointError(f"unsupported checkpoint: {found} (expected attn.qkv or attn.qk); {len(state_dict)} tensors, "
                      f"e.g. {sample}. Only YOLO12 / YOLOv12 (v1.0, turbo) detection models can be loaded.")
 
 
@@ -97,7 +99,7 @@ def network_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple["Ordered
     """Ultralytics / paper keys → yolo12l network keys, pe biases folded. Returns (state dict, variant, folded)."""
     sd = OrderedDict(convert_ultralytics_state_dict(dict(state_dict)))
     if not sd:
-        raise ValueError(f"unsupported checkpoint: no 'model.*' network weights among {len(state_dict)} tensors "
+        raise CheckpointError(f"unsupported checkpoint: no 'model.*' network weights among {len(state_dict)} tensors "
                          f"(e.g. {', '.join(list(state_dict)[:4])})")
     variant = detect_variant(sd)
     sd, folded = fold_pe_bias(sd)
@@ -133,7 +135,7 @@ def _check_blocks(cfg: dict, variant: str) -> None:
             except KeyError:
                 unknown.append(str(name))
     if unknown:
-        raise ValueError(f"unsupported architecture: its model YAML uses {sorted(set(unknown))}, which yolo12l does "
+        raise CheckpointError(f"unsupported architecture: its model YAML uses {sorted(set(unknown))}, which yolo12l does "
                          f"not have (weights look like {variant})")
 
 
@@ -152,7 +154,7 @@ def _meta_state(cfg: dict, scale: str | None, nc: int | None, ch: int) -> dict[s
         with torch.device("meta"):
             layers, _ = parse_model(cfg, ch=ch, scale=scale)
     except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise ValueError(f"cannot build a network from the checkpoint's model YAML at scale {scale!r}: {exc}") from exc
+        raise CheckpointError(f"cannot build a network from the checkpoint's model YAML at scale {scale!r}: {exc}") from exc
     return {f"model.{k}": v for k, v in layers.state_dict().items()}
 
 
@@ -187,7 +189,7 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
     except UnsafeCheckpointError:
         raise
     except (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, UnicodeDecodeError) as exc:
-        raise ValueError(f"{os.fspath(path)}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
+        raise CheckpointError(f"{os.fspath(path)}: not a readable checkpoint ({type(exc).__name__}: {exc})") from exc
     sd, variant, folded = network_state_dict(ckpt.state_dict)
     shipped, renames = VARIANTS[variant]
     cfg = _checkpoint_yaml(ckpt)
@@ -201,12 +203,12 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
     if not isinstance(scale, str) or scale not in (cfg.get("scales") or {}):
         scale = _infer_scale(cfg, sd, nc, ch) if cfg.get("scales") else None
         if scale is None and cfg.get("scales"):
-            raise ValueError(f"{os.fspath(path)}: the {variant} weights fit no scale of "
+            raise CheckpointError(f"{os.fspath(path)}: the {variant} weights fit no scale of "
                              f"{'its model YAML' if from_file else shipped}")
     problems = _shape_mismatch(_meta_state(cfg, scale, nc, ch), sd)
     if problems:
         more = f" (+{len(problems) - 6} more)" if len(problems) > 6 else ""
-        raise ValueError(f"{os.fspath(path)}: {variant} weights do not fit the network built from "
+        raise CheckpointError(f"{os.fspath(path)}: {variant} weights do not fit the network built from "
                          f"{'its model YAML' if from_file else shipped} at scale {scale!r}: "
                          f"{'; '.join(problems[:6])}{more}")
     net = build_model(cfg, scale=scale, nc=nc, ch=ch)
@@ -214,7 +216,7 @@ def load_ultralytics_checkpoint(path: str | os.PathLike) -> tuple[DetectionNetwo
     net.eval()
     stride = tuple(float(s) for s in net.stride.tolist())
     if ckpt.stride is not None and tuple(ckpt.stride) != stride:
-        raise ValueError(f"{os.fspath(path)}: the checkpoint's strides {ckpt.stride} differ from the network's "
+        raise CheckpointError(f"{os.fspath(path)}: the checkpoint's strides {ckpt.stride} differ from the network's "
                          f"{stride}")
     names = dict(ckpt.names) if ckpt.names else {i: str(i) for i in range(net.nc)}
     if len(names) != net.nc:

@@ -35,13 +35,15 @@ from typing import Any, BinaryIO, Callable
 
 import torch
 
+from ..errors import UserError
+
 __all__ = ["UnsafeCheckpointError", "StandIn", "RestrictedUnpickler", "safe_load", "stand_in_class", "is_stand_in"]
 
 _LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C
 _STAND_IN_PREFIXES = ("ultralytics.", "torch.nn.")
 
 
-class UnsafeCheckpointError(pickle.UnpicklingError):
+class UnsafeCheckpointError(UserError, pickle.UnpicklingError):
     """The file asks for a global (function/class) outside the allow-list, or misuses an allowed one."""
 
 

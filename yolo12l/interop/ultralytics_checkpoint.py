@@ -16,6 +16,7 @@ from typing import Any, Mapping
 
 import torch
 
+from ..errors import CheckpointError
 from .safe_unpickle import StandIn, UnsafeCheckpointError, safe_load
 
 __all__ = ["UltralyticsCheckpoint", "read_ultralytics_checkpoint", "stand_in_state_dict"]
@@ -158,19 +159,19 @@ def read_ultralytics_checkpoint(path: str | os.PathLike) -> UltralyticsCheckpoin
     if _is_tensor_dict(obj):
         return _from_state_dict(obj, {})
     if not isinstance(obj, Mapping):
-        raise ValueError(f"{os.fspath(path)}: expected a checkpoint dict, got {type(obj).__name__}")
+        raise CheckpointError(f"{os.fspath(path)}: expected a checkpoint dict, got {type(obj).__name__}")
     meta = {k: v for k, v in obj.items() if k not in ("model", "ema", "optimizer", "state_dict")}
     source = next((k for k in ("ema", "model") if isinstance(obj.get(k), StandIn)), None)
     if source is None:
         for key in ("state_dict", "model", "ema"):
             if _is_tensor_dict(obj.get(key)):
                 return _from_state_dict(obj[key], meta)
-        raise ValueError(f"{os.fspath(path)}: no model object or state dict under 'model'/'ema'/'state_dict' "
+        raise CheckpointError(f"{os.fspath(path)}: no model object or state dict under 'model'/'ema'/'state_dict' "
                          f"(keys: {sorted(map(str, obj))})")
     model = obj[source]
     state = OrderedDict((k, _as_float32(v)) for k, v in stand_in_state_dict(model).items())
     if not state:
-        raise ValueError(f"{os.fspath(path)}: the {source!r} model holds no parameters")
+        raise CheckpointError(f"{os.fspath(path)}: the {source!r} model holds no parameters")
     attrs = model.__dict__
     yaml = attrs.get("yaml") if isinstance(attrs.get("yaml"), dict) else None
     nc = (yaml or {}).get("nc", attrs.get("nc"))

@@ -14,6 +14,7 @@ from typing import Any
 
 import torch.nn as nn
 
+from ..errors import ConfigError
 from .registry import get_block
 
 log = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def resolve_scale(d: dict[str, Any], scale: str | None) -> tuple[str | None, Mod
         scale = next(iter(scales))
         log.warning("no model scale given, using the first one: %r", scale)
     if scale not in scales:
-        raise ValueError(f"scale {scale!r} not in the model's scales {list(scales)}")
+        raise ConfigError(f"scale {scale!r} not in the model's scales {list(scales)}")
     depth, width, max_channels = scales[scale]
     return scale, ModelScale(depth, width, max_channels)
 
@@ -72,7 +73,7 @@ def parse_model(d: dict[str, Any], ch: int = 3, scale: str | None = None) -> tup
     rows = list(d["backbone"]) + list(d.get("head", []))
     for i, row in enumerate(rows):
         if len(row) != 4:
-            raise ValueError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
+            raise ConfigError(f"layer {i}: expected [from, repeats, module, args], got {row!r}")
         f, n, name, args = row
         spec = get_block(name)
         args = [_eval_arg(a, names) for a in (args or [])]

@@ -26,6 +26,8 @@ from typing import Any, Callable
 
 import torch.nn as nn
 
+from ..errors import UnknownBlockError
+
 _CHANNEL_MODES = ("scaled", "sum", "same", "head")
 
 
@@ -104,7 +106,7 @@ def get_block(name: str) -> BlockSpec:
     if attr != name and hasattr(nn, attr):
         return BlockSpec(name, getattr(nn, attr), channels="same")
     known = ", ".join(sorted(_REGISTRY))
-    raise KeyError(f"unknown block {name!r}; registered blocks: {known}. Register yours with @register_block.")
+    raise UnknownBlockError(f"unknown block {name!r}; registered blocks: {known}. Register yours with @register_block.")
 
 
 def registered_blocks() -> dict[str, BlockSpec]:

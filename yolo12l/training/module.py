@@ -18,7 +18,7 @@ from ..metrics import COCOMeanAveragePrecision
 from ..metrics.pr_curve import plot_pr_curves
 from ..metrics.voc_map import voc_ap
 from ..models import build_model
-from ..models.weights import load_weights
+from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess

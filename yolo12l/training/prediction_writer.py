@@ -25,16 +25,19 @@ def _as_predict_records(preds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
 
 class DetectionWriter(BasePredictionWriter):
     """At the end of ``predict``: ``<output_dir>/predictions.json`` and, if ``save_images``, one annotated image per
-    input under ``<output_dir>/images/``. Category ids are the model's ``label_to_category_id`` when set."""
+    input under ``<output_dir>/images/``. Category ids are the model's ``label_to_category_id`` when set.
+    ``output_dir`` defaults to ``<trainer.default_root_dir>/predict``."""
 
-    def __init__(self, output_dir: str = "runs/predict", save_images: bool = True, max_images: int | None = None):
+    def __init__(self, output_dir: str | None = None, save_images: bool = True, max_images: int | None = None):
         super().__init__(write_interval="epoch")
-        self.output_dir = Path(output_dir)
+        self._output_dir = Path(output_dir) if output_dir else None
+        self.output_dir = self._output_dir or Path("predict")
         self.save_images = save_images
         self.max_images = max_images
 
     def write_on_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Sequence[Any],
                            batch_indices: Sequence[Any]) -> None:
+        self.output_dir = self._output_dir or Path(trainer.default_root_dir) / "predict"
         preds = [p for batch in predictions for p in batch]
         gathered = _gather_objects(trainer, preds)
         if not trainer.is_global_zero:

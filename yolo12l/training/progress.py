@@ -1,0 +1,103 @@
+"""What a training run shows on the console, and where its logs go.
+
+:class:`YOLOProgressBar` is Lightning's tqdm bar on a terminal; on anything else (CI logs, ``nohup``, a pipe) the
+bars are off, since thousands of carriage-return updates make such logs unreadable. In both cases one line per
+epoch stays, after its validation::
+
+    epoch   3/35  box 1.254  cls 2.031  dfl 1.198  val mAP50-95 0.212  mAP50 0.401  6.1 s  ETA 3m15s
+"""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.callbacks import TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+
+LOSS_KEYS = ("box_loss", "cls_loss", "dfl_loss")
+
+
+def default_loggers(root: str | Path) -> list[Logger]:
+    """TensorBoard (``<root>/logs/version_N``: events, config.yaml, checkpoints, plots) and CSV (``<root>/csv``)."""
+    return [TensorBoardLogger(save_dir=str(root), name="logs"), CSVLogger(save_dir=str(root), name="csv")]
+
+
+def format_duration(seconds: float) -> str:
+    seconds = max(int(round(seconds)), 0)
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+class YOLOProgressBar(TQDMProgressBar):
+    """tqdm bars on a terminal, none elsewhere; one summary line per epoch in both cases.
+
+    Args:
+        bars: ``True``/``False`` forces the bars on/off; ``None`` (default) shows them when stdout is a terminal.
+        refresh_rate: batches between bar updates.
+    """
+
+    def __init__(self, bars: bool | None = None, refresh_rate: int = 1):
+        super().__init__(refresh_rate=refresh_rate, leave=False)
+        self.bars = sys.stdout.isatty() if bars is None else bars
+        if not self.bars:
+            self.disable()
+        self._loss_sum: torch.Tensor | None = None
+        self._batches = 0
+        self._epoch_start = 0.0
+        self._fit_start = 0.0
+        self._epochs_timed = 0
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        self._fit_start = time.monotonic()
+        self._epochs_timed = 0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_start(trainer, pl_module)
+        self._loss_sum, self._batches = None, 0
+        self._epoch_start = time.monotonic()
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        metrics = trainer.callback_metrics
+        if all(f"train/{k}" in metrics for k in LOSS_KEYS):
+            # summed on the device: no host sync per batch (read once, at the end of the epoch)
+            items = torch.stack([metrics[f"train/{k}"].detach().float().reshape(()) for k in LOSS_KEYS])
+            self._loss_sum = items if self._loss_sum is None else self._loss_sum + items.to(self._loss_sum.device)
+            self._batches += 1
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_epoch_end(trainer, pl_module)
+        if trainer.is_global_zero and not trainer.sanity_checking:
+            self.print_line(self.epoch_line(trainer))
+
+    def epoch_line(self, trainer: L.Trainer) -> str:
+        """The summary of the epoch just finished (losses averaged over its batches, the latest validation)."""
+        now = time.monotonic()
+        self._epochs_timed += 1
+        epoch, total = trainer.current_epoch + 1, trainer.max_epochs
+        parts = [f"epoch {epoch:>3}/{total}" if total and total > 0 else f"epoch {epoch:>3}"]
+        if self._loss_sum is not None and self._batches:
+            means = (self._loss_sum / self._batches).tolist()
+            parts.append("  ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in zip(LOSS_KEYS, means)))
+        metrics = trainer.callback_metrics
+        val = [(k, float(metrics[f"val/{k}"])) for k in ("mAP50-95", "mAP50") if f"val/{k}" in metrics]
+        if val:
+            parts.append("val " + "  ".join(f"{k} {v:.3f}" for k, v in val))
+        parts.append(f"{now - self._epoch_start:.1f} s")
+        if total and total > 0 and epoch < total:
+            per_epoch = (now - self._fit_start) / self._epochs_timed
+            parts.append(f"ETA {format_duration(per_epoch * (total - epoch))}")
+        return "  ".join(parts)
+
+    def print_line(self, line: str) -> None:
+        if self.bars:
+            self.print(line)  # above the bars (tqdm.write)
+        else:
+            print(line, flush=True)
