@@ -172,7 +172,7 @@ def lightning_main(args: list[str] | None = None, run: bool = True) -> Any:
 def _lightning(argv: list[str]) -> int:
     from .training.quiet import quiet_third_party
 
-    quiet_third_party()
+    quiet_third_party(argv[0] if argv else "fit")
     lightning_main(argv)
     return 0
 

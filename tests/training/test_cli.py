@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -55,9 +56,9 @@ def cli_inprocess(args: list[str]) -> str:
     return out.getvalue()
 
 
-def check_fit_run(cwd: Path, model_yaml: str) -> Path:
+def check_fit_run(cwd: Path, model_yaml: str, run_dir: Path = RUN_DIR) -> Path:
     """The fit's run folder: resolved config, checkpoints with the linked class info, validation record."""
-    run = cwd / RUN_DIR / "version_0"
+    run = cwd / run_dir / "version_0"
     config = yaml.safe_load((run / "config.yaml").read_text())
     assert config["model"]["model"] == model_yaml and config["trainer"]["max_epochs"] == 1
     assert config["data"]["init_args"]["num_train"] == 16 and config["data"]["init_args"]["imgsz"] == 64
@@ -76,8 +77,8 @@ def check_fit_run(cwd: Path, model_yaml: str) -> Path:
     return last
 
 
-def check_predictions(cwd: Path, images: Path) -> None:
-    out = cwd / "runs" / "quickstart" / "predict"
+def check_predictions(cwd: Path, images: Path, out: Path | None = None) -> None:
+    out = out or cwd / "runs" / "quickstart" / "predict"
     preds = json.loads((out / "predictions.json").read_text())
     files = sorted(p.name for p in images.iterdir())
     assert sorted({p["file_name"] for p in preds}) == files  # predict_conf 0: every image has detections
@@ -92,7 +93,11 @@ def check_predictions(cwd: Path, images: Path) -> None:
 
 def test_train_py_fit_validate_predict(synth_cache, tmp_path):
     base = ["--config", str(QUICKSTART), *overrides(synth_cache)]
-    cli_subprocess(["fit", *base], tmp_path)
+    out = cli_subprocess(["fit", *base], tmp_path)
+    # not a terminal: no progress-bar redraws, one summary line per epoch, no LightningCLI args warning
+    assert "\r" not in out and "args parameter" not in out and "litlogger" not in out
+    assert re.search(r"^epoch +1/1  box [\d.]+  cls [\d.]+  dfl [\d.]+  val mAP50-95 [\d.]+  mAP50 [\d.]+  "
+                     r"[\d.]+ s$", out, re.M), out
     last = check_fit_run(tmp_path, "yolo12n.yaml")
     fit_record = json.loads((tmp_path / RUN_DIR / "version_0" / "val_metrics.jsonl").read_text())
 
@@ -111,19 +116,24 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path):
 
 @pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml"])
 def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, model_yaml):
-    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
     monkeypatch.setattr(sys, "argv", ["yolo12l"])
-    base = ["--config", str(QUICKSTART), *overrides(synth_cache), "--model.model", model_yaml]
+    root = tmp_path / "elsewhere"  # --trainer.default_root_dir moves the whole run: logs, checkpoints, predictions
+    base = ["--config", str(QUICKSTART), *overrides(synth_cache), "--model.model", model_yaml,
+            "--trainer.default_root_dir", str(root)]
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
         assert main(["fit", *base, "--print_config"]) == 0
     cli_inprocess(["fit", *base])
-    last = check_fit_run(tmp_path, model_yaml)
+    run = root / "logs" / "version_0"
+    last = check_fit_run(root, model_yaml, run_dir=Path("logs"))
+    assert (run / "plots").is_dir() and (root / "csv" / "version_0" / "metrics.csv").is_file()
     # --print_config shows exactly the configuration the fit saved next to its checkpoints
-    assert yaml.safe_load(printed.getvalue()) == yaml.safe_load((tmp_path / RUN_DIR / "version_0" / "config.yaml")
-                                                                .read_text())
+    assert yaml.safe_load(printed.getvalue()) == yaml.safe_load((run / "config.yaml").read_text())
     cli_inprocess(["validate", *base, "--ckpt_path", str(last)])
-    assert json.loads((tmp_path / RUN_DIR / "version_1" / "val_metrics.jsonl").read_text())["num_images"] == 8
+    assert json.loads((root / "logs" / "version_1" / "val_metrics.jsonl").read_text())["num_images"] == 8
     cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
                    "--data.init_args.predict_source", str(val_images(synth_cache))])
-    check_predictions(tmp_path, val_images(synth_cache))
+    check_predictions(root, val_images(synth_cache), out=root / "predict")
+    assert not list((tmp_path / "cwd").iterdir())  # nothing written where the command ran

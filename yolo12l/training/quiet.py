@@ -28,10 +28,12 @@ class _DropLines(logging.Filter):
         return not any(s in msg for s in IGNORED_LOG_LINES)
 
 
-def quiet_third_party() -> None:
+def quiet_third_party(command: str = "fit") -> None:
     """Installs the warning filters and the log filter (idempotent)."""
     for message, category in IGNORED_WARNINGS:
         warnings.filterwarnings("ignore", message=message, category=category)
+    if command != "fit":  # validate/test/predict --ckpt_path: the config's ModelCheckpoint is not used
+        warnings.filterwarnings("ignore", message=r".*The dirpath has changed from.*", category=UserWarning)
     # third-party deprecation notices (e.g. torch internals called by Lightning) are not the user's to fix
     for module in ("lightning", "pytorch_lightning", "torch", "torchmetrics", "jsonargparse", "albumentations",
                    "tensorboard", "onnx", "onnxruntime"):
