@@ -1,8 +1,8 @@
 """Every shipped config (base, halo, dtab) at every scale trains: finite gradients, and one SGD step with weight
 decay leaves every parameter finite.
 
-Each model (batch 1) takes a 320×320 fp32 step, then a 256×416 step (rectangular maps, P5 8×13: padded windows)
-under bf16 autocast, then an eval pass at 256×416. The module runs torch on one thread: on shared cores two threads
+Each model (batch 1) takes a 128×128 fp32 step, then a 160×288 step (rectangular maps, P5 5×9: padded windows,
+P4 10×18 split into 4 areas) under bf16 autocast, then an eval pass at 160×288. The module runs torch on one thread: on shared cores two threads
 wait on each other at every parallel region and the l/x DTAB steps (224/499 GFLOP at 640) slow down ten-fold.
 """
 from __future__ import annotations
@@ -43,10 +43,10 @@ def test_config_trains(config, scale):
     torch.manual_seed(0)
     net = build_model(f"yolo12{scale}{CONFIGS[config]}.yaml", nc=4)  # resolves to yolo12{-cfg}.yaml at the scale
     assert net.scale == scale
-    _train_step(net, torch.rand(1, 3, 320, 320), bf16=False)
-    x = torch.rand(1, 3, 256, 416)
+    _train_step(net, torch.rand(1, 3, 128, 128), bf16=False)
+    x = torch.rand(1, 3, 160, 288)
     _train_step(net, x, bf16=True)
     net.eval()
     with torch.no_grad():
         y = net(x)
-    assert y.shape == (1, 4 + 4, 32 * 52 + 16 * 26 + 8 * 13) and torch.isfinite(y).all()
+    assert y.shape == (1, 4 + 4, 20 * 36 + 10 * 18 + 5 * 9) and torch.isfinite(y).all()
