@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ...losses.anchors import dist2bbox, make_anchors
+from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from .conv import Conv, DWConv
 
