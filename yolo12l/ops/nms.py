@@ -13,6 +13,15 @@ Vectorised as a blocked greedy pass over the boxes in processing order (see :fun
 Memory is ``O(block_size x N)``; dense clusters shrink the candidate pool after the first blocks. For class-aware
 NMS the boxes are processed class by class (each class by decreasing score), which is the same greedy result
 since classes never interact, and step 2 only looks at later boxes of the block's own classes.
+
+When only the first ``max_keep`` kept boxes are wanted (``postprocess``: ``max_det``), :func:`_nms_first_kept`
+walks the boxes in blocks by decreasing score instead and stops once ``max_keep`` are kept: each block is
+checked against the boxes kept so far (one ``kept x block`` IoU matrix) and resolved inside as above. The
+first ``max_keep`` entries of greedy NMS only depend on boxes scored at least as high as the last of them, so the
+result is the same prefix; at conf 0.001 (validation) a few blocks of the ~8,400 candidates suffice.
+
+``torchvision.ops.nms`` (C++) is used instead when torchvision is importable (``backend="auto"``), on the same
+class-shifted boxes (which is exactly the reference's call); ``backend="torch"`` forces the pure-torch path.
 """
 from __future__ import annotations
 
@@ -23,9 +32,34 @@ from torch import Tensor
 
 from yolo12l.ops.boxes import box_area, xywh2xyxy
 
-__all__ = ["nms", "batched_nms", "postprocess"]
+__all__ = ["nms", "batched_nms", "postprocess", "torchvision_nms"]
 
 _BLOCK_SIZE = 256
+_BACKENDS = ("auto", "torch", "torchvision")
+_TV_NMS: object = None  # torchvision.ops.nms, False when torchvision is not importable, None before the first look
+
+
+def torchvision_nms():
+    """``torchvision.ops.nms`` when torchvision is importable (looked up once), else None."""
+    global _TV_NMS
+    if _TV_NMS is None:
+        try:
+            from torchvision.ops import nms as tv_nms
+        except Exception:  # not installed, or built for another torch
+            tv_nms = False
+        _TV_NMS = tv_nms
+    return _TV_NMS or None
+
+
+def _use_torchvision(backend: str) -> bool:
+    if backend not in _BACKENDS:
+        raise ValueError(f"backend must be one of {_BACKENDS}, got {backend!r}")
+    if backend == "torch":
+        return False
+    available = torchvision_nms() is not None
+    if backend == "torchvision" and not available:
+        raise RuntimeError("backend='torchvision' but torchvision is not importable")
+    return available
 
 
 def _iou_above(a: Tensor, b: Tensor, threshold: float) -> Tensor:
@@ -59,6 +93,41 @@ def _greedy_keep(suppress: Tensor) -> Tensor:
             break
         keep = new
     return keep
+
+
+def _nms_first_kept(boxes: Tensor, iou_threshold: float, block_size: int, max_keep: int) -> Tensor:
+    """The first ``max_keep`` positions greedy NMS keeps over (N, 4) boxes already sorted by decreasing score ->
+    (K,) ascending, K <= max_keep; stops as soon as ``max_keep`` boxes are kept.
+
+    The next boxes are taken ``block_size`` at a time and compared with all boxes kept so far (one ``kept x chunk``
+    IoU matrix; every box of a dense cluster dies here once the cluster's best box is kept) until ``block_size``
+    survivors are gathered; greedy NMS among those survivors resolves them (:func:`_greedy_keep`). Every box is
+    thus compared with every kept box scored above it and with the survivors next to it, as greedy NMS needs.
+    """
+    n = boxes.shape[0]
+    kept_parts: list[Tensor] = []
+    kept_boxes = boxes[:0]
+    start = 0
+    while start < n and kept_boxes.shape[0] < max_keep:
+        gathered: list[Tensor] = []
+        count = 0
+        while start < n and count < block_size:
+            chunk = torch.arange(start, min(start + block_size, n), device=boxes.device)
+            start += block_size
+            if kept_boxes.shape[0]:
+                chunk = chunk[~_iou_above(kept_boxes, boxes[chunk], iou_threshold).any(0)]
+            gathered.append(chunk)
+            count += chunk.shape[0]
+        block = torch.cat(gathered) if len(gathered) > 1 else gathered[0]
+        if not block.shape[0]:
+            continue
+        bb = boxes[block]
+        kept = block[_greedy_keep(_iou_above(bb, bb, iou_threshold).triu_(1))]
+        kept_parts.append(kept)
+        kept_boxes = torch.cat((kept_boxes, boxes[kept]))
+    if not kept_parts:
+        return torch.empty(0, dtype=torch.long, device=boxes.device)
+    return torch.cat(kept_parts)[:max_keep]
 
 
 def _nms_ordered(boxes: Tensor, iou_threshold: float, block_size: int, limit: Tensor | None = None) -> Tensor:
@@ -96,20 +165,30 @@ def _check_nms_inputs(boxes: Tensor, scores: Tensor, block_size: int) -> None:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
 
 
-def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, block_size: int | None = None) -> Tensor:
+def nms(boxes: Tensor, scores: Tensor, iou_threshold: float, *, block_size: int | None = None,
+        max_keep: int | None = None, backend: str = "torch") -> Tensor:
     """Greedy NMS. (N, 4) xyxy boxes, (N,) scores -> (K,) int64 indices of kept boxes, by decreasing score.
 
     Boxes overlapping a higher-scored kept box with IoU > ``iou_threshold`` are removed. Equal scores keep their
     input order (stable sort). Half-precision boxes are compared in float32. ``block_size`` (default 256) only
-    changes speed and memory, never the result.
+    changes speed and memory, never the result. ``max_keep``: return only the first ``max_keep`` kept boxes
+    (the same prefix as without it; faster). ``backend``: ``torch`` (default), ``torchvision``
+    (``torchvision.ops.nms``; ties in score may be ordered differently) or ``auto`` (torchvision when importable).
     """
     block_size = _BLOCK_SIZE if block_size is None else block_size
     _check_nms_inputs(boxes, scores, block_size)
-    if boxes.shape[0] == 0:
+    if max_keep is not None and max_keep < 0:
+        raise ValueError(f"max_keep must be >= 0, got {max_keep}")
+    if boxes.shape[0] == 0 or max_keep == 0:
         return torch.empty(0, dtype=torch.long, device=boxes.device)
     if boxes.dtype in (torch.float16, torch.bfloat16):
         boxes = boxes.float()
+    if _use_torchvision(backend):
+        keep = torchvision_nms()(boxes, scores.to(boxes.dtype), float(iou_threshold))
+        return keep if max_keep is None else keep[:max_keep]
     order = torch.sort(scores, descending=True, stable=True).indices
+    if max_keep is not None:
+        return order[_nms_first_kept(boxes[order], iou_threshold, block_size, max_keep)]
     return order[_nms_ordered(boxes[order], iou_threshold, block_size)]
 
 
@@ -121,6 +200,8 @@ def batched_nms(
     *,
     max_wh: float | None = None,
     block_size: int | None = None,
+    max_keep: int | None = None,
+    backend: str = "torch",
 ) -> Tensor:
     """Class-aware NMS: boxes only suppress boxes with the same ``idxs`` value. Returns (K,) kept indices, by
     decreasing score (ties in input order, as :func:`nms`).
@@ -130,7 +211,9 @@ def batched_nms(
     uses 7680: valid for coordinates within [0, 7680)), else the boxes' coordinate span + 1 (always valid). The
     shift costs float precision (in float32 with offsets ~6e5 coordinates resolve to ~1/16 px); it is kept so that
     IoUs are computed exactly as the reference computes them. The greedy pass runs group by group, which keeps
-    the same boxes without computing cross-group IoUs (~99% of the pairs with 80 classes).
+    the same boxes without computing cross-group IoUs (~99% of the pairs with 80 classes). With ``max_keep``
+    (only the first kept boxes wanted) one pass by decreasing score stops early instead; ``backend`` as
+    :func:`nms` (torchvision's nms runs on the shifted boxes).
     """
     block_size = _BLOCK_SIZE if block_size is None else block_size
     _check_nms_inputs(boxes, scores, block_size)
@@ -145,6 +228,8 @@ def batched_nms(
     else:
         offset = torch.as_tensor(float(max_wh), dtype=boxes.dtype, device=boxes.device)
     shifted = boxes + (idxs.to(boxes.dtype) * offset)[:, None]
+    if max_keep is not None or _use_torchvision(backend):
+        return nms(shifted, scores, iou_threshold, block_size=block_size, max_keep=max_keep, backend=backend)
     by_score = torch.sort(scores, descending=True, stable=True).indices
     order = by_score[torch.sort(idxs[by_score], stable=True).indices]  # by group, then by decreasing score
     counts = torch.unique_consecutive(idxs[order], return_counts=True)[1]
@@ -163,6 +248,7 @@ def postprocess(
     agnostic: bool = False,
     max_nms: int = 30000,
     max_wh: float = 7680,
+    backend: str = "auto",
 ) -> list[Tensor]:
     """Detections from the network's eval output, per image.
 
@@ -177,6 +263,8 @@ def postprocess(
         max_nms: at most this many highest-scored candidates enter NMS.
         max_wh: class-aware NMS shifts boxes by ``class * max_wh`` pixels so that different classes never
             overlap; must exceed the input image size.
+        backend: NMS implementation, ``auto`` (torchvision's when importable, else pure torch), ``torch`` or
+            ``torchvision`` (see :func:`nms`).
 
     Returns:
         list of B tensors (N, 6): ``x1, y1, x2, y2, score, class`` (class as float), by decreasing score,
@@ -216,8 +304,9 @@ def postprocess(
             out.append(det)
             continue
         if agnostic:
-            keep = nms(det[:, :4], det[:, 4], iou)
+            keep = nms(det[:, :4], det[:, 4], iou, max_keep=max_det, backend=backend)
         else:
-            keep = batched_nms(det[:, :4], det[:, 4], det[:, 5], iou, max_wh=max_wh)
+            keep = batched_nms(det[:, :4], det[:, 4], det[:, 5], iou, max_wh=max_wh, max_keep=max_det,
+                               backend=backend)
         out.append(det[keep[:max_det]])
     return out

@@ -20,6 +20,32 @@ def autopad(k: int, p: int | None = None, d: int = 1) -> int:
     return k // 2
 
 
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    """A new Conv2d (with bias) equal to ``bn(conv(x))`` in eval mode: W' = W·γ/σ, b' = β + (b − μ)·γ/σ with
+    σ = sqrt(running_var + eps). Computed in float64, stored in the conv's dtype."""
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode,
+                      device=conv.weight.device, dtype=conv.weight.dtype)
+    with torch.no_grad():
+        w = conv.weight.double()
+        b = conv.bias.double() if conv.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64,
+                                                                         device=w.device)
+        gamma = bn.weight.double() if bn.weight is not None else torch.ones_like(b)
+        beta = bn.bias.double() if bn.bias is not None else torch.zeros_like(b)
+        scale = gamma / (bn.running_var.double() + bn.eps).sqrt()
+        fused.weight.copy_(w * scale.view(-1, 1, 1, 1))
+        fused.bias.copy_(beta + (b - bn.running_mean.double()) * scale)
+    return fused.requires_grad_(False)
+
+
+def add_into(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """``y + x``, written into ``y`` when no autograd graph is recorded (inference). ``y`` must be a fresh result
+    that nothing else holds (a block's output), never a tensor the caller passed in."""
+    if torch.is_grad_enabled() or y.shape != torch.broadcast_shapes(y.shape, x.shape):
+        return y + x
+    return y.add_(x)
+
+
 def batch_norm(c: int) -> nn.BatchNorm2d:
     """BatchNorm with the reference's eps 1e-3 and momentum 0.03."""
     return nn.BatchNorm2d(c, eps=BN_EPS, momentum=BN_MOMENTUM)
@@ -37,7 +63,19 @@ class Conv(nn.Module):
         self.act = nn.SiLU() if act is True else act if isinstance(act, nn.Module) else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.bn is None:  # fused
+            return self.act(self.conv(x))
         return self.act(self.bn(self.conv(x)))
+
+    def fuse(self) -> Conv:
+        """Folds the BatchNorm (its running statistics) into the convolution and makes the SiLU in-place (it only
+        ever sees the fresh conv output); inference only."""
+        if self.bn is not None:
+            self.conv = fuse_conv_bn(self.conv, self.bn)
+            self.bn = None
+        if type(self.act) is nn.SiLU:
+            self.act = nn.SiLU(inplace=True)
+        return self
 
 
 @register_block(channels="scaled")

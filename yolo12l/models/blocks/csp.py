@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import register_block
-from .conv import Conv
+from .conv import Conv, add_into
 
 
 @register_block(channels="scaled")
@@ -22,7 +22,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.cv2(self.cv1(x))
-        return x + y if self.add else y
+        return add_into(y, x) if self.add else y
 
 
 @register_block(channels="scaled", repeats=True)
