@@ -10,53 +10,17 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from lightning.pytorch.cli import LightningCLI
-
-from .training.module import YOLODetector
-
-
-# Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
-EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots")
+# Lightning is imported only for the Lightning commands: ``yolo12l predict --weights``, ``export`` and ``check-data``
+# start without it.
+_LIGHTNING_NAMES = ("EVAL_ARGUMENTS", "YOLOCLI", "lightning_main")
 
 
-class YOLOCLI(LightningCLI):
-    """LightningCLI with the DataModule's classes linked into the model.
+def __getattr__(name: str) -> Any:
+    if name in _LIGHTNING_NAMES:
+        from .training import lightning_cli
 
-    With ``--ckpt_path`` LightningCLI replaces the model's arguments by the checkpoint's hyper-parameters (so the
-    network matches the weights), which would silently ignore e.g. ``predict --model.predict_conf 0.5``; the
-    :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line.
-    """
-
-    def add_arguments_to_parser(self, parser: Any) -> None:
-        parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-        parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
-        parser.link_arguments("data.label_to_category_id", "model.label_to_category_id", apply_on="instantiate")
-
-    def _model_config(self) -> Any:
-        sub = self.config.get("subcommand")
-        return self.config[sub]["model"] if sub else self.config.get("model")
-
-    def parse_arguments(self, parser: Any, args: Any) -> None:
-        super().parse_arguments(parser, args)
-        model = self._model_config()
-        self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
-
-    def before_instantiate_classes(self) -> None:
-        model = self._model_config()
-        for key, value in getattr(self, "_eval_arguments", {}).items():
-            model[key] = value
-
-
-def lightning_main(args: list[str] | None = None) -> YOLOCLI:
-    from .data import DetectionDataModule
-
-    return YOLOCLI(
-        YOLODetector,
-        DetectionDataModule,
-        subclass_mode_data=True,
-        args=args,
-        save_config_kwargs={"overwrite": True},
-    )
+        return getattr(lightning_cli, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
         from .predict import main as predict_main
 
         return predict_main(argv[1:])
+    from .training.lightning_cli import lightning_main
+
     lightning_main(argv)
     return 0
 
