@@ -1,6 +1,7 @@
 """Stand-alone prediction equals Ultralytics' ``predict`` on the shapes checkpoint; the CLI writes COCO results."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -30,8 +31,14 @@ def loaded(reference_dir):
 
 
 @pytest.fixture(scope="module")
-def preds(loaded, images, reference):
-    return predict_images(loaded[0], images, reference["imgsz"], reference["conf"], reference["iou"])
+def fused(loaded):
+    """The network as the CLI runs it (BatchNorm folded, channels-last)."""
+    return copy.deepcopy(loaded[0]).fuse()
+
+
+@pytest.fixture(scope="module")
+def preds(fused, images, reference):
+    return predict_images(fused, images, reference["imgsz"], reference["conf"], reference["iou"])
 
 
 def _match(ref: dict, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor) -> list[tuple[int, int]]:
