@@ -138,7 +138,7 @@ class A2C2f(nn.Module):
         y = [self.cv1(x)]
         for m in self.m:
             y.append(m(y[-1]))
-        y = self.cv2(torch.cat(y, 1))
+        y = self.cv2.forward_cat(y)
         if self.gamma is not None:
             return add_into(self.gamma.view(1, -1, 1, 1) * y, x)
         return y

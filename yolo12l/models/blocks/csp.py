@@ -38,7 +38,7 @@ class C3(nn.Module):
         self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(1, 3), e=1.0) for _ in range(n)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+        return self.cv3.forward_cat([self.m(self.cv1(x)), self.cv2(x)])
 
 
 @register_block(channels="scaled", repeats=True)
@@ -67,7 +67,7 @@ class CSPSplit(nn.Module):
         y = list(self.cv1(x).chunk(2, 1))
         for m in self.m:
             y.append(m(y[-1]))
-        return self.cv2(torch.cat(y, 1))
+        return self.cv2.forward_cat(y)
 
 
 @register_block(channels="scaled", repeats=True)
