@@ -295,8 +295,8 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-det", type=int, default=300, help="maximum detections per image")
     ap.add_argument("--batch", type=int, default=1, help="images per forward pass (default 1)")
     ap.add_argument("--workers", type=int, default=None,
-                    help="DataLoader processes decoding and letterboxing images (default: 1 with a batch of 1 or on "
-                         "≤ 2 cores, else 2; 0: in this process)")
+                    help="DataLoader processes decoding and letterboxing images (default: 0 — in this process — on "
+                         "≤ 2 cores, else 1 with a batch of 1, else 2)")
     ap.add_argument("--out", default="runs/predict", help="output folder (predictions.json + annotated images)")
     ap.add_argument("--device", default="cpu", help="torch device, e.g. cpu, cuda, cuda:1")
     ap.add_argument("--backend", default="torch", choices=["torch", "onnxruntime"],
@@ -367,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     workers = args.workers
     if workers is None:
-        workers = 1 if args.batch == 1 or (os.cpu_count() or 1) <= 2 else 2
+        # on two cores a worker only competes with the network for CPU (measured: 11.4 s against 9.8 s for 32
+        # COCO128 images); with more cores it decodes the next images while the network runs
+        workers = 0 if (os.cpu_count() or 1) <= 2 else 1 if args.batch == 1 else 2
     workers = min(workers, len(paths))
     out.mkdir(parents=True, exist_ok=True)
     save_images = not args.no_images

@@ -46,6 +46,12 @@ def add_into(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return y.add_(x)
 
 
+def _eager_inference() -> bool:
+    """No autograd graph recorded and no tracing (ONNX / TorchScript export): the in-place and strided-view
+    inference paths may run."""
+    return not torch.is_grad_enabled() and not torch.jit.is_tracing()
+
+
 def _rows(t: torch.Tensor) -> torch.Tensor | None:
     """A channels-last (B, C, H, W) tensor (or a channel slice of one) as a (B·H·W, C) matrix view, else None."""
     b, c, h, w = t.shape
@@ -74,7 +80,7 @@ class Conv(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.bn is None:  # fused
-            if self.pointwise and not torch.is_grad_enabled():
+            if self.pointwise and _eager_inference():
                 return self.forward_cat([x])
             return self.act(self.conv(x))
         return self.act(self.bn(self.conv(x)))
@@ -85,7 +91,7 @@ class Conv(nn.Module):
         the weight), accumulated in place (``addmm``), which also reads channel slices (``chunk``) without copies.
         """
         conv = self.conv
-        if not self.pointwise or torch.is_grad_enabled():
+        if not self.pointwise or not _eager_inference():
             return self(torch.cat(parts, 1) if len(parts) > 1 else parts[0])
         rows = [_rows(p) for p in parts]
         if any(r is None for r in rows):
