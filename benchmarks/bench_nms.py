@@ -4,6 +4,8 @@ Default: one (1, 84, 8400) output for a 640x640 input, nc 80: anchor-grid boxes 
 probabilities around sigmoid(-7 +- 1.5) plus ~20 objects, each covered by a cluster of anchors with jittered
 boxes and high probabilities of one class. At conf 0.001 nearly all 8,400 anchors are candidates.
 
+Wall and thread-CPU milliseconds, for the pure-torch NMS and (when importable) torchvision's.
+
     PYTHONPATH=$PWD python benchmarks/bench_nms.py [--batch 1] [--objects 20] [--device cpu] [--threads N]
         [--reps 20] [--out benchmarks/results/nms.json]
 """
@@ -13,11 +15,13 @@ import argparse
 import os
 import platform
 import statistics
+import time
 
 import torch
 
 from yolo12l.ops import postprocess
-from common import timeit, write_json  # noqa: E402  (benchmarks/common.py)
+from yolo12l.ops.nms import torchvision_nms
+from common import write_json  # noqa: E402  (benchmarks/common.py)
 
 
 def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: int = 0) -> torch.Tensor:
@@ -70,29 +74,44 @@ def main() -> None:
         {"conf": 0.25, "iou": 0.7, "agnostic": True},
     ]
     scores = y[:, 4:].amax(1)
+    backends = ["torch"] + (["torchvision"] if torchvision_nms() is not None else [])
     rows = []
-    for case in cases:
-        fn = lambda: postprocess(y, max_det=300, **case)  # noqa: E731
-        for _ in range(args.warmup):
-            fn()
-        times = timeit(fn, args.reps, args.device)
-        dets = fn()
-        rows.append({
-            **case,
-            "candidates_per_image": float((scores > case["conf"]).sum(1).float().mean()),
-            "detections_per_image": sum(len(d) for d in dets) / len(dets),
-            "median_ms": 1e3 * statistics.median(times),
-            "min_ms": 1e3 * min(times),
-        })
+    for backend in backends:
+        for case in cases:
+            fn = lambda: postprocess(y, max_det=300, backend=backend, **case)  # noqa: E731
+            for _ in range(args.warmup):
+                fn()
+            wall, cpu = [], []
+            for _ in range(args.reps):  # thread CPU time: what the call costs, whatever the machine's load
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                c0, t0 = time.thread_time(), time.perf_counter()
+                fn()
+                if args.device.startswith("cuda"):
+                    torch.cuda.synchronize()
+                wall.append(time.perf_counter() - t0)
+                cpu.append(time.thread_time() - c0)
+            dets = fn()
+            rows.append({
+                **case,
+                "backend": backend,
+                "candidates_per_image": float((scores > case["conf"]).sum(1).float().mean()),
+                "detections_per_image": sum(len(d) for d in dets) / len(dets),
+                "median_ms": 1e3 * statistics.median(wall),
+                "min_ms": 1e3 * min(wall),
+                "cpu_median_ms": 1e3 * statistics.median(cpu),
+            })
 
     shape = tuple(y.shape)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"load average {load:.2f} on {os.cpu_count()} cores")
-    print(f"{'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} {'min ms':>8}")
+    print(f"{'backend':>11} {'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} "
+          f"{'min ms':>8} {'cpu ms':>8}")
     for r in rows:
-        print(f"{r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} "
-              f"{r['detections_per_image']:>6.0f} {r['median_ms']:>10.2f} {r['min_ms']:>8.2f}")
+        print(f"{r['backend']:>11} {r['conf']:>6} {r['agnostic']!s:>8} {r['candidates_per_image']:>10.0f} "
+              f"{r['detections_per_image']:>6.0f} {r['median_ms']:>10.2f} {r['min_ms']:>8.2f} "
+              f"{r['cpu_median_ms']:>8.2f}")
     record = {
         "benchmark": "postprocess",
         "shape": shape,

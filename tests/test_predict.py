@@ -1,6 +1,7 @@
 """Stand-alone prediction equals Ultralytics' ``predict`` on the shapes checkpoint; the CLI writes COCO results."""
 from __future__ import annotations
 
+import copy
 import json
 import shutil
 
@@ -30,8 +31,14 @@ def loaded(reference_dir):
 
 
 @pytest.fixture(scope="module")
-def preds(loaded, images, reference):
-    return predict_images(loaded[0], images, reference["imgsz"], reference["conf"], reference["iou"])
+def fused(loaded):
+    """The network as the CLI runs it (BatchNorm folded, channels-last)."""
+    return copy.deepcopy(loaded[0]).fuse()
+
+
+@pytest.fixture(scope="module")
+def preds(fused, images, reference):
+    return predict_images(fused, images, reference["imgsz"], reference["conf"], reference["iou"])
 
 
 def _match(ref: dict, boxes: torch.Tensor, scores: torch.Tensor, classes: torch.Tensor) -> list[tuple[int, int]]:
@@ -133,3 +140,57 @@ def test_cli_bad_input(reference_dir, tmp_path, caplog):
     assert main(["--weights", str(tmp_path / "missing.pt"), "--source", str(src), "--out", str(out)]) == 2
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert main(["--weights", str(tmp_path / "junk.pt"), "--source", str(src), "--out", str(out)]) == 2
+
+
+# ------------------------------------------------------------------------------------- batching, timing, backends
+def test_batched_with_workers_equals_batch_one(fused, images):
+    one = predict_images(fused, images[:4], 256, 0.25, 0.7)
+    batched = predict_images(fused, images[:4], 256, 0.25, 0.7, batch=3, workers=2)
+    assert [p["file_name"] for p in batched] == [p["file_name"] for p in one]
+    for a, b in zip(one, batched):
+        assert torch.equal(a["classes"], b["classes"])
+        torch.testing.assert_close(a["boxes"], b["boxes"], atol=1e-3, rtol=0)
+        torch.testing.assert_close(a["scores"], b["scores"], atol=1e-5, rtol=0)
+        assert set(b["ms"]) == {"preprocess", "inference", "postprocess"} and b["input_shape"][1:2] == (3,)
+
+
+def test_cli_timing_lines_and_batch(reference_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main(["--weights", str(reference_dir / CKPT), "--source", str(reference_dir / "shapes_images" / "0000[0-2].jpg"),
+                 "--imgsz", "256", "--batch", "2", "--out", str(out), "--no-images"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    image_lines = [line for line in lines if line.startswith("image ")]
+    assert len(image_lines) == 3 and image_lines[0].startswith("image 1/3 ") and "00000.jpg: " in image_lines[0]
+    assert all(line.endswith("ms") for line in image_lines)
+    speed = [line for line in lines if line.startswith("Speed: ")]
+    assert len(speed) == 1 and "ms preprocess" in speed[0] and "per image at shape (" in speed[0]
+    assert main(["--weights", str(reference_dir / CKPT), "--source", str(reference_dir / "shapes_images"),
+                 "--batch", "0", "--out", str(out)]) == 2
+
+
+def test_onnxruntime_backend_matches_torch_and_caches(reference_dir, images, tmp_path, caplog):
+    from yolo12l.export.ort_runtime import OnnxRuntimeModel, onnx_cache_path
+    from yolo12l.predict import load_for_prediction
+
+    weights = tmp_path / CKPT
+    shutil.copy(reference_dir / CKPT, weights)
+    net = load_for_prediction(weights)[0]
+    ort_model = OnnxRuntimeModel(weights, net, (256, 256))
+    assert ort_model.exported and ort_model.path == onnx_cache_path(weights, (256, 256))
+    assert ort_model.path.parent == tmp_path and ort_model.path.is_file()
+    assert not OnnxRuntimeModel(weights, net, (256, 256)).exported  # reused
+    fused = copy.deepcopy(net).fuse()
+    ours = predict_images(fused, images[:3], 256, 0.25, 0.7, square=True)
+    theirs = predict_images(ort_model, images[:3], 256, 0.25, 0.7, square=True)
+    for a, b in zip(ours, theirs):
+        assert torch.equal(a["classes"], b["classes"])
+        torch.testing.assert_close(a["boxes"], b["boxes"], atol=1e-2, rtol=0)
+        torch.testing.assert_close(a["scores"], b["scores"], atol=1e-4, rtol=0)
+    x = torch.rand(2, 3, 256, 256)
+    with torch.inference_mode():
+        torch.testing.assert_close(ort_model(x), fused(x), atol=1e-3, rtol=1e-4)
+    out = tmp_path / "run"
+    assert main(["--weights", str(weights), "--source", str(images[0]), "--imgsz", "256", "--backend",
+                 "onnxruntime", "--out", str(out), "--no-images"]) == 0
+    assert "exporting" not in caplog.text  # the cached export was used
+    assert len(json.loads((out / "predictions.json").read_text())) == len(theirs[0]["scores"])

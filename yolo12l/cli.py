@@ -16,7 +16,7 @@ import argparse
 import os
 import sys
 from importlib import import_module
-from typing import Any, Callable
+from typing import Callable
 
 # (command, one-line help, "module:function" taking argv and returning the exit status)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -29,10 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-data": ("check a COCO / VOC / YOLO-txt dataset split without training", "yolo12l.data.check:main"),
     "info": ("layers, parameters and GFLOPs of a model YAML or checkpoint", "yolo12l.info:main"),
 }
-LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
-
-# Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
-EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots")
+LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")  # the LightningCLI (imported only for these)
 
 
 def usage() -> str:
@@ -102,77 +99,12 @@ def run_command(command: str, func: Callable[[], int | None], debug: bool = Fals
         return 2
 
 
-# --------------------------------------------------------------------------------------------- Lightning CLI
-def _lightning_cli_class() -> type:
-    from lightning.pytorch.cli import LightningCLI
-
-    class YOLOCLI(LightningCLI):
-        """LightningCLI with the DataModule's classes linked into the model, loggers under the run's
-        ``default_root_dir`` and the yolo12l progress display.
-
-        With ``--ckpt_path`` LightningCLI replaces the model's arguments by the checkpoint's hyper-parameters (so
-        the network matches the weights), which would silently ignore e.g. ``predict --model.predict_conf 0.5``;
-        the :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line.
-        """
-
-        def add_arguments_to_parser(self, parser: Any) -> None:
-            parser.link_arguments("data.num_classes", "model.num_classes", apply_on="instantiate")
-            parser.link_arguments("data.class_names", "model.class_names", apply_on="instantiate")
-            parser.link_arguments("data.label_to_category_id", "model.label_to_category_id", apply_on="instantiate")
-
-        def _model_config(self) -> Any:
-            sub = self.config.get("subcommand")
-            return self.config[sub]["model"] if sub else self.config.get("model")
-
-        def _trainer_config(self) -> Any:
-            sub = self.config.get("subcommand")
-            return self.config[sub]["trainer"] if sub else self.config.get("trainer")
-
-        def parse_arguments(self, parser: Any, args: Any) -> None:
-            super().parse_arguments(parser, args)
-            model = self._model_config()
-            self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
-
-        def before_instantiate_classes(self) -> None:
-            model = self._model_config()
-            for key, value in getattr(self, "_eval_arguments", {}).items():
-                model[key] = value
-
-        def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
-            from .training.progress import default_loggers, YOLOProgressBar
-
-            if config.get("logger") in (None, True):  # no logger configured: ours, under default_root_dir
-                config["logger"] = default_loggers(config.get("default_root_dir") or os.getcwd())
-            given = list(config.get("callbacks") or []) + list(callbacks)
-            from lightning.pytorch.callbacks import ProgressBar
-
-            if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar)
-                                                                                 for c in given):
-                callbacks = [*callbacks, YOLOProgressBar()]
-            return super()._instantiate_trainer(config, callbacks)
-
-    return YOLOCLI
-
-
-def lightning_main(args: list[str] | None = None, run: bool = True) -> Any:
-    """The LightningCLI over :class:`~yolo12l.training.YOLODetector` and the yolo12l DataModules."""
-    from .training.module import YOLODetector
-    from .data import DetectionDataModule
-
-    args = list(sys.argv[1:] if args is None else args)
-    parser_kwargs = {"exit_on_error": False, **{c: {"exit_on_error": False} for c in LIGHTNING_COMMANDS}}
-    argv0, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "yolo12l", *args]
-    try:  # parsed from sys.argv (``args=`` would make LightningCLI warn that both are given)
-        return _lightning_cli_class()(YOLODetector, DetectionDataModule, subclass_mode_data=True, run=run,
-                                      save_config_kwargs={"overwrite": True}, parser_kwargs=parser_kwargs)
-    finally:
-        sys.argv = argv0
-
-
 def _lightning(argv: list[str]) -> int:
     from .training.quiet import quiet_third_party
 
     quiet_third_party(argv[0] if argv else "fit")
+    from .training.lightning_cli import lightning_main
+
     lightning_main(argv)
     return 0
 

@@ -218,3 +218,56 @@ def test_postprocess_rejects_bad_input():
         postprocess(torch.zeros(2, 4, 10))
     with pytest.raises(ValueError, match="conf"):
         postprocess(torch.zeros(1, 6, 10), conf=1.5)
+
+
+# ---------------------------------------------------------------- early stop (max_keep) and backends
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("max_keep", [1, 7, 60, 1000])
+def test_max_keep_is_the_prefix_of_full_nms(seed, max_keep):
+    boxes, scores = random_boxes(600, seed, size=300, clustered=True)
+    groups = torch.randint(0, 4, (600,), generator=torch.Generator().manual_seed(seed))
+    full = reference_nms(boxes, scores, 0.5)
+    full_grouped = reference_nms(boxes, scores, 0.5, groups)
+    for block_size in (3, 64, 256):
+        assert nms(boxes, scores, 0.5, max_keep=max_keep, block_size=block_size).tolist() == full[:max_keep]
+        got = batched_nms(boxes, scores, groups, 0.5, max_keep=max_keep, block_size=block_size, max_wh=7680)
+        assert got.tolist() == full_grouped[:max_keep]
+    assert nms(boxes, scores, 0.5, max_keep=0).numel() == 0
+
+
+def test_postprocess_early_stop_equals_reference_many_classes():
+    """Validation setting: conf 0.001, 80 classes, dense clusters; only the first max_det kept boxes are built."""
+    g = torch.Generator().manual_seed(5)
+    nc, a = 80, 3000
+    centres = torch.rand(30, 2, generator=g) * 600
+    xy = centres[torch.randint(30, (a,), generator=g)] + torch.randn(a, 2, generator=g) * 3
+    wh = torch.rand(a, 2, generator=g) * 80 + 20
+    probs = torch.rand(a, nc, generator=g) ** 6
+    xy, wh = (xy * 64).round() / 64, (wh * 64).round() / 64
+    y = torch.cat((xy, wh, probs), 1).T[None].contiguous()
+    score, cls = probs.max(1)
+    sel = (score > 0.001).nonzero().squeeze(1)
+    xyxy = torch.cat((xy - wh / 2, xy + wh / 2), 1)[sel]
+    for max_det in (10, 100):
+        (out,) = postprocess(y, conf=0.001, iou=0.7, max_det=max_det, backend="torch")
+        keep = reference_nms(xyxy, score[sel], 0.7, cls[sel])[:max_det]
+        expected = torch.cat((xyxy[keep], score[sel][keep, None], cls[sel][keep, None].float()), 1)
+        torch.testing.assert_close(out, expected)
+
+
+def test_torchvision_backend_equals_torch_or_says_it_is_missing():
+    from yolo12l.ops.nms import torchvision_nms
+
+    boxes, scores = random_boxes(300, 4, clustered=True)
+    groups = torch.randint(0, 3, (300,), generator=torch.Generator().manual_seed(4))
+    mine = batched_nms(boxes, scores, groups, 0.45, max_wh=7680, backend="torch")
+    if torchvision_nms() is None:
+        with pytest.raises(RuntimeError, match="torchvision is not importable"):
+            batched_nms(boxes, scores, groups, 0.45, backend="torchvision")
+        assert torch.equal(batched_nms(boxes, scores, groups, 0.45, max_wh=7680, backend="auto"), mine)
+    else:
+        assert torch.equal(batched_nms(boxes, scores, groups, 0.45, max_wh=7680, backend="torchvision"), mine)
+    with pytest.raises(ValueError, match="backend"):
+        nms(boxes, scores, 0.5, backend="cuda-magic")

@@ -1,21 +1,62 @@
 """Detection data: readers (COCO JSON, Pascal VOC, YOLO txt, synthetic shapes), YOLO augmentation,
 letterbox, batching and LightningDataModules. See ``datamodule.py`` for the entry points."""
-from .cache import AnnotationCache
-from .coco import parse_coco
-from .collate import collate_detections, targets_to_loss_dict
-from .datamodule import CocoDataModule, DetectionDataModule, SyntheticDataModule, VOCDataModule, YoloDataModule
-from .dataset import DetectionDataset, ImageFolderDataset
-from .images import ImageLoadError, probe_image, read_image
-from .letterbox import RatioPad, boxes_to_letterbox, letterbox, scale_boxes
-from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError, ParsedSplit
-from .sampler import EpochSampler
-from .synthetic import SHAPE_CLASSES, synthetic_dataset
-from .transforms import AugmentConfig, RandomHSV
-from .mosaic import YoloMosaic
-from .affine import YoloAffine
-from .visualize import draw_boxes, plot_batch
-from .voc import VOC_CLASSES, parse_voc
-from .yolo_txt import load_data_yaml, parse_yolo
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .letterbox import RatioPad, boxes_to_letterbox, letterbox, scale_boxes  # (the function shadows its module)
+
+# The other names are imported on first use (PEP 562), so that ``import yolo12l.data.letterbox`` (prediction) does not pull in
+# Lightning, albumentations and the dataset readers.
+_LAZY = {
+    "AnnotationCache": "cache",
+    "parse_coco": "coco",
+    "collate_detections": "collate",
+    "targets_to_loss_dict": "collate",
+    "CocoDataModule": "datamodule",
+    "DetectionDataModule": "datamodule",
+    "SyntheticDataModule": "datamodule",
+    "VOCDataModule": "datamodule",
+    "YoloDataModule": "datamodule",
+    "DetectionDataset": "dataset",
+    "ImageFolderDataset": "dataset",
+    "ImageLoadError": "images",
+    "probe_image": "images",
+    "read_image": "images",
+    "DatasetReport": "records",
+    "ImageRecord": "records",
+    "IssueKind": "records",
+    "NoUsableDataError": "records",
+    "ParsedSplit": "records",
+    "EpochSampler": "sampler",
+    "SHAPE_CLASSES": "synthetic",
+    "synthetic_dataset": "synthetic",
+    "AugmentConfig": "transforms",
+    "RandomHSV": "transforms",
+    "YoloMosaic": "mosaic",
+    "YoloAffine": "affine",
+    "draw_boxes": "visualize",
+    "plot_batch": "visualize",
+    "VOC_CLASSES": "voc",
+    "parse_voc": "voc",
+    "load_data_yaml": "yolo_txt",
+    "parse_yolo": "yolo_txt",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))
+
 
 __all__ = [
     "AnnotationCache", "AugmentConfig", "CocoDataModule", "DatasetReport", "DetectionDataModule",

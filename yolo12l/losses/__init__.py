@@ -1,5 +1,6 @@
 """Detection loss (YOLOv8/YOLO12 anchor-free head) and its building blocks."""
-from .anchors import bbox2dist, dfl_decode, dist2bbox, make_anchors
+from ..ops.anchors import bbox2dist, dist2bbox, make_anchors
+from .dfl import dfl_decode
 from .assigner import AssignResult, TaskAlignedAssigner
 from .detection_loss import BboxLoss, DetectionLoss, distribution_focal_loss
 from .iou import bbox_iou

@@ -16,7 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .anchors import bbox2dist, dfl_decode, dist2bbox, make_anchors
+from ..ops.anchors import bbox2dist, dist2bbox, make_anchors
+from .dfl import dfl_decode
 from .assigner import TaskAlignedAssigner
 from .iou import bbox_iou
 from .targets import pad_targets

@@ -72,6 +72,30 @@ class DetectionNetwork(nn.Module):
             outputs.append(x if m.i in self.save else None)
         return x
 
+    def fuse(self, channels_last: bool = True) -> DetectionNetwork:
+        """Prepares the network for inference, in place; returns it in eval mode.
+
+        Folds every BatchNorm into its convolution (each submodule's ``fuse()``: Conv, DWConv, the attention
+        projections and ``pe``, the Halo / turbo convs; SiLUs become in-place) and, with ``channels_last``, stores
+        the 4-D weights channels-last (NHWC), which the oneDNN / cuDNN convolutions run faster; inputs need no
+        conversion (the first convolution adopts the weights' layout). Outputs equal the unfused network's up to
+        float rounding. A fused network has no BatchNorm left to train, so :meth:`train` refuses it: keep
+        training checkpoints unfused (fuse a copy).
+        """
+        for m in list(self.modules()):
+            if m is not self and callable(getattr(m, "fuse", None)):
+                m.fuse()
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        self.fused = True
+        return self.eval()
+
+    def train(self, mode: bool = True) -> DetectionNetwork:
+        if mode and getattr(self, "fused", False):
+            raise RuntimeError("this network is fused (BatchNorm folded into its convolutions) and cannot be "
+                               "trained; build or load an unfused one")
+        return super().train(mode)
+
     def layer_params(self) -> list[int]:
         """Parameter count of each layer, in order."""
         return [sum(p.numel() for p in m.parameters()) for m in self.model]

@@ -1,4 +1,5 @@
 """Box utilities, NMS and detection post-processing (pure torch)."""
+from yolo12l.ops.anchors import bbox2dist, dist2bbox, make_anchors
 from yolo12l.ops.boxes import (
     box_area,
     box_iou,
@@ -9,6 +10,9 @@ from yolo12l.ops.boxes import (
 from yolo12l.ops.nms import batched_nms, nms, postprocess
 
 __all__ = [
+    "bbox2dist",
+    "dist2bbox",
+    "make_anchors",
     "box_area",
     "box_iou",
     "clip_boxes",

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from einops import rearrange
 
 from ..registry import register_block
-from .conv import Conv
+from .conv import Conv, add_into
 from .csp import C3k
 
 
@@ -68,7 +68,7 @@ class AAttn(nn.Module):
         if mask is not None:
             mask = mask.repeat(x.shape[0], 1, 1, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = self.merge(out, x.shape, pad) + self.pe(self.merge(v, x.shape, pad))
+        out = add_into(self.pe(self.merge(v, x.shape, pad)), self.merge(out, x.shape, pad))
         return self.proj(out)
 
     def forward_explicit(self, x: torch.Tensor) -> torch.Tensor:
@@ -101,8 +101,8 @@ class ABlock(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(x)
-        return x + self.mlp(x)
+        x = add_into(self.attn(x), x)
+        return add_into(self.mlp(x), x)
 
 
 @register_block(channels="scaled", repeats=True, scale_overrides={"lx": {"residual": True, "mlp_ratio": 1.2}})
@@ -138,7 +138,7 @@ class A2C2f(nn.Module):
         y = [self.cv1(x)]
         for m in self.m:
             y.append(m(y[-1]))
-        y = self.cv2(torch.cat(y, 1))
+        y = self.cv2.forward_cat(y)
         if self.gamma is not None:
-            return x + self.gamma.view(1, -1, 1, 1) * y
+            return add_into(self.gamma.view(1, -1, 1, 1) * y, x)
         return y

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import register_block
-from .conv import Conv
+from .conv import Conv, add_into
 
 
 @register_block(channels="scaled")
@@ -22,7 +22,7 @@ class Bottleneck(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.cv2(self.cv1(x))
-        return x + y if self.add else y
+        return add_into(y, x) if self.add else y
 
 
 @register_block(channels="scaled", repeats=True)
@@ -38,7 +38,7 @@ class C3(nn.Module):
         self.m = nn.Sequential(*(Bottleneck(c_, c_, shortcut, g, k=(1, 3), e=1.0) for _ in range(n)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.cv3(torch.cat((self.m(self.cv1(x)), self.cv2(x)), 1))
+        return self.cv3.forward_cat([self.m(self.cv1(x)), self.cv2(x)])
 
 
 @register_block(channels="scaled", repeats=True)
@@ -67,7 +67,7 @@ class CSPSplit(nn.Module):
         y = list(self.cv1(x).chunk(2, 1))
         for m in self.m:
             y.append(m(y[-1]))
-        return self.cv2(torch.cat(y, 1))
+        return self.cv2.forward_cat(y)
 
 
 @register_block(channels="scaled", repeats=True)

@@ -6,7 +6,7 @@ import math
 import torch
 import torch.nn as nn
 
-from ...losses.anchors import dist2bbox, make_anchors
+from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from .conv import Conv, DWConv
 
@@ -61,6 +61,7 @@ class Detect(nn.Module):
         )
         self.dfl = DFL(self.reg_max)
         self.xywh = True
+        self._anchor_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None  # (key, points, strides)
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
         maps = [torch.cat((self.cv2[i](x[i]), self.cv3[i](x[i])), 1) for i in range(self.nl)]
@@ -74,9 +75,27 @@ class Detect(nn.Module):
         b = maps[0].shape[0]
         flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2)
         box, cls = flat.split((4 * self.reg_max, self.nc), 1)
-        points, strides = make_anchors(maps, self.stride)
+        points, strides = self.anchors(maps)
         boxes = dist2bbox(self.dfl(box), points, xywh=self.xywh, dim=1)
-        return torch.cat((boxes * strides.T, cls.sigmoid()), 1)
+        return torch.cat((boxes * strides, cls.sigmoid()), 1)
+
+    def anchors(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchor points (A, 2) in grid units and strides (1, A) for these map sizes; rebuilt only when the sizes,
+        device, dtype or ``stride`` change (not cached while tracing, so exported graphs stay shape-generic)."""
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            points, strides = make_anchors(maps, self.stride)
+            return points, strides.T
+        # the stride buffer is keyed by identity + storage (no device sync): .to() and assignment replace it,
+        # in-place edits bump its version (inference tensors have none, and cannot be edited outside that mode)
+        stride = self.stride
+        version = None if stride.is_inference() else stride._version
+        key = (tuple(m.shape[-2:] for m in maps), maps[0].device, maps[0].dtype, id(stride), stride.data_ptr(),
+               version)
+        cache = self._anchor_cache
+        if cache is None or cache[0] != key:
+            points, strides = make_anchors(maps, self.stride)
+            cache = self._anchor_cache = (key, points, strides.T.contiguous())
+        return cache[1], cache[2]
 
     def bias_init(self) -> None:
         """Box logits start at 1.0; class logits at the prior of ~5 objects per 640² image, per level."""
