@@ -66,3 +66,37 @@ def test_fit_reproduces_ultralytics_step_trajectory(reference_dir, datasets_dir,
             for key in ("lr", "momentum", "weight_decay"):
                 assert g[key] == pytest.approx(w[key], rel=1e-12, abs=1e-15), f"{where}: {key}"
     assert trainer.global_step == len(ref["steps"])
+
+
+def test_fit_sgd_cosine_trajectory_equals_reference_loop(synth_cache, tmp_path):
+    """SGD (momentum warmup, bias-LR warmup), cosine decay, a non-integer nbs/batch and a fractional warmup: the
+    steps of a real fit equal the independent model of the reference loop (tests/training/reference_recipe.py)."""
+    from yolo12l.data import SyntheticDataModule
+
+    from reference_recipe import reference_loop
+
+    torch.manual_seed(0)
+    batch, epochs = 2, 3
+    dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, imgsz=64, batch_size=batch, num_workers=0,
+                             pin_memory=False, close_mosaic=1, cache_dir=synth_cache)
+    hp = dict(optimizer="SGD", lr0=0.02, lrf=0.1, momentum=0.95, weight_decay=1e-3, schedule="cosine",
+              warmup_epochs=1.5, warmup_bias_lr=0.05, warmup_momentum=0.7, nominal_batch_size=7)
+    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, save_plots=False,
+                         **hp)
+    rec = StepRecorder()
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
+                        callbacks=[rec], default_root_dir=tmp_path)
+    trainer.fit(model, datamodule=dm)
+
+    nb = trainer.num_training_batches
+    ref = reference_loop(epochs=epochs, nb=nb, batch=batch, nbs=7, lr0=0.02, lrf=0.1, cosine=True, warmup_epochs=1.5,
+                         warmup_bias_lr=0.05, warmup_momentum=0.7, momentum=0.95, sgd=True, weight_decay=1e-3,
+                         init_momentum=0.95)
+    assert nb == 8 and len(ref) > 5
+    assert [s["global_batch"] for s in rec.steps] == [ni for ni, _ in ref]
+    for got, (ni, want) in zip(rec.steps, ref):
+        for kind, (lr, momentum, wd) in want.items():
+            g = got["groups"][KINDS[kind]]
+            assert (g["lr"], g["momentum"], g["weight_decay"]) == pytest.approx((lr, momentum, wd), rel=1e-12), \
+                (ni, kind)
