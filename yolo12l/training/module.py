@@ -216,6 +216,14 @@ class YOLODetector(L.LightningModule):
             self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
 
+    def on_validation_epoch_start(self) -> None:
+        """Under DDP each rank's BatchNorm statistics (and so their EMA) follow its own batches; as the reference
+        does, validate with rank 0's: broadcast the buffers the module holds now (the EMA's, swapped in by
+        ``ModelEMA`` before this hook; they are swapped back into the EMA afterwards)."""
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            for buffer in self.net.buffers():
+                dist.broadcast(buffer, src=0)
+
     def on_validation_model_zero_grad(self) -> None:
         """Keeps the gradients accumulated before a validation (Lightning's default releases them): the recipe's
         next optimizer step still sums them, as the reference's does."""
