@@ -144,7 +144,8 @@ def _evaluator(a: argparse.Namespace):
     dm = YoloDataModule(data_yaml=Path(a.root) / "data" / "data.yaml", imgsz=a.imgsz, batch_size=16, num_workers=0,
                         persistent_workers=False, pin_memory=False, cache_dir=Path(a.root) / "cache")
     trainer = L.Trainer(accelerator="cpu", devices=1, logger=False, enable_progress_bar=False,
-                        enable_model_summary=False, enable_checkpointing=False)
+                        enable_model_summary=False, enable_checkpointing=False,
+                        default_root_dir=Path(a.root) / "evaluate")
     return dm, trainer
 
 
