@@ -144,7 +144,7 @@ def build(args: argparse.Namespace) -> tuple[L.Trainer, YOLODetector, SyntheticD
                              num_workers=args.workers, persistent_workers=args.workers > 0, pin_memory=False,
                              close_mosaic=args.close_mosaic, seed=0, cache_dir=args.cache_dir)
     model = YOLODetector(model=args.model, num_classes=dm.num_classes, class_names=dm.class_names,
-                         label_to_category_id=dm.label_to_category_id, warmup_epochs=1.0, warmup_min_iters=2,
+                         label_to_category_id=dm.label_to_category_id, warmup_epochs=1.0,
                          nominal_batch_size=args.nominal_batch, save_plots=False)
     root = Path(args.root)
     callbacks: list[Callback] = [

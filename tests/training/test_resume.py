@@ -1,8 +1,10 @@
 """SIGKILL + resume reproduces an uninterrupted run exactly (subprocesses running scripts/train_run.py).
 
-A: 3 epochs × 4 batches (batch 4, gradients accumulated over 2 batches: 2 optimizer steps per epoch), uninterrupted.
-B: the same, SIGKILLed at the start of epoch 1's second batch, after epoch 0's checkpoint was written (and one
-   batch of epoch 1 had already accumulated gradients).
+A: 3 epochs × 4 batches (batch 4, nominal batch 12, one warmup epoch: the accumulation ramps from 1 to 3, and the
+   optimizer steps after global batches 0, 2, 5, 8, 11), uninterrupted.
+B: the same, SIGKILLed at the start of epoch 1's second batch, after epoch 0's checkpoint was written (holding the
+   gradients of batch 3, which epoch 1's first step still accumulates), and after one batch of epoch 1 had already
+   accumulated gradients.
 C: resumes B from ``last.ckpt`` with 2 DataLoader workers (A and B use none): the data a sample gets must not
    depend on workers or on the process's RNG history.
 """
@@ -18,6 +20,7 @@ import torch
 from run_helpers import REPO, SCRIPTS, check, read_events, run, script_env
 
 EPOCHS = 3
+STEPS = [0, 2, 5, 8, 11]  # StepSchedule(epochs=3, batches_per_epoch=4, batch_size=4, nominal_batch_size=12)
 
 
 def _assert_same(a, c, path: str = "checkpoint") -> None:
@@ -38,7 +41,7 @@ def _assert_same(a, c, path: str = "checkpoint") -> None:
 
 def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
     common = [sys.executable, str(SCRIPTS / "train_run.py"), "--cache-dir", str(synth_cache),
-              "--epochs", str(EPOCHS), "--seed", "0"]
+              "--epochs", str(EPOCHS), "--seed", "0", "--nominal-batch", "12"]
     a_root, b_root = tmp_path / "a", tmp_path / "b"
     # A and B at the same time: one thread each on the 2-core box
     procs = {
@@ -59,6 +62,8 @@ def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
     assert sorted(p.name for p in ckpt_dir.iterdir()) == ["epoch=0.ckpt", "last.ckpt"]
     saved = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
     assert saved["epoch"] == 0 and saved["global_step"] == 2
+    acc = saved["accumulation"]  # batch 3's gradients wait for the step after batch 5
+    assert acc["last_step_batch"] == 2 and acc["grads"] is not None and not acc["skip_step"]
     events_a = read_events(a_root / "events.jsonl")
     events_b = read_events(b_root / "events.jsonl")
     batches_a = {(e["epoch"], e["batch_idx"]): e for e in events_a if e["event"] == "batch"}
@@ -85,13 +90,15 @@ def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
 
     final_a = torch.load(a_root / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     final_c = torch.load(ckpt_dir / "last.ckpt", map_location="cpu", weights_only=True)
-    assert (final_c["epoch"], final_c["global_step"]) == (EPOCHS - 1, 2 * EPOCHS)
+    assert (final_c["epoch"], final_c["global_step"]) == (EPOCHS - 1, len(STEPS))
+    assert [e["global_step"] for e in events_a if e["event"] == "batch"] == \
+        [sum(s <= ni for s in STEPS) for ni in range(4 * EPOCHS)]
     # state_dict = EMA weights (WeightAveraging), current_model_state = raw weights: they must differ, or the
     # comparison below would not be testing the EMA
     assert any(not torch.equal(final_a["state_dict"][k], final_a["current_model_state"][k])
                for k in final_a["state_dict"])
     for key in ("state_dict", "current_model_state", "averaging_state", "optimizer_states", "lr_schedulers",
-                "epoch", "global_step", "skipped_steps"):
+                "epoch", "global_step", "skipped_steps", "accumulation"):
         _assert_same(final_a[key], final_c[key], key)
     ema_key = next(k for k in final_a["callbacks"] if k.startswith("ModelEMA"))
     _assert_same(final_a["callbacks"][ema_key], final_c["callbacks"][ema_key], "callbacks[ModelEMA]")

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -23,7 +22,7 @@ from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess
 from .prediction_writer import save_prediction_grid
-from .optim import build_optimizer, nominal_accumulation, resolve_optimizer, scaled_weight_decay, YOLOScheduler
+from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,18 @@ class YOLODetector(L.LightningModule):
         num_classes / class_names / label_to_category_id: linked from the DataModule by the CLI.
         weights: initial weights (yolo12l checkpoint, state dict, or Ultralytics ``.pt``); tensors whose shape
             differs (a class head for another ``num_classes``) stay freshly initialised.
-        optimizer: ``SGD``, ``AdamW``, ``Adam`` or ``auto`` (AdamW lr 0.002·5/(4+nc) for ≤ 10k iterations, else SGD).
-        nominal_batch_size: gradients accumulate to this batch (set ``trainer.accumulate_grad_batches`` yourself to
-            override); weight decay is scaled by batch·accumulate/nbs.
+        optimizer: ``SGD``, ``AdamW``, ``Adam`` or ``auto`` (AdamW lr 0.002·5/(4+nc), beta1 0.9, ``warmup_bias_lr``
+            0 for ≤ 10k iterations; SGD lr 0.01 momentum 0.9 beyond, where Ultralytics 8.4 uses its MuSGD).
+        lr0 / lrf / momentum / weight_decay / schedule (``linear`` or ``cosine``): the per-epoch decay from lr0 to
+            lr0·lrf; weight decay (``weight`` group only) scaled by batch·accumulate/nbs.
+        warmup_epochs / warmup_bias_lr / warmup_momentum: warmup over round(min(warmup_epochs, epochs − 1) ·
+            batches per epoch) batches; SGD momentum warms up, Adam's beta1 does not. ``warmup_min_iters``: an
+            opt-in minimum number of warmup batches (0, the reference: none; earlier yolo12l versions used 100).
+        nominal_batch_size: after warmup, gradients accumulate over round(nbs / global batch) batches; during warmup
+            the accumulation ramps up from 1. The whole per-batch recipe (Ultralytics 8.4.190's) is
+            :class:`~yolo12l.training.optim.StepSchedule`; the module steps the optimizer itself (manual
+            optimization), so leave ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_val`` unset.
+        grad_clip_norm: gradient norm clipped to this before every optimizer step (0: no clipping).
     """
 
     def __init__(
@@ -61,7 +69,7 @@ class YOLODetector(L.LightningModule):
         weight_decay: float = 5e-4,
         schedule: str = "linear",
         warmup_epochs: float = 3.0,
-        warmup_min_iters: int = 100,
+        warmup_min_iters: int = 0,
         warmup_bias_lr: float = 0.1,
         warmup_momentum: float = 0.8,
         nominal_batch_size: int = 64,
@@ -92,6 +100,10 @@ class YOLODetector(L.LightningModule):
         self._fit_start: float | None = None
         self._skip_step = False
         self._buffer_backup: list[torch.Tensor] | None = None
+        self.automatic_optimization = False  # the recipe's accumulation ramp: see training_step
+        self._schedule: StepSchedule | None = None
+        self.last_step_batch = -1  # global batch index of the last optimizer step
+        self._pending_grads: list[torch.Tensor | None] | None = None  # from a checkpoint, until on_train_start
 
     # ----------------------------------------------------------------------------------------------------- forward
     def forward(self, images: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
@@ -100,25 +112,49 @@ class YOLODetector(L.LightningModule):
         return self.net(x)
 
     # ---------------------------------------------------------------------------------------------------- training
+    # Manual optimization: the recipe steps the optimizer after irregular batches (the warmup's accumulation ramp)
+    # and carries gradients over epoch ends, which Lightning's fixed ``accumulate_grad_batches`` cannot express.
+    # ``trainer.global_step`` still counts optimizer steps (and the EMA callback averages after each of them).
+    # Under DDP every backward all-reduces, so all ranks hold the same accumulated gradients (as the reference).
+
     def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        schedule = self._schedule
+        if schedule is None:
+            raise RuntimeError("training_step before configure_optimizers")
+        epoch = self.current_epoch
+        ni = epoch * schedule.batches_per_epoch + batch_idx
+        opt = self.optimizers()
+        schedule.apply(opt.optimizer, ni, epoch)
         images = batch["images"]
         self._snapshot_buffers()
         maps = self(images)
         total, items = self.criterion(maps, targets_to_loss_dict(batch["targets"]))
-        if not self._all_ranks_finite(total):
-            return self._skip_nonfinite_loss(total, items)
-        bs = images.shape[0]
-        for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
-            self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
-        # Ultralytics sums the per-batch loss over the accumulated batches; Lightning divides by the accumulation
-        # count, so multiply it back to keep the reference's gradient scale (and hence its learning rates).
-        return total * self.trainer.accumulate_grad_batches
+        if self._all_ranks_finite(total):
+            bs = images.shape[0]
+            for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
+                self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
+            # The loss is summed over the images of the batch and over the accumulated batches (the reference's
+            # gradient scale); DDP averages over ranks, so scale by the world size to keep the sum.
+            loss = total * self.trainer.world_size
+        else:
+            loss = self._skip_nonfinite_loss(total, items)
+        self.manual_backward(loss)
+        if schedule.should_step(ni, self.last_step_batch):
+            opt.step()  # on_before_optimizer_step: non-finite check, clipping
+            opt.zero_grad(set_to_none=True)
+            self.last_step_batch = ni
+        return total.detach()
+
+    @property
+    def accumulate(self) -> int | None:
+        """Batches per optimizer step after warmup (None before ``configure_optimizers``)."""
+        return self._schedule.accumulate_target if self._schedule is not None else None
 
     # ------------------------------------------------------------------------------------------- non-finite steps
     # A batch whose loss is non-finite on any rank, or an optimizer step whose gradients are non-finite, is skipped:
     # the weights, BatchNorm statistics and optimizer state are left as they were and ``skipped_steps`` counts it.
-    # The step counter, the LR schedule and the EMA (which then averages in the unchanged weights) still advance.
-    # With gradient accumulation the whole optimizer step is skipped.
+    # The step counter and the EMA (which then averages in the unchanged weights) still advance; the LR schedule
+    # depends on the batch index only. With gradient accumulation the whole optimizer step is skipped.
 
     def _grad_scaler(self) -> Any:
         return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
@@ -147,8 +183,8 @@ class YOLODetector(L.LightningModule):
             self.skipped_steps += 1
             return total
         self._skip_step = True
-        # Not ``None``: Lightning refuses it under DDP, and DDP's reducer needs a backward after every forward.
-        # A zero that reaches every parameter gives zero gradients; on_before_optimizer_step drops the step.
+        # DDP's reducer needs a backward after every forward: a zero that reaches every parameter gives zero
+        # gradients; on_before_optimizer_step drops the step that contains this batch.
         return torch.stack([p.sum() for p in self.parameters() if p.requires_grad]).sum() * 0.0
 
     def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
@@ -158,8 +194,12 @@ class YOLODetector(L.LightningModule):
         return bool(finite.item())
 
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        if self._grad_scaler() is not None:
-            return  # the GradScaler skips non-finite steps itself
+        """Runs after the (AMP-unscaled) gradients are complete: drops non-finite steps, then clips the norm."""
+        clip = self.hparams.grad_clip_norm
+        if self._grad_scaler() is not None:  # the GradScaler skips non-finite steps itself
+            if clip:
+                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+            return
         params = [p for g in optimizer.param_groups for p in g["params"]]
         skip, self._skip_step = self._skip_step, False
         if not skip:
@@ -172,50 +212,90 @@ class YOLODetector(L.LightningModule):
             self.skipped_steps += 1
             for p in params:
                 p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
+        elif clip:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
+
+    def on_validation_epoch_start(self) -> None:
+        """Under DDP each rank's BatchNorm statistics (and so their EMA) follow its own batches; as the reference
+        does, validate with rank 0's: broadcast the buffers the module holds now (the EMA's, swapped in by
+        ``ModelEMA`` before this hook; they are swapped back into the EMA afterwards)."""
+        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
+            for buffer in self.net.buffers():
+                dist.broadcast(buffer, src=0)
+
+    def on_validation_model_zero_grad(self) -> None:
+        """Keeps the gradients accumulated before a validation (Lightning's default releases them): the recipe's
+        next optimizer step still sums them, as the reference's does."""
+
+    # ------------------------------------------------------------------------------------------------ checkpoints
+    # Besides the counters, a checkpoint taken between two optimizer steps (e.g. at an epoch end, which does not
+    # step) keeps the gradients accumulated so far, so that a resumed run takes exactly the same steps.
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["skipped_steps"] = self.skipped_steps
+        pending = [p.grad.detach().clone() if p.grad is not None else None for p in self.net.parameters()]
+        checkpoint["accumulation"] = {
+            "last_step_batch": self.last_step_batch, "skip_step": self._skip_step,
+            "grads": pending if any(g is not None for g in pending) else None,
+        }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
+        acc = checkpoint.get("accumulation") or {}
+        self.last_step_batch = int(acc.get("last_step_batch", -1))
+        self._skip_step = bool(acc.get("skip_step", False))
+        self._pending_grads = acc.get("grads")  # set in on_train_start: Lightning zeroes gradients before fitting
 
-    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        clip = gradient_clip_val if gradient_clip_val is not None else self.hparams.grad_clip_norm
-        if clip:
-            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm=gradient_clip_algorithm
-                                or "norm")
+    def on_train_start(self) -> None:
+        grads, self._pending_grads = self._pending_grads, None
+        if grads is None:
+            return
+        params = list(self.net.parameters())
+        if len(grads) != len(params) or any(g is not None and g.shape != p.shape for g, p in zip(grads, params)):
+            log.warning("the checkpoint's accumulated gradients do not match the network: dropped")
+            return
+        for p, g in zip(params, grads):
+            p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype)
 
     def on_fit_start(self) -> None:
         self._fit_start = time.monotonic()
-
-    def setup(self, stage: str) -> None:
-        if stage == "fit" and self.hparams.nominal_batch_size and self.trainer is not None:
-            batch = self._global_batch_size()
-            if batch and self.trainer.accumulate_grad_batches == 1:
-                self.trainer.accumulate_grad_batches = nominal_accumulation(batch, self.hparams.nominal_batch_size)
 
     def _global_batch_size(self) -> int | None:
         dm = getattr(self.trainer, "datamodule", None)
         bs = getattr(dm, "batch_size", None)
         return bs * self.trainer.world_size if bs else None
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def _num_train_images(self, batches_per_epoch: int, batch: int) -> int:
+        loader = self.trainer.train_dataloader
+        dataset = getattr(loader, "dataset", None)
+        try:
+            return len(dataset)
+        except TypeError:
+            return batches_per_epoch * batch
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
-        accumulate = self.trainer.accumulate_grad_batches
-        batch = self._global_batch_size() or hp.nominal_batch_size
-        steps = max(int(self.trainer.estimated_stepping_batches), 1)
+        self.trainer.estimated_stepping_batches  # noqa: B018  (sets up the train dataloader: its length)
+        nb = self.trainer.num_training_batches
+        if not isinstance(nb, int) or nb < 1:
+            raise ValueError(f"the recipe needs a train dataloader with a known length, got {nb} batches")
         epochs = max(self.trainer.max_epochs or 1, 1)
-        name, lr, momentum = resolve_optimizer(hp.optimizer, hp.lr0, hp.momentum, hp.num_classes, steps)
-        wd = scaled_weight_decay(hp.weight_decay, batch, accumulate, hp.nominal_batch_size)
+        batch = self._global_batch_size() or hp.nominal_batch_size
+        iterations = auto_iterations(self._num_train_images(nb, batch), batch, epochs, hp.nominal_batch_size)
+        name, lr, momentum = resolve_optimizer(hp.optimizer, hp.lr0, hp.momentum, hp.num_classes, iterations)
+        warmup_bias_lr = 0.0 if hp.optimizer.lower() == "auto" else hp.warmup_bias_lr  # as the reference's auto
+        self._schedule = StepSchedule(
+            epochs=epochs, batches_per_epoch=nb, batch_size=batch, nominal_batch_size=hp.nominal_batch_size,
+            lrf=hp.lrf, schedule=hp.schedule, warmup_epochs=hp.warmup_epochs, warmup_min_iters=hp.warmup_min_iters,
+            warmup_bias_lr=warmup_bias_lr,
+            warmup_momentum=hp.warmup_momentum, momentum=hp.momentum)
+        wd = self._schedule.weight_decay(hp.weight_decay)
         opt = build_optimizer(self.net, name, lr, momentum, wd)
-        sched = YOLOScheduler(opt, epochs=epochs, steps_per_epoch=math.ceil(steps / epochs), lrf=hp.lrf,
-                              schedule=hp.schedule, warmup_epochs=hp.warmup_epochs,
-                              warmup_min_iters=hp.warmup_min_iters, warmup_bias_lr=hp.warmup_bias_lr,
-                              warmup_momentum=hp.warmup_momentum)
-        log.info("optimizer %s lr=%g momentum=%g weight_decay=%g accumulate=%d warmup=%d iterations", name, lr,
-                 momentum, wd, accumulate, sched.warmup_iters)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        log.info("optimizer %s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
+                 "(%d batches per epoch)", name, lr, momentum, wd, self._schedule.accumulate_target,
+                 self._schedule.warmup_iters, nb)
+        return opt
 
     # -------------------------------------------------------------------------------------------------- evaluation
     def detect(self, batch: dict[str, Any], conf: float | None = None) -> list[dict[str, torch.Tensor]]:

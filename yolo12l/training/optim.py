@@ -1,41 +1,57 @@
-"""YOLO optimiser recipe: three parameter groups, SGD/AdamW/"auto", warmup then linear or cosine decay."""
+"""The YOLO training recipe of Ultralytics 8.4: three parameter groups, SGD/AdamW/"auto", and the per-batch schedule
+(warmup counted in batches with a gradient-accumulation ramp, then per-epoch linear or cosine LR decay).
+
+Everything here is a pure function of the run's shape (epochs, batches per epoch, batch sizes) and of the global
+batch index ``ni = epoch · batches_per_epoch + batch_idx``, so a resumed run recomputes the same values.
+"""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Iterable
 
 import numpy as np
 import torch
 import torch.nn as nn
 
+GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn", "bias"
+NORM_TYPES = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
+
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Three groups: [0] weights with decay, [1] normalisation weights (no decay), [2] biases (no decay).
+    """Three groups, by the reference's rules: [0] ``weight`` (decayed): every parameter that is neither of the
+    others, 1-D ones such as layer-scale ``gamma`` included; [1] ``norm``: parameters of ``torch.nn`` normalisation
+    layers (and ``logit_scale``), no decay; [2] ``bias``: parameters whose qualified name contains ``bias``, no decay.
 
-    The group index is stored as ``group["kind"]`` ("weight", "norm", "bias") for the scheduler's warmup.
+    Frozen parameters (the DFL projection) are listed too, as the reference does; without gradients the optimizer
+    leaves them alone. The kind is stored as ``group["kind"]``.
     """
-    norm_types = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
-    decay, norm, bias, seen = [], [], [], set()
-    for module in model.modules():
+    groups: dict[str, list[nn.Parameter]] = {k: [] for k in GROUP_KINDS}
+    seen: set[int] = set()
+    for module_name, module in model.named_modules():
         for name, p in module.named_parameters(recurse=False):
-            if not p.requires_grad or id(p) in seen:
+            if id(p) in seen:
                 continue
             seen.add(id(p))
-            if name == "bias":
-                bias.append(p)
-            elif isinstance(module, norm_types) or "Norm" in type(module).__name__ or p.ndim <= 1:
-                norm.append(p)  # norm weights, layer scales, temperatures, 1-D gates: no decay
+            full = f"{module_name}.{name}" if module_name else name
+            if "bias" in full:
+                groups["bias"].append(p)
+            elif isinstance(module, NORM_TYPES) or "logit_scale" in full:
+                groups["norm"].append(p)
             else:
-                decay.append(p)
-    return [
-        {"params": decay, "weight_decay": weight_decay, "kind": "weight"},
-        {"params": norm, "weight_decay": 0.0, "kind": "norm"},
-        {"params": bias, "weight_decay": 0.0, "kind": "bias"},
-    ]
+                groups["weight"].append(p)
+    return [{"params": groups[k], "weight_decay": weight_decay if k == "weight" else 0.0, "kind": k}
+            for k in GROUP_KINDS]
+
+
+def auto_iterations(num_images: int, batch_size: int, epochs: int, nominal_batch_size: int = 64) -> int:
+    """The iteration count the ``auto`` rule looks at: ceil(images / max(batch, nbs)) · epochs."""
+    return math.ceil(num_images / max(batch_size, nominal_batch_size)) * epochs
 
 
 def resolve_optimizer(name: str, lr: float, momentum: float, nc: int, iterations: int) -> tuple[str, float, float]:
-    """The YOLO "auto" rule: AdamW with lr 0.002·5/(4+nc) for short runs (≤ 10k iterations), SGD lr 0.01 otherwise."""
+    """The ``auto`` rule: AdamW, lr 0.002·5/(4+nc) rounded to 6 decimals, beta1 0.9 for ≤ 10k iterations; beyond,
+    SGD lr 0.01 momentum 0.9 (Ultralytics 8.4 picks its MuSGD there; the YOLO12 paper trained with SGD)."""
     if name.lower() != "auto":
         return name, lr, momentum
     if iterations > 10_000:
@@ -45,84 +61,125 @@ def resolve_optimizer(name: str, lr: float, momentum: float, nc: int, iterations
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
                     weight_decay: float = 5e-4) -> torch.optim.Optimizer:
-    """SGD (nesterov) or AdamW/Adam over :func:`param_groups`."""
+    """SGD (Nesterov) or AdamW/Adam (betas (momentum, 0.999)) over :func:`param_groups`."""
     groups = param_groups(model, weight_decay)
     key = name.lower()
     if key == "sgd":
         return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
     if key == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999))
+        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
     if key == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999))
+        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
     raise ValueError(f"unknown optimizer {name!r} (SGD, AdamW, Adam or auto)")
 
 
 def lr_factor(epoch: float, epochs: int, lrf: float, schedule: str = "linear") -> float:
-    """LR multiplier at a (fractional) epoch, from 1 down to ``lrf`` at the last epoch."""
-    x = min(max(epoch / max(epochs, 1), 0.0), 1.0)
-    if schedule == "cosine":
-        return ((1 - math.cos(x * math.pi)) / 2) * (lrf - 1) + 1
+    """LR multiplier of an epoch: 1 at epoch 0, down to ``lrf`` at ``epochs`` (linear, or half a cosine)."""
+    epochs = max(epochs, 1)
     if schedule == "linear":
-        return (1 - x) * (1.0 - lrf) + lrf
+        return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf
+    if schedule == "cosine":
+        return max((1 - math.cos(epoch * math.pi / epochs)) / 2, 0) * (lrf - 1.0) + 1.0
     raise ValueError(f"unknown lr schedule {schedule!r} (linear or cosine)")
 
 
-class YOLOScheduler(torch.optim.lr_scheduler.LRScheduler):
-    """Per-iteration schedule: warmup for ``warmup_iters`` (bias LR from ``warmup_bias_lr`` down, other groups
-    from 0 up, momentum from ``warmup_momentum`` up), then per-epoch linear/cosine decay to ``lr·lrf``.
-
-    Step it once per optimizer step. ``self.last_epoch`` counts optimizer steps (saved in checkpoints).
-    """
-
-    def __init__(self, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int, lrf: float = 0.01,
-                 schedule: str = "linear", warmup_epochs: float = 3.0, warmup_min_iters: int = 100,
-                 warmup_bias_lr: float = 0.1, warmup_momentum: float = 0.8, last_epoch: int = -1):
-        self.epochs = epochs
-        self.steps_per_epoch = max(steps_per_epoch, 1)
-        self.lrf = lrf
-        self.schedule = schedule
-        self.warmup_iters = max(round(warmup_epochs * self.steps_per_epoch), warmup_min_iters) if warmup_epochs > 0 \
-            else 0
-        self.warmup_bias_lr = warmup_bias_lr
-        self.warmup_momentum = warmup_momentum
-        self.final_momentum = [self._momentum(g) for g in optimizer.param_groups]
-        super().__init__(optimizer, last_epoch)
-
-    @staticmethod
-    def _momentum(group: dict) -> float:
-        return group["betas"][0] if "betas" in group else group.get("momentum", 0.0)
-
-    def _set_momentum(self, group: dict, value: float) -> None:
-        if "betas" in group:
-            group["betas"] = (value, group["betas"][1])
-        elif "momentum" in group:
-            group["momentum"] = value
-
-    def get_lr(self) -> list[float]:
-        it = self.last_epoch
-        epoch = it // self.steps_per_epoch
-        lrs = []
-        for i, (group, base) in enumerate(zip(self.optimizer.param_groups, self.base_lrs)):
-            target = base * lr_factor(epoch, self.epochs, self.lrf, self.schedule)
-            if it < self.warmup_iters:
-                start = self.warmup_bias_lr if group.get("kind") == "bias" else 0.0
-                lrs.append(float(np.interp(it, [0, self.warmup_iters], [start, target])))
-                self._set_momentum(group, float(np.interp(it, [0, self.warmup_iters],
-                                                          [self.warmup_momentum, self.final_momentum[i]])))
-            else:
-                lrs.append(target)
-                self._set_momentum(group, self.final_momentum[i])
-        return lrs
-
-
 def nominal_accumulation(batch_size: int, nominal_batch_size: int = 64) -> int:
-    """Optimizer steps accumulate gradients to a nominal batch: max(round(nbs / batch), 1)."""
+    """Batches whose gradients make one optimizer step after warmup: max(round(nbs / batch), 1)."""
     return max(round(nominal_batch_size / max(batch_size, 1)), 1)
 
 
 def scaled_weight_decay(weight_decay: float, batch_size: int, accumulate: int, nominal_batch_size: int = 64) -> float:
     """Weight decay scaled by batch·accumulate/nbs."""
     return weight_decay * batch_size * accumulate / nominal_batch_size
+
+
+@dataclass(frozen=True)
+class StepSchedule:
+    """The per-batch recipe as functions of the global batch index ``ni`` (``ni = epoch·batches_per_epoch + i``).
+
+    * warmup: the first ``warmup_iters = round(min(warmup_epochs, epochs − 1) · batches_per_epoch)`` batches
+      (``ni ≤ warmup_iters``). The accumulation ramps from 1 to :attr:`accumulate_target`; the bias LR goes from
+      ``warmup_bias_lr``, the other LRs from 0, to the epoch's decayed LR; SGD momentum goes from
+      ``warmup_momentum`` to ``momentum`` (Adam's beta1 is not warmed up).
+    * after it: per-epoch LR ``lr0 · lr_factor(epoch)``, accumulation :attr:`accumulate_target`.
+    * an optimizer step follows batch ``ni`` when ``ni − last_step ≥ accumulate(ni)`` (``last_step`` = the batch of
+      the previous step, −1 at the start): gradients carry over epoch ends.
+
+    ``batch_size`` is the global batch (all ranks); ``batches_per_epoch`` is per rank. ``warmup_min_iters`` (an
+    opt-in, not the reference's rule) lengthens a shorter warmup to that many batches.
+    """
+
+    epochs: int
+    batches_per_epoch: int
+    batch_size: int
+    nominal_batch_size: int = 64
+    lrf: float = 0.01
+    schedule: str = "linear"
+    warmup_epochs: float = 3.0
+    warmup_min_iters: int = 0
+    warmup_bias_lr: float = 0.1
+    warmup_momentum: float = 0.8
+    momentum: float = 0.937
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 1 or self.nominal_batch_size < 1:
+            raise ValueError(f"epochs, batches_per_epoch, batch_size and nominal_batch_size must be ≥ 1: {self}")
+        lr_factor(0, self.epochs, self.lrf, self.schedule)  # validates the schedule name
+
+    @property
+    def nominal_accumulate(self) -> int:
+        return nominal_accumulation(self.batch_size, self.nominal_batch_size)
+
+    @property
+    def accumulate_target(self) -> int:
+        """Accumulation after warmup: the nominal one, capped by the number of batches of the run."""
+        return min(self.nominal_accumulate, self.batches_per_epoch * self.epochs)
+
+    @property
+    def warmup_iters(self) -> int:
+        warmup = min(self.warmup_epochs, max(self.epochs - 1, 0))  # leaves at least the last epoch
+        return max(round(warmup * self.batches_per_epoch), self.warmup_min_iters) if warmup > 0 else 0
+
+    def weight_decay(self, weight_decay: float) -> float:
+        """Decay of the ``weight`` group: scaled by batch · nominal accumulation / nbs."""
+        return scaled_weight_decay(weight_decay, self.batch_size, self.nominal_accumulate, self.nominal_batch_size)
+
+    def in_warmup(self, ni: int) -> bool:
+        return 0 < self.warmup_iters and ni <= self.warmup_iters
+
+    def _ramp(self, ni: int, start: float, end: float) -> float:
+        return float(np.interp(ni, [0, self.warmup_iters], [start, end]))
+
+    def accumulate(self, ni: int) -> int:
+        if self.in_warmup(ni):
+            return max(1, int(round(self._ramp(ni, 1, self.accumulate_target))))
+        return self.accumulate_target
+
+    def should_step(self, ni: int, last_step: int) -> bool:
+        return ni - last_step >= self.accumulate(ni)
+
+    def lr(self, base_lr: float, kind: str, ni: int, epoch: int) -> float:
+        target = base_lr * lr_factor(epoch, self.epochs, self.lrf, self.schedule)
+        if self.in_warmup(ni):
+            return self._ramp(ni, self.warmup_bias_lr if kind == "bias" else 0.0, target)
+        return target
+
+    def apply(self, optimizer: torch.optim.Optimizer, ni: int, epoch: int) -> None:
+        """Sets every group's ``lr`` (from its ``initial_lr``) and, during warmup, SGD's ``momentum`` for batch ni."""
+        for group in optimizer.param_groups:
+            base = group.setdefault("initial_lr", group["lr"])
+            group["lr"] = self.lr(base, group.get("kind", "weight"), ni, epoch)
+            if "momentum" in group and self.in_warmup(ni):
+                group["momentum"] = self._ramp(ni, self.warmup_momentum, self.momentum)
+
+    def step_batches(self) -> list[int]:
+        """Global batch indices after which the optimizer steps, over the whole run."""
+        steps, last = [], -1
+        for ni in range(self.epochs * self.batches_per_epoch):
+            if self.should_step(ni, last):
+                steps.append(ni)
+                last = ni
+        return steps
 
 
 def trainable(params: Iterable[torch.nn.Parameter]) -> int:
