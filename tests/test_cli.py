@@ -57,6 +57,8 @@ def test_unknown_command(capsys):
     (["--data.init_args.imgsz", "100"], "imgsz must be a positive multiple of 32, got 100"),
     (["--data.init_args.batch_size", "0"], "batch_size must be >= 1, got 0"),
     (["--no-such-option", "1"], "--no-such-option"),
+    (["--model.optimizer", "Adamm"], "unknown optimizer 'Adamm'"),
+    (["--model.schedule", "step"], "unknown lr schedule 'step'"),
 ])
 def test_fit_user_mistakes_are_one_line(capsys, tmp_path, cache, extra, expect):
     args = ["fit", *QUICKSTART, "--trainer.default_root_dir", str(tmp_path), "--data.init_args.cache_dir", cache,

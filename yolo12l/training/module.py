@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..errors import ConfigError
 from ..losses import DetectionLoss
 from ..metrics import COCOMeanAveragePrecision
 from ..metrics.pr_curve import plot_pr_curves
@@ -22,7 +23,7 @@ from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess
 from .prediction_writer import save_prediction_grid
-from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optimizer
+from .optim import StepSchedule, auto_iterations, build_optimizer, check_recipe_args, resolve_optimizer
 
 log = logging.getLogger(__name__)
 
@@ -86,10 +87,11 @@ class YOLODetector(L.LightningModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        check_recipe_args(optimizer, schedule)  # a typo fails here, not after the data has been loaded
         self.net = build_model(model, scale=scale, nc=num_classes)
         names = class_names or [str(i) for i in range(num_classes)]
         if len(names) != num_classes:
-            raise ValueError(f"{len(names)} class names for {num_classes} classes")
+            raise ConfigError(f"{len(names)} class names for {num_classes} classes")
         self.net.names = dict(enumerate(names))
         if weights:
             load_weights(self.net, weights)

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from ..errors import ConfigError
+
 GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn", "bias"
 NORM_TYPES = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
 
@@ -70,7 +72,19 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
         return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
     if key == "adam":
         return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
-    raise ValueError(f"unknown optimizer {name!r} (SGD, AdamW, Adam or auto)")
+    raise ConfigError(f"unknown optimizer {name!r} (SGD, AdamW, Adam or auto)")
+
+
+OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
+SCHEDULES = ("linear", "cosine")
+
+
+def check_recipe_args(optimizer: str, schedule: str) -> None:
+    """Raises :class:`~yolo12l.errors.ConfigError` for an unknown optimizer or LR schedule name."""
+    if optimizer.lower() not in {o.lower() for o in OPTIMIZERS}:
+        raise ConfigError(f"unknown optimizer {optimizer!r} ({', '.join(OPTIMIZERS)})")
+    if schedule not in SCHEDULES:
+        raise ConfigError(f"unknown lr schedule {schedule!r} ({' or '.join(SCHEDULES)})")
 
 
 def lr_factor(epoch: float, epochs: int, lrf: float, schedule: str = "linear") -> float:
@@ -80,7 +94,7 @@ def lr_factor(epoch: float, epochs: int, lrf: float, schedule: str = "linear") -
         return max(1 - epoch / epochs, 0) * (1.0 - lrf) + lrf
     if schedule == "cosine":
         return max((1 - math.cos(epoch * math.pi / epochs)) / 2, 0) * (lrf - 1.0) + 1.0
-    raise ValueError(f"unknown lr schedule {schedule!r} (linear or cosine)")
+    raise ConfigError(f"unknown lr schedule {schedule!r} (linear or cosine)")
 
 
 def nominal_accumulation(batch_size: int, nominal_batch_size: int = 64) -> int:
@@ -123,7 +137,7 @@ class StepSchedule:
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 1 or self.nominal_batch_size < 1:
-            raise ValueError(f"epochs, batches_per_epoch, batch_size and nominal_batch_size must be ≥ 1: {self}")
+            raise ConfigError(f"epochs, batches_per_epoch, batch_size and nominal_batch_size must be ≥ 1: {self}")
         lr_factor(0, self.epochs, self.lrf, self.schedule)  # validates the schedule name
 
     @property
