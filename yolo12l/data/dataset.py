@@ -200,13 +200,16 @@ class DetectionDataset(Dataset):
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
         }
 
-    # evaluation: letterbox to ``imgsz`` square; ``rect.RectEvalDataset`` overrides these two for rect batches
+    # evaluation: letterbox to ``imgsz`` square; ``rect.RectEvalDataset`` overrides these two for rect batches.
+    # Resize as Ultralytics 8.4 validates: bilinear (None: INTER_AREA when shrinking, as older versions did)
+    eval_interpolation: int | None = cv2.INTER_LINEAR
+
     def eval_shape(self, i: int) -> tuple[int, int]:
         """(height, width) of evaluation sample ``i``."""
         return self.imgsz, self.imgsz
 
     def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, Any]:
-        return letterbox(img, self.imgsz, interpolation=None)
+        return letterbox(img, self.imgsz, interpolation=self.eval_interpolation)
 
     def _eval_meta(self, i: int, **extra: Any) -> dict[str, Any]:
         """:meth:`_meta` plus what only the metric uses: areas and crowd / difficult regions (original pixels)."""

@@ -17,7 +17,6 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import cv2
 import numpy as np
 
 from .dataset import DetectionDataset
@@ -46,10 +45,10 @@ class RectEvalDataset(DetectionDataset):
     from :func:`rect_batch_shapes`. Use it with a sequential loader of the same ``batch_size``."""
 
     def __init__(self, records: list[ImageRecord], imgsz: int = 640, batch_size: int = 16, *, stride: int = 32,
-                 pad: float = 0.5, interpolation: int = cv2.INTER_LINEAR, **kwargs: Any) -> None:
+                 pad: float = 0.5, **kwargs: Any) -> None:
         order = sorted(range(len(records)), key=lambda k: records[k].height / records[k].width)
         super().__init__([records[k] for k in order], imgsz, None, **kwargs)
-        self.batch_size, self.stride, self.pad, self.interpolation = int(batch_size), int(stride), pad, interpolation
+        self.batch_size, self.stride, self.pad = int(batch_size), int(stride), pad
         sizes = np.array([[r.height, r.width] for r in self.records], dtype=np.float64).reshape(-1, 2)
         self.batch_index, self.batch_shapes = rect_batch_shapes(sizes, self.imgsz, self.batch_size, self.stride,
                                                                 pad)
@@ -60,7 +59,7 @@ class RectEvalDataset(DetectionDataset):
 
     def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, RatioPad]:
         # long side to imgsz (padding to a multiple of 1 = none), then centred padding to the batch shape
-        resized, rp = letterbox(img, self.imgsz, auto=True, stride=1, interpolation=self.interpolation)
+        resized, rp = letterbox(img, self.imgsz, auto=True, stride=1, interpolation=self.eval_interpolation)
         h, w = self.eval_shape(i)
         if resized.shape[0] > h or resized.shape[1] > w:  # cannot happen with pad >= 0; keep the image whole
             h, w = (math.ceil(max(h, resized.shape[0]) / self.stride) * self.stride,
