@@ -5,7 +5,7 @@ bias not counted) and of matrix products (``aten.mm`` / ``bmm`` / ``addmm`` / ``
 scaled-dot-product-attention kernels): in YOLO12 the convolutions plus the attention's ``q·k`` and ``attn·v``
 products. Element-wise work (BatchNorm, activations, softmax, additions, upsampling) is not counted.
 
-Ultralytics' ``GFLOPs`` (thop) additionally counts BatchNorm as 4 FLOPs per element and conv biases, and so is a
+Ultralytics' ``GFLOPs`` (thop, x2) additionally counts BatchNorm (8 FLOPs per element) and conv biases, and so is a
 little higher (yolo12n at 640: 7.47 here vs 7.63; the paper's 6.5 is the convolutions alone, 6.49 here).
 """
 from __future__ import annotations

@@ -332,7 +332,7 @@ class YOLODetector(L.LightningModule):
         paths = [plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)]
         matrix = confusion_matrix(data, self.hparams.num_classes, conf=CONFUSION_CONF, iou_threshold=CONFUSION_IOU)
         paths.append(plot_confusion_matrix(matrix, folder / f"{stage}_confusion_matrix_normalized.png", names,
-                                           title=f"confusion matrix, normalised per true class (conf "
+                                           title=f"confusion matrix, normalised per true class\n(conf "
                                                  f"{CONFUSION_CONF}, IoU {CONFUSION_IOU})"))
         conf_curves = confidence_curves(curves)
         for which, tag in (("precision", "P"), ("recall", "R"), ("f1", "F1")):

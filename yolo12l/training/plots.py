@@ -88,6 +88,7 @@ def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Pa
     """One panel per metric of ``history`` (one dict per epoch, ``epoch`` plus metric values) against the epoch:
     train losses, then validation losses / mAP, then learning rates."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     keys = sorted({k for h in history for k in h if k != "epoch"},
                   key=lambda k: (0 if k.startswith("train/") else 2 if k.startswith("lr") else 1, k))
@@ -100,8 +101,9 @@ def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Pa
         xs = [e for e, h in zip(epochs, history) if key in h]
         ys = [h[key] for h in history if key in h]
         ax.plot(xs, ys, marker=".", linewidth=1.5, label=key)
-        ax.set_title(key, fontsize=9)
+        ax.set_title(key, fontsize=9, pad=10)
         ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.tick_params(labelsize=7)
         if key.startswith("lr"):
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
@@ -123,6 +125,7 @@ class TrainingPlots(L.Callback):
         self.history: list[dict[str, float]] = []
         self._loss_sums: dict[str, float] = {}
         self._loss_counts: dict[str, int] = {}
+        self._batch_pending = False  # a batch ended: its logged values reach callback_metrics after the hook
         self._batches_plotted = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -153,12 +156,29 @@ class TrainingPlots(L.Callback):
         path = plot_label_stats(boxes, labels, sizes, self._names(pl_module), folder / "labels.png")
         log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def _add_losses(self, trainer: L.Trainer) -> None:
+        """Adds the finished batch's ``train/*_loss`` values (Lightning moves a step's logged values into
+        ``callback_metrics`` after ``on_train_batch_end``, so they are read at the next batch start / epoch end)."""
+        if not self._batch_pending:
+            return
+        self._batch_pending = False
         for key, value in trainer.callback_metrics.items():
             if key.startswith("train/") and key.endswith("_loss"):
                 self._loss_sums[key] = self._loss_sums.get(key, 0.0) + float(value)
                 self._loss_counts[key] = self._loss_counts.get(key, 0) + 1
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._loss_sums.clear()
+        self._loss_counts.clear()
+        self._batch_pending = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._add_losses(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._batch_pending = True
         if self._batches_plotted >= TRAIN_BATCHES_PLOTTED:
             return
         self._batches_plotted += 1
@@ -173,6 +193,7 @@ class TrainingPlots(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
+        self._add_losses(trainer)
         row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
         row.update({k: self._loss_sums[k] / self._loss_counts[k] for k in self._loss_sums})
         for key, value in trainer.callback_metrics.items():
