@@ -14,7 +14,7 @@ import torch
 import torch.distributed as dist
 
 from ..losses import DetectionLoss
-from ..metrics import (COCOMeanAveragePrecision, coco_evaluate, coco_results, confidence_curves, confusion_matrix,
+from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
                        plot_confidence_curve, plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
 from ..models import build_model
 from ..models.weights import load_weights
@@ -277,10 +277,10 @@ class YOLODetector(L.LightningModule):
         self._eval_step(batch, batch_idx)
 
     def _log_map(self, stage: str) -> None:
-        data = self.val_map.synced_data()  # all ranks' detections, one copy per image (a collective under DDP)
-        self.val_map.reset()
         hp = self.hparams
-        result = coco_evaluate(data, num_classes=hp.num_classes, backend=hp.map_backend)
+        result = dict(self.val_map.compute())  # COCO numbers of all ranks' data (a collective under DDP)
+        data = self.val_map.synced_data()  # the same data for curves, plots and predictions.json (a collective)
+        self.val_map.reset()
         curves = pr_curves(data, 0.5, hp.num_classes)
         for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
             aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
