@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .images import ImageLoadError, list_images, read_image
-from .letterbox import boxes_to_letterbox, letterbox
+from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .transforms import FILL, AugmentConfig, build_train_color, build_train_geometry, mixup
 
@@ -208,8 +208,12 @@ class DetectionDataset(Dataset):
         """(height, width) of evaluation sample ``i``."""
         return self.imgsz, self.imgsz
 
-    def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, Any]:
-        return letterbox(img, self.imgsz, interpolation=self.eval_interpolation)
+    def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, RatioPad]:
+        """As Ultralytics validates: long side to ``imgsz`` (:func:`resize_long_side`), then centred padding to
+        :meth:`eval_shape`; the ratio is the exact per-axis pair."""
+        resized, ratio = resize_long_side(img, self.imgsz, self.eval_interpolation)
+        out, placed = letterbox(resized, self.eval_shape(i), scaleup=False)
+        return out, RatioPad(ratio, placed.pad)
 
     def _eval_meta(self, i: int, **extra: Any) -> dict[str, Any]:
         """:meth:`_meta` plus what only the metric uses: areas and crowd / difficult regions (original pixels)."""

@@ -7,20 +7,18 @@ batch gets one shape, the smallest multiple of ``stride`` that holds its images 
     ratio range of the batch [lo, hi]:  hi < 1 -> (hi, 1),  lo > 1 -> (1, 1 / lo),  else (1, 1)
     shape = ceil(that * imgsz / stride + pad) * stride          (height, width)
 
-Every image is resized so its long side is ``imgsz`` (bilinear, as Ultralytics 8.4) and padded to its batch's
-shape, centred, never scaled up further. With a sequential sampler the loader's batches are exactly these batches;
+Every image is resized so its long side is ``imgsz`` (bilinear, sides rounded up, as Ultralytics 8.4) and padded
+to its batch's shape, centred, never scaled up further. With a sequential sampler the loader's batches are exactly these batches;
 with a ``DistributedSampler`` (DDP) a batch can mix neighbours of the order, and ``collate_detections`` pads them to
 the largest member (right / bottom, which moves no box).
 """
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
 from .dataset import DetectionDataset
-from .letterbox import RatioPad, letterbox
 from .records import ImageRecord
 
 
@@ -53,16 +51,7 @@ class RectEvalDataset(DetectionDataset):
         self.batch_index, self.batch_shapes = rect_batch_shapes(sizes, self.imgsz, self.batch_size, self.stride,
                                                                 pad)
 
+    # eval_letterbox (inherited): long side to imgsz, centred padding to eval_shape — the batch's shape
     def eval_shape(self, i: int) -> tuple[int, int]:
         h, w = self.batch_shapes[self.batch_index[i]]
         return int(h), int(w)
-
-    def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, RatioPad]:
-        # long side to imgsz (padding to a multiple of 1 = none), then centred padding to the batch shape
-        resized, rp = letterbox(img, self.imgsz, auto=True, stride=1, interpolation=self.eval_interpolation)
-        h, w = self.eval_shape(i)
-        if resized.shape[0] > h or resized.shape[1] > w:  # cannot happen with pad >= 0; keep the image whole
-            h, w = (math.ceil(max(h, resized.shape[0]) / self.stride) * self.stride,
-                    math.ceil(max(w, resized.shape[1]) / self.stride) * self.stride)
-        out, placed = letterbox(resized, (h, w), scaleup=False)
-        return out, RatioPad(rp.ratio, placed.pad)
