@@ -26,9 +26,16 @@ def test_synthetic_datamodule(synth, tmp_path):
     assert b["images"].shape == (4, 3, 96, 96) and b["images"].dtype == torch.uint8
     assert b["targets"].shape[1] == 6 and (b["targets"][:, 2:] <= 1).all() and (b["targets"][:, 2:] >= 0).all()
     assert set(targets_to_loss_dict(b["targets"])) == {"batch_idx", "cls", "bboxes"}
-    v = next(iter(vl))
-    assert [m["image_id"] for m in v["meta"]] == [1, 2, 3, 4]  # val order is the file order
+    v = next(iter(vl))  # rect validation (default): sorted by aspect ratio, one stride-aligned shape per batch
+    ratios = [m["orig_shape"][0] / m["orig_shape"][1] for b in vl for m in b["meta"]]
+    assert ratios == sorted(ratios)
+    assert v["images"].shape[-1] % 32 == 0 and v["images"].shape[-2] % 32 == 0
     assert all(m["ratio"] is not None for m in v["meta"])
+    square = SyntheticDataModule(num_train=16, num_val=8, seed=3, cache_dir=synth.root.parent.parent, imgsz=96,
+                                 batch_size=4, num_workers=0, rect_val=False)
+    v = next(iter(square.val_dataloader()))
+    assert [m["image_id"] for m in v["meta"]] == [1, 2, 3, 4]  # square: val order is the file order
+    assert v["images"].shape == (4, 3, 96, 96)
     assert "instances_train.json" in dm.summary()
     assert list((synth.root.parent.parent / "annotations").glob("coco-*.pt"))  # parsed once, cached
 
@@ -42,8 +49,8 @@ def test_coco_datamodule_on_coco128(datasets_dir, tmp_path):
     assert dm.num_classes == 80 and dm.label_to_category_id == sorted(c["id"] for c in cats)
     assert dm.class_names[dm.label_to_category_id.index(90)] == "toothbrush"
     dm.setup("validate")
-    b = next(iter(dm.val_dataloader()))
-    assert b["images"].shape == (2, 3, 128, 128)
+    b = next(iter(dm.val_dataloader()))  # rect: the two widest images, 128 px long side + half a stride of margin
+    assert b["images"].shape == (2, 3, 96, 160)
 
 
 def test_voc_and_yolo_class_info_without_parsing(datasets_dir, tmp_path):

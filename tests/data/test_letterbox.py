@@ -65,3 +65,15 @@ def test_back_mapping_uses_the_exact_per_axis_resize():
     assert content_rows == 412
     back = scale_boxes(np.array([[0.0, top, 640.0, top + 412.0]]), rp, (333, 517))
     np.testing.assert_allclose(back, [[0, 0, 517, 333]], atol=1e-4)
+
+
+def test_resize_long_side_rounds_up_like_ultralytics_val():
+    import numpy as np
+
+    from yolo12l.data.letterbox import resize_long_side
+
+    img = np.zeros((299, 384, 3), np.uint8)  # r = 256 / 384: 299 * r = 199.33 -> 200 (ceil; round gives 199)
+    out, (rx, ry) = resize_long_side(img, 256)
+    assert out.shape[:2] == (200, 256) and rx == 256 / 384 and ry == 200 / 299
+    same, ratio = resize_long_side(np.zeros((256, 100, 3), np.uint8), 256)
+    assert same.shape[:2] == (256, 100) and ratio == (1.0, 1.0)

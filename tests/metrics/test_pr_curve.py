@@ -32,7 +32,7 @@ def test_metric_pr_curves_and_png(tmp_path):
     preds, targets = _data()
     m = COCOMeanAveragePrecision(num_classes=3)
     m.update(preds, targets)
-    curves = m.pr_curves()
+    curves = pr_curves(m.synced_data(), num_classes=3)
     np.testing.assert_allclose(curves[0].precision, [1.0, 0.5, 2 / 3])
     path = plot_pr_curves(curves, tmp_path / "plots" / "pr.png", names=["cat", "dog", "bird"])
     data = path.read_bytes()

@@ -111,3 +111,21 @@ def test_voc_perfect_predictions(make_detections):
     m = VOCMeanAveragePrecision(num_classes=4)
     m.update(preds, targets)
     assert m.compute()["mAP50"].item() == pytest.approx(1.0)
+
+
+def test_voc2007_11_point_ap():
+    # same curve as above: max precision at recall >= t is 1 for t in {0, .1, ..., .5} (6 points) and 2/3 for
+    # t in {.6, ..., 1} (5 points) -> (6 + 5 * 2/3) / 11
+    r, p = np.array([0.5, 0.5, 1.0]), np.array([1.0, 0.5, 2 / 3])
+    assert voc_ap(r, p, "11_point") == pytest.approx((6 + 5 * 2 / 3) / 11)
+    # recall never reaches .6: those 5 points are 0
+    assert voc_ap(np.array([0.25, 0.5]), np.array([1.0, 1.0]), "11_point") == pytest.approx(6 / 11)
+    with pytest.raises(ValueError, match="method"):
+        voc_ap(r, p, "101_point")
+    gt = [[0, 0, 10, 10], [20, 0, 30, 10]]
+    preds, targets = _one_image([[0, 0, 10, 10], [0, 0, 10, 9], [20, 0, 30, 10]], [0.9, 0.8, 0.7], gt)
+    m = VOCMeanAveragePrecision(num_classes=1, ap_method="11_point")
+    m.update(preds, targets)
+    assert m.compute()["mAP50"].item() == pytest.approx((6 + 5 * 2 / 3) / 11)
+    with pytest.raises(ValueError, match="ap_method"):
+        VOCMeanAveragePrecision(ap_method="x")

@@ -23,7 +23,7 @@ import torch
 from .records import DatasetReport, ImageRecord, Issue, IssueKind, ParsedSplit
 
 log = logging.getLogger("yolo12l.data")
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: areas and crowd / difficult regions for the metric
 
 
 def default_cache_dir() -> Path:
@@ -57,6 +57,21 @@ def _to_payload(split: ParsedSplit) -> dict:
         "labels": torch.from_numpy(
             np.concatenate([r.labels for r in recs]).astype(np.int64) if recs else np.zeros(0, np.int64)
         ),
+        "areas": torch.from_numpy(
+            np.concatenate([r.eval_areas() for r in recs]).astype(np.float32) if recs else np.zeros(0, np.float32)
+        ),
+        "crowd_counts": torch.tensor([len(r.crowd_boxes) for r in recs], dtype=torch.int64),
+        "crowd_boxes": torch.from_numpy(
+            np.concatenate([r.crowd_boxes.reshape(-1, 4) for r in recs]).astype(np.float32) if recs
+            else np.zeros((0, 4), np.float32)
+        ),
+        "crowd_labels": torch.from_numpy(
+            np.concatenate([r.crowd_labels for r in recs]).astype(np.int64) if recs else np.zeros(0, np.int64)
+        ),
+        "crowd_areas": torch.from_numpy(
+            np.concatenate([r.eval_crowd_areas() for r in recs]).astype(np.float32) if recs
+            else np.zeros(0, np.float32)
+        ),
         "class_names": list(split.class_names),
         "category_ids": [int(c) for c in split.category_ids],
         "issues": [[i.kind.value, i.file, i.message] for i in split.report.issues],
@@ -75,11 +90,15 @@ def _from_payload(d: dict) -> ParsedSplit:
     offsets = np.concatenate([[0], np.cumsum(d["counts"].numpy())])
     boxes, labels = d["boxes"].numpy(), d["labels"].numpy()
     ids, sizes = d["image_ids"].tolist(), d["sizes"].tolist()
-    records = [
-        ImageRecord(f, ids[i], sizes[i][0], sizes[i][1], boxes[offsets[i] : offsets[i + 1]].copy(),
-                    labels[offsets[i] : offsets[i + 1]].copy())
-        for i, f in enumerate(d["files"])
-    ]
+    areas = d["areas"].numpy()
+    c_off = np.concatenate([[0], np.cumsum(d["crowd_counts"].numpy())])
+    c_boxes, c_labels, c_areas = d["crowd_boxes"].numpy(), d["crowd_labels"].numpy(), d["crowd_areas"].numpy()
+    records = []
+    for i, f in enumerate(d["files"]):
+        a, b, ca, cb = offsets[i], offsets[i + 1], c_off[i], c_off[i + 1]
+        records.append(ImageRecord(f, ids[i], sizes[i][0], sizes[i][1], boxes[a:b].copy(), labels[a:b].copy(),
+                                   areas[a:b].copy(), c_boxes[ca:cb].copy(), c_labels[ca:cb].copy(),
+                                   c_areas[ca:cb].copy()))
     rep = DatasetReport(d["report"]["name"])
     rep.extend([Issue(IssueKind(k), f, m) for k, f, m in d["issues"]])
     rep.num_listed, rep.num_images, rep.num_boxes = (

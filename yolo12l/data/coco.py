@@ -2,7 +2,9 @@
 
 Category ids may be non-contiguous (official COCO: 1..90 with gaps). They are sorted and mapped to class
 indices ``0..nc-1``; ``ParsedSplit.category_ids[i]`` maps back (write predictions with it). ``iscrowd=1``
-boxes are not training targets (counted as info). Duplicate image ids: the first entry is kept.
+boxes are not training targets (counted as info) but reach the metric as crowd regions; each annotation's
+``area`` (the segmentation area) is kept for the metric's small / medium / large split, as in the official
+evaluation. Duplicate image ids: the first entry is kept.
 """
 from __future__ import annotations
 
@@ -87,7 +89,8 @@ def parse_coco(
             size = None
         entries[iid] = Entry(images_dir / fname, iid, size)
 
-    per_image: dict[int, tuple[list, list]] = {iid: ([], []) for iid in entries}
+    # per image: boxes, labels, areas, crowd boxes, crowd labels, crowd areas
+    per_image: dict[int, tuple[list, ...]] = {iid: ([], [], [], [], [], []) for iid in entries}
     for j, a in enumerate(data.get("annotations") or []):
         if not isinstance(a, dict) or "image_id" not in a:
             report.add(IssueKind.MALFORMED_ANNOTATION, src, f"annotations[{j}] has no image_id: skipped")
@@ -109,18 +112,25 @@ def parse_coco(
             report.add(IssueKind.UNKNOWN_CLASS, file,
                        f"annotation id {a.get('id')}: category_id {a.get('category_id')!r} not in the class list: dropped")
             continue
-        if a.get("iscrowd", 0):
-            report.add(IssueKind.CROWD_EXCLUDED, file, f"annotation id {a.get('id')} is iscrowd=1: not a training target")
-            continue
         bbox = a.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
             bbox = [float("nan")] * 4
         x, y, w, h = (finite_or_nan(v) for v in bbox)
-        per_image[iid][0].append([x, y, x + w, y + h])
-        per_image[iid][1].append(label_of[cid])
+        area = finite_or_nan(a.get("area"))
+        area = area if area >= 0 else -1.0  # NaN / missing / negative: the metric uses the box area
+        crowd = 3 if a.get("iscrowd", 0) else 0
+        if crowd:
+            report.add(IssueKind.CROWD_EXCLUDED, file,
+                       f"annotation id {a.get('id')} is iscrowd=1: not a training target, ignored by the metric")
+        per_image[iid][crowd].append([x, y, x + w, y + h])
+        per_image[iid][crowd + 1].append(label_of[cid])
+        per_image[iid][crowd + 2].append(area)
 
-    for iid, (b, lab) in per_image.items():
-        entries[iid].boxes = np.array(b, np.float64).reshape(-1, 4)
-        entries[iid].labels = np.array(lab, np.int64)
+    for iid, (b, lab, area, cb, clab, carea) in per_image.items():
+        e = entries[iid]
+        e.boxes, e.labels, e.areas = np.array(b, np.float64).reshape(-1, 4), np.array(lab, np.int64), np.array(
+            area, np.float32)
+        e.crowd_boxes, e.crowd_labels = np.array(cb, np.float64).reshape(-1, 4), np.array(clab, np.int64)
+        e.crowd_areas = np.array(carea, np.float32)
     records = build_records(list(entries.values()), report, verify)
     return ParsedSplit(records, list(names), list(ids), report)

@@ -25,8 +25,17 @@ def xyxy_to_cxcywh_norm(boxes: torch.Tensor, height: int, width: int) -> torch.T
 
 
 def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stacks images (all the same size) and flattens targets; see the module doc for the layout."""
-    images = torch.stack([s["image"] for s in samples])
+    """Stacks images and flattens targets; see the module doc for the layout. Images of different sizes (rect
+    evaluation batches under a ``DistributedSampler``) are padded right / bottom with grey 114 to the largest
+    height and width, which moves no box."""
+    shapes = {tuple(s["image"].shape[-2:]) for s in samples}
+    if len(shapes) > 1:
+        h, w = max(s[0] for s in shapes), max(s[1] for s in shapes)
+        images = torch.full((len(samples), samples[0]["image"].shape[0], h, w), 114, dtype=samples[0]["image"].dtype)
+        for k, s in enumerate(samples):
+            images[k, :, : s["image"].shape[-2], : s["image"].shape[-1]] = s["image"]
+    else:
+        images = torch.stack([s["image"] for s in samples])
     h, w = images.shape[-2:]
     rows = []
     for i, s in enumerate(samples):

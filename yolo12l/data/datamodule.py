@@ -36,6 +36,7 @@ from .coco import parse_coco
 from .collate import collate_detections
 from .dataset import DetectionDataset, ImageFolderDataset
 from .loader import DeferredStartDataLoader
+from .rect import RectEvalDataset
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
 from .synthetic import synthetic_dataset
@@ -71,6 +72,9 @@ class DetectionDataModule(L.LightningDataModule):
         cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
         predict_source: folder / glob / file of images for ``predict_dataloader``.
+        rect_val: validate / test on rectangular batches as Ultralytics does (images sorted by aspect ratio, each
+            batch letterboxed to its own stride-aligned shape, see ``rect.py``); False: every image letterboxed to
+            ``imgsz`` square.
     """
 
     def __init__(
@@ -98,6 +102,7 @@ class DetectionDataModule(L.LightningDataModule):
         cache: bool = True,
         verify: VerifyMode = "header",
         predict_source: PathLike | None = None,
+        rect_val: bool = True,
     ) -> None:
         super().__init__()
         check_loader_args(imgsz=imgsz, batch_size=batch_size, val_batch_size=val_batch_size, num_workers=num_workers)
@@ -115,6 +120,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.cache = AnnotationCache(cache_dir, enabled=cache)
         self.verify = verify
         self.predict_source = predict_source
+        self.rect_val = rect_val
         self._splits: dict[str, ParsedSplit | None] = {}
         self.datasets: dict[str, DetectionDataset | ImageFolderDataset] = {}
 
@@ -170,6 +176,8 @@ class DetectionDataModule(L.LightningDataModule):
         log.log(logging.WARNING if problems else logging.INFO, "%s split: %s", name,
                 rep.summary(list_files=bool(problems)))
         parsed.require_usable()
+        if not train and self.rect_val:
+            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
         return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep)
 
     def setup(self, stage: str | None = None) -> None:

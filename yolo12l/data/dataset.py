@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .images import ImageLoadError, list_images, read_image
-from .letterbox import boxes_to_letterbox, letterbox
+from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .transforms import FILL, AugmentConfig, build_train_color, build_train_geometry, mixup
 
@@ -200,6 +200,29 @@ class DetectionDataset(Dataset):
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
         }
 
+    # evaluation: letterbox to ``imgsz`` square; ``rect.RectEvalDataset`` overrides these two for rect batches.
+    # Resize as Ultralytics 8.4 validates: bilinear (None: INTER_AREA when shrinking, as older versions did)
+    eval_interpolation: int | None = cv2.INTER_LINEAR
+
+    def eval_shape(self, i: int) -> tuple[int, int]:
+        """(height, width) of evaluation sample ``i``."""
+        return self.imgsz, self.imgsz
+
+    def eval_letterbox(self, img: np.ndarray, i: int) -> tuple[np.ndarray, RatioPad]:
+        """As Ultralytics validates: long side to ``imgsz`` (:func:`resize_long_side`), then centred padding to
+        :meth:`eval_shape`; the ratio is the exact per-axis pair."""
+        resized, ratio = resize_long_side(img, self.imgsz, self.eval_interpolation)
+        out, placed = letterbox(resized, self.eval_shape(i), scaleup=False)
+        return out, RatioPad(ratio, placed.pad)
+
+    def _eval_meta(self, i: int, **extra: Any) -> dict[str, Any]:
+        """:meth:`_meta` plus what only the metric uses: areas and crowd / difficult regions (original pixels)."""
+        r = self.records[i]
+        return self._meta(i, areas=torch.from_numpy(r.eval_areas()),
+                          crowd_boxes=torch.from_numpy(r.crowd_boxes.reshape(-1, 4)),
+                          crowd_labels=torch.from_numpy(r.crowd_labels), crowd_areas=torch.from_numpy(
+                              r.eval_crowd_areas()), **extra)
+
     def _eval_item(self, i: int) -> dict[str, Any]:
         r = self.records[i]
         try:
@@ -207,20 +230,24 @@ class DetectionDataset(Dataset):
         except ImageLoadError as e:
             self._failed[i] = 1
             log.warning("%s: %s (evaluated as an empty grey image)", e.file, e.reason)
-            s = self.imgsz
-            meta = self._meta(i, ratio=1.0, pad=(0.0, 0.0), load_failed=True)
-            meta["boxes"], meta["labels"] = torch.zeros((0, 4)), torch.zeros(0, dtype=torch.int64)
-            return {"image": torch.full((3, s, s), FILL, dtype=torch.uint8), "boxes": torch.zeros((0, 4)),
+            h, w = self.eval_shape(i)
+            meta = self._eval_meta(i, ratio=1.0, pad=(0.0, 0.0), load_failed=True)
+            for key in ("boxes", "crowd_boxes"):
+                meta[key] = torch.zeros((0, 4))
+            for key in ("labels", "crowd_labels"):
+                meta[key] = torch.zeros(0, dtype=torch.int64)
+            meta["areas"], meta["crowd_areas"] = torch.zeros(0), torch.zeros(0)
+            return {"image": torch.full((3, h, w), FILL, dtype=torch.uint8), "boxes": torch.zeros((0, 4)),
                     "labels": torch.zeros(0, dtype=torch.int64), "meta": meta}
         boxes = r.boxes
         if img.shape[:2] != (r.height, r.width):  # file changed since parsing: rescale boxes
             boxes = boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
-        lb, rp = letterbox(img, self.imgsz, interpolation=None)
+        lb, rp = self.eval_letterbox(img, i)
         return {
             "image": _to_chw(lb),
             "boxes": torch.from_numpy(boxes_to_letterbox(boxes, rp, img.shape[:2])),
             "labels": torch.from_numpy(r.labels),
-            "meta": self._meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False),
+            "meta": self._eval_meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False),
         }
 
     def __getitem__(self, index: int) -> dict[str, Any]:

@@ -12,6 +12,7 @@ extra pixel goes right/bottom.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple, TypeVar
 
 import cv2
@@ -22,9 +23,10 @@ T = TypeVar("T", np.ndarray, torch.Tensor)
 
 
 class RatioPad(NamedTuple):
-    """Uniform resize gain and the (left, top) padding in pixels: ``x' = x * ratio + pad[0]``."""
+    """Resize gain (uniform, or exact per axis ``(ratio_x, ratio_y)``) and the (left, top) padding in pixels:
+    ``x' = x * ratio + pad[0]``."""
 
-    ratio: float
+    ratio: float | tuple[float, float]
     pad: tuple[float, float]
 
 
@@ -68,14 +70,31 @@ def letterbox(
     return image, RatioPad(float(r), (float(left), float(top)))
 
 
+def resize_long_side(image: np.ndarray, size: int, interpolation: int | None = cv2.INTER_LINEAR
+                     ) -> tuple[np.ndarray, tuple[float, float]]:
+    """Resizes so the long side is ``size``, as Ultralytics 8.4 loads validation images: each side
+    ``min(ceil(side·r), size)`` with ``r = size / long side``. Returns the image and its exact per-axis
+    ``(ratio_x, ratio_y)``. ``interpolation`` None: INTER_AREA when shrinking, INTER_LINEAR when enlarging."""
+    h0, w0 = image.shape[:2]
+    r = size / max(h0, w0)
+    if r == 1:
+        return image, (1.0, 1.0)
+    w, h = min(math.ceil(w0 * r), size), min(math.ceil(h0 * r), size)
+    interp = interpolation if interpolation is not None else (cv2.INTER_LINEAR if r > 1 else cv2.INTER_AREA)
+    return cv2.resize(image, (w, h), interpolation=interp), (w / w0, h / h0)
+
+
 def _copy(x: T) -> T:
     return x.clone() if isinstance(x, torch.Tensor) else np.array(x, dtype=np.float32, copy=True)
 
 
-def axis_ratios(ratio: float, orig_shape: tuple[int, int] | None) -> tuple[float, float]:
+def axis_ratios(ratio: float | tuple[float, float], orig_shape: tuple[int, int] | None) -> tuple[float, float]:
     """The exact per-axis scale of the resize: the content is ``round(w·r) × round(h·r)`` pixels, so x scales by
     ``round(w·r) / w`` and y by ``round(h·r) / h`` (as Ultralytics 8.4 maps boxes back). Without the original
-    shape, ``r`` for both."""
+    shape, ``r`` for both. A ``(ratio_x, ratio_y)`` pair is returned as given (resizes with other rounding, e.g.
+    :func:`resize_long_side`)."""
+    if isinstance(ratio, (tuple, list)):
+        return float(ratio[0]), float(ratio[1])
     if orig_shape is None:
         return float(ratio), float(ratio)
     h, w = orig_shape

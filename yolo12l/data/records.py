@@ -125,12 +125,20 @@ class DatasetReport:
         return "\n".join(lines)
 
 
+def _no_areas() -> np.ndarray:
+    return np.zeros((0,), np.float32)
+
+
 @dataclass
 class ImageRecord:
-    """One image and its training targets.
+    """One image, its training targets and what only the evaluation sees.
 
     boxes: (n, 4) float32 ``x1, y1, x2, y2`` in 0-based pixels of the displayed image (EXIF applied),
     clipped to ``[0, width] x [0, height]``; labels: (n,) int64 contiguous class indices ``0..nc-1``.
+    areas: (n,) float32 object area for the metric's small / medium / large split (COCO's ``area``, i.e. the
+    segmentation area), -1 where the source has none (the metric then uses the box area); may be empty (= all -1).
+    crowd_boxes (k, 4) / crowd_labels (k,) / crowd_areas (k,): regions the metric ignores and training never sees
+    (COCO ``iscrowd=1``, VOC ``difficult=1``); a detection matched to one is neither a hit nor a miss.
     """
 
     file: str
@@ -139,6 +147,19 @@ class ImageRecord:
     height: int
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    areas: np.ndarray = field(default_factory=_no_areas)
+    crowd_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    crowd_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    crowd_areas: np.ndarray = field(default_factory=_no_areas)
+
+    def eval_areas(self) -> np.ndarray:
+        """(n,) float32 :attr:`areas`, -1 filled in when the source gave none."""
+        return self.areas if len(self.areas) == len(self.boxes) else np.full(len(self.boxes), -1.0, np.float32)
+
+    def eval_crowd_areas(self) -> np.ndarray:
+        """(k,) float32 :attr:`crowd_areas`, -1 filled in when the source gave none."""
+        n = len(self.crowd_boxes)
+        return self.crowd_areas if len(self.crowd_areas) == n else np.full(n, -1.0, np.float32)
 
 
 @dataclass
@@ -161,12 +182,21 @@ class ParsedSplit:
 
 
 def sanitize_boxes(
-    boxes: np.ndarray, labels: np.ndarray, width: int, height: int, file: str, report: DatasetReport
-) -> tuple[np.ndarray, np.ndarray]:
+    boxes: np.ndarray, labels: np.ndarray, width: int, height: int, file: str, report: DatasetReport,
+    areas: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Drops NaN/inf and zero/negative-size boxes, clips to the image; each fix is reported.
 
-    boxes: (n, 4) xyxy pixels, labels: (n,). Returns float32 boxes and int64 labels.
+    boxes: (n, 4) xyxy pixels, labels: (n,). Returns float32 boxes and int64 labels, and the kept entries of
+    ``areas`` (n,) as float32 when given.
     """
+    if areas is not None:
+        areas = np.asarray(areas, np.float32).reshape(-1)
+        if len(areas) != len(np.asarray(labels).reshape(-1)):
+            raise ValueError(f"{file}: {len(areas)} areas for {len(labels)} boxes")
+        labels = np.asarray(labels, np.int64).reshape(-1)
+        kept_boxes, kept = sanitize_boxes(boxes, np.arange(len(labels)), width, height, file, report)
+        return kept_boxes, labels[kept], areas[kept]
     boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
     labels = np.asarray(labels, np.int64).reshape(-1)
     finite = np.isfinite(boxes).all(1)

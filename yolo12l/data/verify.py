@@ -25,6 +25,8 @@ class Entry:
 
     boxes: (n, 4) xyxy in pixels, or normalised to [0, 1] when ``normalized`` (YOLO txt).
     size: annotated (width, height) if the source has one.
+    areas (n,), crowd_boxes (k, 4) pixels, crowd_labels (k,), crowd_areas (k,): evaluation-only data, see
+    :class:`ImageRecord` (empty areas: unknown).
     """
 
     file: Path
@@ -33,6 +35,10 @@ class Entry:
     boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
     labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
     normalized: bool = False
+    areas: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
+    crowd_boxes: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
+    crowd_labels: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.int64))
+    crowd_areas: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
 
 
 def probe_all(files: list[Path], full: bool = False, threads: int = 8) -> list[ImageInfo | ImageLoadError]:
@@ -80,11 +86,21 @@ def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMod
         boxes = np.asarray(e.boxes, np.float64).reshape(-1, 4)
         if e.normalized:
             boxes = boxes * np.array([w, h, w, h], np.float64)
-        boxes, labels = sanitize_boxes(boxes, e.labels, w, h, file, report)
+        labels = np.asarray(e.labels, np.int64).reshape(-1)
+        areas = e.areas if len(e.areas) == len(labels) else np.full(len(labels), -1.0, np.float32)
+        boxes, labels, areas = sanitize_boxes(boxes, labels, w, h, file, report, areas=areas)
+        crowd = np.asarray(e.crowd_boxes, np.float64).reshape(-1, 4)
+        crowd_labels = np.asarray(e.crowd_labels, np.int64).reshape(-1)
+        crowd_areas = e.crowd_areas if len(e.crowd_areas) == len(crowd) else np.full(len(crowd), -1.0, np.float32)
+        if len(crowd):
+            crowd, crowd_labels, crowd_areas = sanitize_boxes(crowd, crowd_labels, w, h, file, report,
+                                                              areas=crowd_areas)
         if len(boxes) == 0:
             report.add(IssueKind.NO_BOXES, file, "no boxes: kept as a background image")
         iid = e.image_id if e.image_id is not None else image_id_from_stem(e.file.stem)
-        records.append(ImageRecord(file, -1 if iid is None else iid, int(w), int(h), boxes, labels))
+        records.append(ImageRecord(file, -1 if iid is None else iid, int(w), int(h), boxes, labels,
+                                   areas.astype(np.float32), crowd.astype(np.float32).reshape(-1, 4),
+                                   crowd_labels, np.asarray(crowd_areas, np.float32)))
     assign_image_ids(records)
     report.num_listed += len(entries)
     report.num_images += len(records)

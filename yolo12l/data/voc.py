@@ -5,7 +5,8 @@ continuous 0-based coordinates, so a box maps to ``[xmin-1, ymin-1, xmax, ymax]`
 ``VOC.yaml`` converter subtracts 1 from the box centre instead, i.e. also from xmax/ymax: up to 1 px apart
 at the max corner.) On the shared COCO128-as-VOC data this matches the COCO JSON boxes within 0.5 px.
 
-Objects with ``difficult=1`` are excluded from training targets by default (``keep_difficult``). Unknown
+Objects with ``difficult=1`` are excluded from training targets by default (``keep_difficult``) and reach the
+metric as ignored regions (a detection on one is neither a hit nor a miss, the VOC rule). Unknown
 class names are warned about and dropped. Several years/splits combine with ``sets=[(root, split), ...]``.
 Class indices follow ``class_names`` (default: the 20 VOC classes in the usual order); the output ids
 (``category_ids``) are ``0..nc-1``.
@@ -58,21 +59,24 @@ def _parse_xml(xml_path: Path, root: Path, image_id: str, label_of: dict[str, in
             size = (int(float(w)), int(float(h)))
         except ValueError:
             size = None
-    boxes, labels = [], []
+    boxes, labels, hard_boxes, hard_labels = [], [], [], []
     for k, obj in enumerate(ann.iter("object")):
         name = (obj.findtext("name") or "").strip()
         if name not in label_of:
             report.add(IssueKind.UNKNOWN_CLASS, str(file), f"object {k}: unknown class name {name!r}: dropped")
             continue
-        if not keep_difficult and (obj.findtext("difficult") or "0").strip() not in ("0", ""):
-            report.add(IssueKind.DIFFICULT_EXCLUDED, str(file), f"object {k} ({name}) is difficult: not a training target")
-            continue
+        difficult = not keep_difficult and (obj.findtext("difficult") or "0").strip() not in ("0", "")
+        if difficult:
+            report.add(IssueKind.DIFFICULT_EXCLUDED, str(file),
+                       f"object {k} ({name}) is difficult: not a training target, ignored by the metric")
         bb = obj.find("bndbox")
         x1, y1, x2, y2 = (finite_or_nan(bb.findtext(t) if bb is not None else None)
                           for t in ("xmin", "ymin", "xmax", "ymax"))
-        boxes.append([x1 - 1, y1 - 1, x2, y2])
-        labels.append(label_of[name])
-    return Entry(file, None, size, np.array(boxes, np.float64).reshape(-1, 4), np.array(labels, np.int64))
+        (hard_boxes if difficult else boxes).append([x1 - 1, y1 - 1, x2, y2])
+        (hard_labels if difficult else labels).append(label_of[name])
+    return Entry(file, None, size, np.array(boxes, np.float64).reshape(-1, 4), np.array(labels, np.int64),
+                 crowd_boxes=np.array(hard_boxes, np.float64).reshape(-1, 4),
+                 crowd_labels=np.array(hard_labels, np.int64))
 
 
 def parse_voc(

@@ -116,6 +116,29 @@ def to_coco(data: DetectionData, labels: list[int]) -> tuple[dict, list[dict]]:
     return gt, dets
 
 
+def coco_results(data: DetectionData, category_ids: list[int] | None = None, box_decimals: int | None = 5,
+                 score_digits: int | None = 8) -> list[dict]:
+    """Every detection of ``data`` as a COCO result entry (the ``predictions.json`` format): ``image_id`` (the
+    dataset's), ``category_id`` = ``category_ids[label]`` (label itself when None), ``bbox`` [x, y, w, h] in
+    original pixels rounded to ``box_decimals`` (5: about float32's resolution; 3, as Ultralytics writes, moved a small
+    object across an IoU threshold in the held-out check, 2.6e-4 on mAP_small), ``score`` to ``score_digits`` significant digits (a float32 score
+    has 7-8: rounding to decimals would tie low scores and reorder them); None: unrounded. Ordered by image id, then
+    decreasing score."""
+    order = np.lexsort((-data.det_scores, data.image_ids[data.det_image])) if len(data.det_scores) else []
+    ids = data.image_ids
+    xywh = _xywh(data.det_boxes)
+    out = []
+    for k in order:
+        label = int(data.det_labels[k])
+        out.append({
+            "image_id": int(ids[data.det_image[k]]),
+            "category_id": int(category_ids[label]) if category_ids is not None else label,
+            "bbox": [float(v) if box_decimals is None else round(float(v), box_decimals) for v in xywh[k]],
+            "score": float(data.det_scores[k]) if score_digits is None else float(f"{data.det_scores[k]:.{score_digits}g}"),
+        })
+    return out
+
+
 def _run_cocoeval(gt: dict, dets: list[dict], backend: str, verbose: bool) -> tuple[np.ndarray, np.ndarray, list]:
     if backend == "faster_coco_eval":
         from faster_coco_eval import COCO, COCOeval_faster

@@ -151,13 +151,10 @@ class DetectionMetric(Metric):
         """The de-duplicated accumulated data (of all ranks while synced, e.g. inside ``compute``)."""
         return DetectionData.from_states({name: getattr(self, name) for name in _STATE_WIDTHS})
 
-    def pr_curves(self, iou_threshold: float = 0.5) -> dict:
-        """Per-class precision / recall curves over all ranks (see :func:`yolo12l.metrics.pr_curve.pr_curves`)."""
-        from yolo12l.metrics.pr_curve import pr_curves
-
+    def synced_data(self) -> DetectionData:
+        """:meth:`data` of all ranks (a collective under DDP: every rank must call it), the states left unsynced."""
         with self.sync_context(should_unsync=True):
-            data = self.data()
-        return pr_curves(data, iou_threshold=iou_threshold, num_classes=self.num_classes)
+            return self.data()
 
     def _wrap_compute(self, compute: Callable) -> Callable:
         wrapped = super()._wrap_compute(compute)

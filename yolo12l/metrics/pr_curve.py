@@ -1,4 +1,4 @@
-"""Per-class precision / recall curves at one IoU threshold (Pascal VOC matching), and a PNG plot of them.
+"""Per-class precision / recall curves at one IoU threshold (Pascal VOC matching); plots are in ``plots.py``.
 
 Matching (Pascal VOC devkit rule): detections of a class are visited by decreasing score (ties: stable); each
 detection's candidate is the ground-truth box of its class in its image with the highest IoU. If that IoU is
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,7 +42,7 @@ def match_detections(data: DetectionData, iou_threshold: float = 0.5) -> tuple[n
         g = gt_by_image[gt_bounds[i] : gt_bounds[i + 1]]
         if len(d) == 0 or len(g) == 0:
             continue
-        iou = _iou(data.det_boxes[d], data.gt_boxes[g])
+        iou = box_iou_numpy(data.det_boxes[d], data.gt_boxes[g])
         iou[data.det_labels[d][:, None] != data.gt_labels[g][None, :]] = -1.0
         j = iou.argmax(1)
         best_iou[d] = iou[np.arange(len(d)), j]
@@ -82,50 +81,29 @@ def pr_curves(
     return curves
 
 
-def plot_pr_curves(
-    curves: Mapping[int, PRCurve],
-    path: str | Path,
-    names: Mapping[int, str] | Sequence[str] | None = None,
-    title: str | None = None,
-    max_legend: int = 20,
-) -> Path:
-    """Save precision-vs-recall curves (one line per class with ground truth, legend with VOC AP) as a PNG."""
-    from matplotlib.figure import Figure  # no pyplot: no global state, works with any backend
+def confidence_curves(curves: Mapping[int, PRCurve], grid: int = 1000) -> dict[str, np.ndarray]:
+    """Precision, recall and F1 of each class with ground truth as functions of the confidence threshold.
 
-    from yolo12l.metrics.voc_map import voc_ap
-
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig = Figure(figsize=(8, 6), dpi=100)
-    ax = fig.subplots()
+    Returns ``conf`` (G,) = linspace(0, 1), ``labels`` (K,), ``precision`` / ``recall`` / ``f1`` (K, G): the values
+    when only detections with score >= conf are kept (precision 1 above a class's highest score, recall 0).
+    """
+    conf = np.linspace(0, 1, grid)
     shown = [c for c in curves.values() if c.num_gt > 0]
-    aps = []
-    for i, curve in enumerate(shown):
-        ap = voc_ap(curve.recall, curve.precision)
-        aps.append(ap)
-        label = f"{_name(names, curve.label)} {ap:.3f}" if i < max_legend else None
-        ax.plot(np.r_[0.0, curve.recall], np.r_[1.0, curve.precision], linewidth=1, label=label)
-    ax.set_title(title or (f"PR curves, mAP {np.mean(aps):.3f} over {len(aps)} classes" if aps else "PR curves"))
-    ax.set_xlabel("recall")
-    ax.set_ylabel("precision")
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1.01)
-    if shown:
-        ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    fig.savefig(path)
-    return path
+    p = np.ones((len(shown), grid))
+    r = np.zeros((len(shown), grid))
+    for k, c in enumerate(shown):
+        # scores decrease along the curve: the detections kept at threshold t are its first n(t) entries
+        n = np.searchsorted(-c.scores, -conf, side="right")
+        kept = n > 0
+        p[k, kept] = c.precision[n[kept] - 1]
+        r[k, kept] = c.recall[n[kept] - 1]
+    f1 = 2 * p * r / np.maximum(p + r, 1e-16)
+    return {"conf": conf, "labels": np.array([c.label for c in shown], dtype=np.int64), "precision": p,
+            "recall": r, "f1": f1}
 
 
-def _name(names: Mapping[int, str] | Sequence[str] | None, label: int) -> str:
-    if isinstance(names, Mapping):
-        return str(names.get(label, label))
-    if names is not None and 0 <= label < len(names):
-        return str(names[label])
-    return str(label)
-
-
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def box_iou_numpy(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """(N, M) IoU of xyxy boxes a (N, 4) and b (M, 4), float64; 0 where the union is empty."""
     lt = np.maximum(a[:, None, :2], b[None, :, :2])
     rb = np.minimum(a[:, None, 2:4], b[None, :, 2:4])
     inter = np.clip(rb - lt, 0, None).prod(-1)

@@ -14,7 +14,8 @@ from .progress import YOLOProgressBar, default_loggers
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 # Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
-EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots")
+EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots", "save_json",
+                  "summary_imgsz")
 
 
 class YOLOCLI(LightningCLI):

@@ -1,4 +1,4 @@
-"""The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation."""
+"""The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation (predictions.json, plots)."""
 from __future__ import annotations
 
 import json
@@ -14,18 +14,20 @@ import torch.distributed as dist
 
 from ..errors import ConfigError
 from ..losses import DetectionLoss
-from ..metrics import COCOMeanAveragePrecision
-from ..metrics.pr_curve import plot_pr_curves
-from ..metrics.voc_map import voc_ap
+from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
+                       plot_confidence_curve, plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
 from ..models import build_model
 from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess
+from .plots import TrainingPlots, log_images
 from .prediction_writer import save_prediction_grid
 from .optim import StepSchedule, auto_iterations, build_optimizer, check_recipe_args, resolve_optimizer
 
 log = logging.getLogger(__name__)
+LOGGED_MAP_KEYS = ("mAP50-95", "mAP50", "mAP75", "mAP50_voc", "mAP50_voc07")
+CONFUSION_CONF, CONFUSION_IOU = 0.25, 0.45  # Ultralytics' confusion-matrix thresholds
 
 
 class YOLODetector(L.LightningModule):
@@ -53,6 +55,12 @@ class YOLODetector(L.LightningModule):
             :class:`~yolo12l.training.optim.StepSchedule`; the module steps the optimizer itself (manual
             optimization), so leave ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_val`` unset.
         grad_clip_norm: gradient norm clipped to this before every optimizer step (0: no clipping).
+        save_plots: evaluation plots (PR, confusion matrix, P/R/F1-confidence) and training plots (labels, first
+            batches, ``results.png``) in ``<log_dir>/plots`` and TensorBoard.
+        save_json: write ``predictions.json`` (COCO results of every detection kept after NMS, the dataset's image
+            and category ids, xywh in original pixels) in the run folder on validate / test and at the last epoch.
+        summary_imgsz: input size of ``example_input_array``, so Lightning's model summary shows the FLOPs
+            (0: no example input, no FLOPs).
     """
 
     def __init__(
@@ -84,6 +92,8 @@ class YOLODetector(L.LightningModule):
         map_backend: str = "pycocotools",
         predict_conf: float = 0.25,
         save_plots: bool = True,
+        save_json: bool = True,
+        summary_imgsz: int = 640,
     ):
         super().__init__()
         self.save_hyperparameters()
@@ -98,6 +108,8 @@ class YOLODetector(L.LightningModule):
         self.criterion = DetectionLoss(nc=num_classes, strides=tuple(self.net.stride.tolist()), box=box, cls=cls,
                                        dfl=dfl)
         self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
+        if summary_imgsz:
+            self.example_input_array = torch.zeros(1, 3, summary_imgsz, summary_imgsz)
         self.skipped_steps = 0
         self._fit_start: float | None = None
         self._skip_step = False
@@ -311,17 +323,34 @@ class YOLODetector(L.LightningModule):
             out.append({"boxes": boxes, "scores": d[:, 4], "labels": d[:, 5].long()})
         return out
 
+    def _eval_target(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """The metric's target for one image: its boxes plus its crowd / difficult regions (``iscrowd`` 1) and the
+        annotation areas (-1: box area), all in original pixels."""
+        dev = self.device
+
+        def get(key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+            value = meta.get(key)
+            return (torch.zeros(shape, dtype=dtype, device=dev) if value is None
+                    else torch.as_tensor(value, dtype=dtype, device=dev).reshape(-1, *shape[1:]))
+
+        boxes, labels = get("boxes", (0, 4), torch.float32), get("labels", (0,), torch.long)
+        crowd, crowd_labels = get("crowd_boxes", (0, 4), torch.float32), get("crowd_labels", (0,), torch.long)
+        areas, crowd_areas = get("areas", (0,), torch.float32), get("crowd_areas", (0,), torch.float32)
+        if len(areas) != len(boxes):
+            areas = torch.full((len(boxes),), -1.0, device=dev)
+        if len(crowd_areas) != len(crowd):
+            crowd_areas = torch.full((len(crowd),), -1.0, device=dev)
+        return {"boxes": torch.cat((boxes, crowd)), "labels": torch.cat((labels, crowd_labels)),
+                "iscrowd": torch.cat((torch.zeros(len(boxes), dtype=torch.long, device=dev),
+                                      torch.ones(len(crowd), dtype=torch.long, device=dev))),
+                "area": torch.cat((areas, crowd_areas)), "image_id": int(meta["image_id"]),
+                "orig_shape": tuple(meta["orig_shape"])}
+
     def _eval_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         preds = self.detect(batch)
         if batch_idx == 0:
             self._first_batch = [{**p, "meta": m} for p, m in zip(preds, batch["meta"])]
-        targets = [
-            {"boxes": torch.as_tensor(m["boxes"], dtype=torch.float32, device=self.device).reshape(-1, 4),
-             "labels": torch.as_tensor(m["labels"], dtype=torch.long, device=self.device).reshape(-1),
-             "image_id": int(m["image_id"])}
-            for m in batch["meta"]
-        ]
-        self.val_map.update(preds, targets)
+        self.val_map.update(preds, [self._eval_target(m) for m in batch["meta"]])
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, batch_idx)
@@ -330,41 +359,66 @@ class YOLODetector(L.LightningModule):
         self._eval_step(batch, batch_idx)
 
     def _log_map(self, stage: str) -> None:
-        result = self.val_map.compute()
-        curves = self.val_map.pr_curves(0.5)  # all ranks' data (a collective under DDP)
-        voc = [voc_ap(c.recall, c.precision) for c in curves.values() if c.num_gt > 0]
-        result["mAP50_voc"] = float(np.mean(voc)) if voc else -1.0  # VOC2010+ all-point AP at IoU 0.5
-        if self.hparams.save_plots and not self.trainer.sanity_checking:
-            self._save_plots(stage, curves)
+        hp = self.hparams
+        result = dict(self.val_map.compute())  # COCO numbers of all ranks' data (a collective under DDP)
+        data = self.val_map.synced_data()  # the same data for curves, plots and predictions.json (a collective)
         self.val_map.reset()
-        for key in ("mAP50-95", "mAP50", "mAP75", "mAP50_voc"):
+        curves = pr_curves(data, 0.5, hp.num_classes)
+        for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
+            aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
+            result[key] = float(np.mean(aps)) if aps else -1.0  # VOC2010+ all-point / VOC2007 11-point AP @ 0.5
+        for key in LOGGED_MAP_KEYS:
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key in ("mAP50-95", "mAP50"),
                      rank_zero_only=False, sync_dist=False)
         log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
-        if self.trainer.is_global_zero and log_dir and not self.trainer.sanity_checking:  # sanity: a few batches
-            per_class = result.get("per_class_ap")
-            names = self.net.names
-            record = {
-                "epoch": self.current_epoch, "step": self.global_step,
-                **{k: float(result[k]) for k in ("mAP50-95", "mAP50", "mAP75", "mAP50_voc")},
-                "num_images": int(result.get("num_images", -1)),
-                "num_duplicates": int(result.get("num_duplicates", -1)),
-                "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
-                "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
-                                      if per_class is not None else {}),
-            }
-            path = Path(log_dir) / f"{stage}_metrics.jsonl"
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def _save_plots(self, stage: str, curves: dict) -> None:
-        """PR curves (all ranks' data) and the first batch with its predictions, in the run's log folder."""
-        folder = Path(self.trainer.log_dir or ".") / "plots"
-        if not self.trainer.is_global_zero:
+        if not self.trainer.is_global_zero or not log_dir or self.trainer.sanity_checking:  # sanity: a few batches
             return
+        folder = Path(log_dir)
+        if hp.save_plots:
+            self._save_plots(stage, data, curves, folder / "plots")
+        if hp.save_json and self._writes_predictions():
+            path = folder / ("predictions.json" if stage == "val" else f"{stage}_predictions.json")
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
+            log.info("%s: %d detections of %d images written to %s", stage, len(data.det_scores), data.num_images,
+                     path)
+        per_class = result.get("per_class_ap")
+        names = self.net.names
+        record = {
+            "epoch": self.current_epoch, "step": self.global_step,
+            **{k: float(result[k]) for k in LOGGED_MAP_KEYS},
+            **{k: float(result[k]) for k in ("mAP_small", "mAP_medium", "mAP_large", "mAR100")},
+            "num_images": int(result.get("num_images", -1)),
+            "num_duplicates": int(result.get("num_duplicates", -1)),
+            "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
+            "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
+                                  if per_class is not None else {}),
+        }
+        path = folder / f"{stage}_metrics.jsonl"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _writes_predictions(self) -> bool:
+        """``predictions.json`` on ``validate`` / ``test``; during ``fit`` only at the last epoch (or a stop)."""
+        tr = self.trainer
+        if tr.state.fn != "fit":
+            return True
+        return tr.should_stop or (tr.max_epochs is not None and tr.max_epochs > 0
+                                  and self.current_epoch + 1 >= tr.max_epochs)
+
+    def _save_plots(self, stage: str, data: Any, curves: dict, folder: Path) -> None:
+        """Rank 0: PR curves, normalised confusion matrix, P / R / F1 against confidence and the first batch with its
+        predictions, as files in ``folder`` and as TensorBoard images."""
         names = [self.net.names[i] for i in range(len(self.net.names))]
-        plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)
+        paths = [plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)]
+        matrix = confusion_matrix(data, self.hparams.num_classes, conf=CONFUSION_CONF, iou_threshold=CONFUSION_IOU)
+        paths.append(plot_confusion_matrix(matrix, folder / f"{stage}_confusion_matrix_normalized.png", names,
+                                           title=f"confusion matrix, normalised per true class\n(conf "
+                                                 f"{CONFUSION_CONF}, IoU {CONFUSION_IOU})"))
+        conf_curves = confidence_curves(curves)
+        for which, tag in (("precision", "P"), ("recall", "R"), ("f1", "F1")):
+            paths.append(plot_confidence_curve(conf_curves, which, folder / f"{stage}_{tag}_curve.png", names))
         if getattr(self, "_first_batch", None):
             shown = self.hparams.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: show confident ones
             confident = [{**p, "boxes": p["boxes"][p["scores"] >= shown], "labels": p["labels"][p["scores"] >= shown]}
@@ -373,12 +427,17 @@ class YOLODetector(L.LightningModule):
                 save_prediction_grid(confident, names, folder / f"{stage}_batch0_pred.jpg")
             except ValueError:
                 pass
+        log_images(self.loggers, {f"{stage}_plots/{p.stem}": p for p in paths}, self.global_step)
 
     def on_validation_epoch_end(self) -> None:
         self._log_map("val")
 
     def on_test_epoch_end(self) -> None:
         self._log_map("test")
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        """Training plots (label statistics, first batches, ``results.png``) when ``save_plots``."""
+        return [TrainingPlots()] if self.hparams.save_plots else []
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         preds = self.detect(batch, conf=self.hparams.predict_conf)

@@ -1,0 +1,211 @@
+"""Training plots as a Lightning callback: label statistics at the start of fit, the first training batches with
+their boxes, and ``results.png`` (losses, learning rates and mAP per epoch) redrawn after every epoch.
+
+All go to ``<log_dir>/plots/`` (rank 0) and, where a ``TensorBoardLogger`` is configured, to TensorBoard as images.
+The per-epoch history is the logged metrics (``trainer.callback_metrics``: the epoch mean of each ``train/*`` loss
+over its batches, ``val/*`` after validation) plus each optimizer group's learning rate; it is part of the
+callback's checkpoint state, so a resumed run's ``results.png`` continues the curve.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import numpy as np
+
+log = logging.getLogger(__name__)
+TRAIN_BATCHES_PLOTTED = 3
+
+
+def log_images(loggers: Iterable[Any], images: Mapping[str, Path], step: int) -> None:
+    """Adds each saved picture (PNG / JPEG path) to every TensorBoard logger under its tag."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from ..metrics.plots import figure_to_array
+
+    boards = [lg for lg in loggers if isinstance(lg, TensorBoardLogger)]
+    if not boards:
+        return
+    for tag, path in images.items():
+        try:
+            arr = figure_to_array(path)
+        except Exception as err:  # a picture that cannot be read back is not worth stopping a run
+            log.warning("could not add %s to TensorBoard: %s", path, err)
+            continue
+        for board in boards:
+            board.experiment.add_image(tag, arr, step, dataformats="HWC")
+
+
+def plot_label_stats(boxes: np.ndarray, labels: np.ndarray, sizes: np.ndarray, names: Sequence[str],
+                     path: str | Path) -> Path:
+    """Instances per class, and histograms of box centre position and box size (normalised by the image size).
+
+    boxes (N, 4) xyxy pixels, labels (N,), sizes (N, 2) (width, height) of each box's image.
+    """
+    from matplotlib.figure import Figure
+
+    nc = len(names)
+    counts = np.bincount(labels.astype(np.int64), minlength=nc)[:nc] if len(labels) else np.zeros(nc, np.int64)
+    wh = sizes.astype(np.float64) if len(sizes) else np.ones((0, 2))
+    cx = (boxes[:, 0] + boxes[:, 2]) / 2 / wh[:, 0] if len(boxes) else np.zeros(0)
+    cy = (boxes[:, 1] + boxes[:, 3]) / 2 / wh[:, 1] if len(boxes) else np.zeros(0)
+    bw = (boxes[:, 2] - boxes[:, 0]) / wh[:, 0] if len(boxes) else np.zeros(0)
+    bh = (boxes[:, 3] - boxes[:, 1]) / wh[:, 1] if len(boxes) else np.zeros(0)
+    fig = Figure(figsize=(11, 9), dpi=100)
+    (a, b), (c, d) = fig.subplots(2, 2)
+    a.bar(range(nc), counts, color="tab:blue")
+    a.set_title(f"instances per class ({int(counts.sum())} boxes, {int((counts > 0).sum())}/{nc} classes)")
+    a.set_ylabel("instances")
+    if nc <= 40:
+        a.set_xticks(range(nc), names, rotation=90, fontsize=max(5, 10 - nc // 6))
+    else:
+        a.set_xlabel("class index")
+    b.hist2d(cx, cy, bins=40, range=[[0, 1], [0, 1]], cmap="Blues")
+    b.set_title("box centres")
+    b.set_xlabel("x")
+    b.set_ylabel("y")
+    b.invert_yaxis()  # image coordinates: y down
+    c.hist2d(bw, bh, bins=40, range=[[0, 1], [0, 1]], cmap="Blues")
+    c.set_title("box sizes")
+    c.set_xlabel("width")
+    c.set_ylabel("height")
+    d.hist(np.sqrt(np.clip(bw * bh, 0, None)), bins=50, range=(0, 1), color="tab:orange")
+    d.set_title("box size sqrt(w·h)")
+    d.set_xlabel("fraction of the image side")
+    d.set_ylabel("boxes")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Path:
+    """One panel per metric of ``history`` (one dict per epoch, ``epoch`` plus metric values) against the epoch:
+    train losses, then validation losses / mAP, then learning rates."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    keys = sorted({k for h in history for k in h if k != "epoch"},
+                  key=lambda k: (0 if k.startswith("train/") else 2 if k.startswith("lr") else 1, k))
+    cols = min(5, max(len(keys), 1))
+    rows = max(1, math.ceil(len(keys) / cols))
+    fig = Figure(figsize=(3.2 * cols, 2.8 * rows), dpi=100)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).reshape(-1)
+    epochs = [h.get("epoch", i) for i, h in enumerate(history)]
+    for ax, key in zip(axes, keys):
+        xs = [e for e, h in zip(epochs, history) if key in h]
+        ys = [h[key] for h in history if key in h]
+        ax.plot(xs, ys, marker=".", linewidth=1.5, label=key)
+        ax.set_title(key, fontsize=9, pad=10)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.tick_params(labelsize=7)
+        if key.startswith("lr"):
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
+    for ax in axes[len(keys):]:
+        ax.axis("off")
+    fig.suptitle("results per epoch")
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    return path
+
+
+class TrainingPlots(L.Callback):
+    """``labels.png`` at the start of fit, ``train_batch{0,1,2}.jpg`` (the first batches this run trains on, with
+    their targets) and ``results.png`` after every training epoch, all in ``<log_dir>/plots``."""
+
+    def __init__(self) -> None:
+        self.history: list[dict[str, float]] = []
+        self._loss_sums: dict[str, float] = {}
+        self._loss_counts: dict[str, int] = {}
+        self._batch_pending = False  # a batch ended: its logged values reach callback_metrics after the hook
+        self._batches_plotted = 0
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.history = list(state_dict.get("history", []))
+
+    @staticmethod
+    def _folder(trainer: L.Trainer) -> Path | None:
+        log_dir = trainer.log_dir  # a broadcast under DDP: every rank asks
+        return Path(log_dir) / "plots" if log_dir and trainer.is_global_zero else None
+
+    @staticmethod
+    def _names(pl_module: L.LightningModule) -> list[str]:
+        names = getattr(getattr(pl_module, "net", None), "names", None) or {}
+        return [names[i] for i in range(len(names))]
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        folder = self._folder(trainer)
+        ds = getattr(getattr(trainer, "datamodule", None), "datasets", {}).get("train")
+        records = getattr(ds, "records", None)
+        if folder is None or not records:
+            return
+        boxes = np.concatenate([r.boxes.reshape(-1, 4) for r in records]).astype(np.float64)
+        labels = np.concatenate([r.labels for r in records])
+        sizes = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in records]).reshape(-1, 2)
+        path = plot_label_stats(boxes, labels, sizes, self._names(pl_module), folder / "labels.png")
+        log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
+
+    def _add_losses(self, trainer: L.Trainer) -> None:
+        """Adds the finished batch's ``train/*_loss`` values (Lightning moves a step's logged values into
+        ``callback_metrics`` after ``on_train_batch_end``, so they are read at the next batch start / epoch end)."""
+        if not self._batch_pending:
+            return
+        self._batch_pending = False
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith("train/") and key.endswith("_loss"):
+                self._loss_sums[key] = self._loss_sums.get(key, 0.0) + float(value)
+                self._loss_counts[key] = self._loss_counts.get(key, 0) + 1
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._loss_sums.clear()
+        self._loss_counts.clear()
+        self._batch_pending = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
+                             batch_idx: int) -> None:
+        self._add_losses(trainer)
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
+                           batch_idx: int) -> None:
+        self._batch_pending = True
+        if self._batches_plotted >= TRAIN_BATCHES_PLOTTED:
+            return
+        self._batches_plotted += 1
+        folder = self._folder(trainer)
+        if folder is None or not isinstance(batch, dict) or "images" not in batch:
+            return
+        from ..data.visualize import plot_batch
+
+        path = folder / f"train_batch{self._batches_plotted - 1}.jpg"
+        plot_batch(batch, self._names(pl_module), path)
+        log_images(pl_module.loggers, {f"train_plots/{path.stem}": path}, trainer.global_step)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning runs the epoch's validation before this hook: val/* are this epoch's
+        self._add_losses(trainer)
+        row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
+        row.update({k: self._loss_sums[k] / self._loss_counts[k] for k in self._loss_sums})
+        for key, value in trainer.callback_metrics.items():
+            if key.startswith("val/"):
+                row[key] = float(value)
+        for i, opt in enumerate(trainer.optimizers):
+            for j, group in enumerate(opt.param_groups):
+                row[f"lr/pg{j}" if i == 0 else f"lr/opt{i}_pg{j}"] = float(group["lr"])
+        self._loss_sums.clear()
+        self._loss_counts.clear()
+        self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
+        folder = self._folder(trainer)
+        if folder is not None:
+            path = plot_results(self.history, folder / "results.png")
+            log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)
