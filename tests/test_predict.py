@@ -136,7 +136,7 @@ def test_cli_bad_input(reference_dir, tmp_path, caplog):
     assert results and {r["file_name"] for r in results} == {"cat.jpg"}
     assert {r["image_id"] for r in results} == {1}  # non-numeric stems: index in the sorted source list
     assert main(["--weights", str(reference_dir / CKPT), "--source", str(tmp_path / "nothing"),
-                 "--out", str(out)]) == 1
+                 "--out", str(out)]) == 2
     assert main(["--weights", str(tmp_path / "missing.pt"), "--source", str(src), "--out", str(out)]) == 2
     (tmp_path / "junk.pt").write_bytes(b"junk")
     assert main(["--weights", str(tmp_path / "junk.pt"), "--source", str(src), "--out", str(out)]) == 2

@@ -27,14 +27,14 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if len(args.imgsz) not in (1, 2) or any(s <= 0 or s % 32 for s in args.imgsz):
-        print(f"yolo12l info: --imgsz must be one or two positive multiples of 32, got {args.imgsz}",
+        print(f"yolo12l info: error: --imgsz must be one or two positive multiples of 32, got {args.imgsz}",
               file=sys.stderr)
         return 2
     h, w = (args.imgsz[0], args.imgsz[0]) if len(args.imgsz) == 1 else args.imgsz
     try:
         net = build_model(args.model, scale=args.scale, nc=args.nc)
     except (FileNotFoundError, ValueError, KeyError) as err:
-        print(f"yolo12l info: {err}", file=sys.stderr)
+        print(f"yolo12l info: error: {err}", file=sys.stderr)
         return 2
     flops = count_flops(to_meta(net), (h, w))  # shapes only: instant at any size
     if not args.quiet:

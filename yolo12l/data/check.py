@@ -59,12 +59,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         parsed = _parse(args, p)
     except NoUsableDataError as e:
-        print(f"ERROR: {e}", file=sys.stderr)
+        print(f"yolo12l check-data: error: {e}", file=sys.stderr)
         return 1
     rep = parsed.report
     print(rep.summary(list_files=True, max_files=args.max_files, include_info=args.verbose))
     if not parsed.records:
-        print(f"ERROR: no usable image in {rep.name}", file=sys.stderr)
+        print(f"yolo12l check-data: error: no usable image in {rep.name}", file=sys.stderr)
         return 1
     print(f"OK: {rep.num_images} usable images, {rep.num_boxes} boxes, {len(parsed.class_names)} classes; "
           f"{len(rep.problems)} problem(s) in {len(set(i.file for i in rep.problems))} file(s)")
