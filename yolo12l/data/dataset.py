@@ -33,7 +33,8 @@ from torch.utils.data import Dataset
 from .images import ImageLoadError, list_images, read_image
 from .letterbox import boxes_to_letterbox, letterbox
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
-from .transforms import FILL, AugmentConfig, build_train_color, build_train_geometry, mixup
+from .pipeline import TrainAugment
+from .transforms import FILL, AugmentConfig, mixup
 
 log = logging.getLogger("yolo12l.data")
 _NEVER = 2**62
@@ -95,22 +96,18 @@ class DetectionDataset(Dataset):
         return self.augment is not None and self.augment.mosaic > 0 and int(self._state[0]) < int(self._state[1])
 
     # ---------------------------------------------------------------------------------------------- randomness
-    def _seed_sample(self, index: int) -> None:
-        """Seeds ``self.rng`` and the augmentation pipelines from ``(seed, epoch, index)`` (built once per process)."""
+    def _seed_sample(self, index: int) -> random.Random:
+        """Seeds ``self.rng`` (numpy: partners, decisions) from ``(seed, epoch, index)`` and returns the sample's
+        Python generator (augmentation parameters) derived from the same seed sequence."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
             if torch.utils.data.get_worker_info() is not None:
                 cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
             if self.augment is not None:
-                self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True)
-                self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False)
-                self._color = build_train_color(self.augment)
+                self._augment = TrainAugment(self.augment, self.imgsz)
         seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
         self.rng = np.random.default_rng(seq)
-        if self.augment is not None:
-            py_random = random.Random(int(seq.generate_state(1, np.uint64)[0]))
-            for pipeline in (self._geo_mosaic, self._geo_plain, self._color):
-                pipeline.set_random_state(self.rng, py_random)
+        return random.Random(int(seq.generate_state(1, np.uint64)[0]))
 
     # -------------------------------------------------------------------------------------------- loading
     def _mark_failed(self, i: int, err: ImageLoadError) -> None:
@@ -170,33 +167,28 @@ class DetectionDataset(Dataset):
             **extra,
         }
 
-    def _geometry(self, i: int, mosaic: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    def _geometry(self, i: int, mosaic: bool, r: random.Random) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         i, img, boxes, labels = self.load_resized(i)
-        if mosaic:
-            others = [self.load_resized(int(self.rng.integers(len(self)))) for _ in range(3)]
-            meta = [{"image": o[1], "bboxes": o[2], "labels": o[3]} for o in others]
-            out = self._geo_mosaic(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta)
-        else:
-            out = self._geo_plain(image=img, bboxes=boxes, labels=labels)
-        return i, out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"], np.int64)
+        partners = [self.load_resized(int(self.rng.integers(len(self))))[1:] for _ in range(3)] if mosaic else None
+        return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
     def _train_item(self, index: int) -> dict[str, Any]:
-        self._seed_sample(index)
+        r = self._seed_sample(index)
         cfg = self.augment
         assert cfg is not None
         mosaic_on = self.mosaic_enabled
         mosaic = mosaic_on and self.rng.random() < cfg.mosaic
-        i, img, boxes, labels = self._geometry(index, mosaic)
+        i, img, boxes, labels = self._geometry(index, mosaic, r)
         mixed = False
         if mosaic_on and cfg.mixup > 0 and self.rng.random() < cfg.mixup:
-            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic)
+            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic, r)
             img, boxes, labels = mixup((img, boxes, labels), (img2, boxes2, labels2), float(self.rng.beta(32.0, 32.0)))
             mixed = True
-        out = self._color(image=img, bboxes=boxes, labels=labels)
+        img, boxes, labels = self._augment.color(r, (img, boxes, labels))
         return {
-            "image": _to_chw(out["image"]),
-            "boxes": torch.as_tensor(np.asarray(out["bboxes"], np.float32).reshape(-1, 4)),
-            "labels": torch.as_tensor(np.asarray(out["labels"], np.int64).reshape(-1)),
+            "image": _to_chw(img),
+            "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
+            "labels": torch.from_numpy(labels.reshape(-1)),
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
         }
 
