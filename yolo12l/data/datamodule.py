@@ -57,6 +57,10 @@ class DetectionDataModule(L.LightningDataModule):
         mosaic, mixup, close_mosaic, degrees, translate, scale, shear, hsv_h, hsv_s, hsv_v, fliplr,
         min_box_size, min_visibility: see :class:`AugmentConfig`.
         cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
+        cache_images: training images decoded and resized once, ``"ram"`` (checked against the free memory) or
+            ``"disk"`` (``.npy`` files under ``cache_dir/images``); None (default) decodes them per sample.
+        image_buffer_mb: per-process memory (MiB) for recently decoded training images (0: off); small datasets
+            are then decoded once per worker. See ``image_cache.py``; none of these change any sample.
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
         predict_source: folder / glob / file of images for ``predict_dataloader``.
     """
@@ -84,6 +88,8 @@ class DetectionDataModule(L.LightningDataModule):
         min_visibility: float = 0.1,
         cache_dir: PathLike | None = None,
         cache: bool = True,
+        cache_images: str | None = None,
+        image_buffer_mb: float = 512,
         verify: VerifyMode = "header",
         predict_source: PathLike | None = None,
     ) -> None:
@@ -102,6 +108,11 @@ class DetectionDataModule(L.LightningDataModule):
             min_box_size=min_box_size, min_visibility=min_visibility,
         )
         self.cache = AnnotationCache(cache_dir, enabled=cache)
+        if cache_images not in (None, "ram", "disk"):
+            raise ValueError(f"cache_images must be None, 'ram' or 'disk', got {cache_images!r}")
+        self.cache_images = cache_images
+        self.image_cache_dir = cache_dir
+        self.image_buffer_mb = image_buffer_mb
         self.verify = verify
         self.predict_source = predict_source
         self._splits: dict[str, ParsedSplit | None] = {}
@@ -159,7 +170,9 @@ class DetectionDataModule(L.LightningDataModule):
         log.log(logging.WARNING if problems else logging.INFO, "%s split: %s", name,
                 rep.summary(list_files=bool(problems)))
         parsed.require_usable()
-        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep)
+        extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
+                 "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
+        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:

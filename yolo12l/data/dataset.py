@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .image_cache import CacheMode, ResizedImages
 from .images import ImageLoadError, list_images, read_image
 from .letterbox import boxes_to_letterbox, letterbox
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
@@ -41,12 +42,22 @@ _NEVER = 2**62
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose)."""
+    if img.ndim == 3 and img.dtype == np.uint8 and 1 < img.shape[2] <= 4:
+        out = np.empty((img.shape[2], *img.shape[:2]), np.uint8)
+        cv2.split(np.ascontiguousarray(img), list(out))
+        return torch.from_numpy(out)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
 class DetectionDataset(Dataset):
     """Records -> samples. ``augment=None``: evaluation (letterbox to ``imgsz`` square, no randomness);
-    an :class:`AugmentConfig`: training (mosaic, affine, mixup, HSV, flip; output ``imgsz`` square)."""
+    an :class:`AugmentConfig`: training (mosaic, affine, mixup, HSV, flip; output ``imgsz`` square).
+
+    Training images (decoded, long side ``imgsz``) come from :class:`~.image_cache.ResizedImages`:
+    ``cache_images`` "ram" / "disk" fills that cache when the dataset is built (``cache_dir`` for "disk");
+    ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample.
+    """
 
     def __init__(
         self,
@@ -57,6 +68,9 @@ class DetectionDataset(Dataset):
         report: DatasetReport | None = None,
         max_retries: int = 10,
         seed: int | None = None,
+        cache_images: CacheMode | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        buffer_bytes: int = 0,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -73,6 +87,10 @@ class DetectionDataset(Dataset):
         self._failed = torch.zeros(len(records), dtype=torch.uint8).share_memory_()
         self._reported: set[int] = set()
         self._pid: int | None = None
+        self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
+                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes)
+        if cache_images is not None and augment is not None:
+            self.images.fill(on_error=self._mark_failed)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -88,12 +106,21 @@ class DetectionDataset(Dataset):
 
     @property
     def epoch(self) -> int:
-        return int(self._state[0])
+        return int(self._state_view()[0])
 
     @property
     def mosaic_enabled(self) -> bool:
         """Mosaic (and mixup) active in the current epoch."""
-        return self.augment is not None and self.augment.mosaic > 0 and int(self._state[0]) < int(self._state[1])
+        state = self._state_view()
+        return self.augment is not None and self.augment.mosaic > 0 and int(state[0]) < int(state[1])
+
+    def _state_view(self) -> np.ndarray:
+        """numpy view of the shared epoch state (reading a torch element costs ~100x more, per sample)."""
+        view = getattr(self, "_state_np", None)
+        if view is None or self._state_np_pid != os.getpid():
+            self._state_np, self._state_np_pid = self._state.numpy(), os.getpid()
+            view = self._state_np
+        return view
 
     # ---------------------------------------------------------------------------------------------- randomness
     def _seed_sample(self, index: int) -> random.Random:
@@ -133,7 +160,8 @@ class DetectionDataset(Dataset):
     def load_resized(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Loads record ``i`` (or a replacement) resized to long side ``imgsz``.
 
-        Returns (index used, image (h, w, 3) uint8, boxes (n, 4) pixels of that image, labels (n,)).
+        Returns (index used, image (h, w, 3) uint8 — do not modify it, it may be cached —, boxes (n, 4) pixels of
+        that image, labels (n,)).
         """
         for _ in range(self.max_retries):
             if self._failed[i]:
@@ -141,15 +169,11 @@ class DetectionDataset(Dataset):
                 continue
             r = self.records[i]
             try:
-                img = read_image(r.file, draft_size=self.imgsz)
+                img = self.images.get(i)
             except ImageLoadError as e:
                 self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
-            h, w = img.shape[:2]
-            k = self.imgsz / max(h, w)
-            if k != 1:
-                img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_LINEAR)
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
             return i, img, boxes, r.labels
         raise NoUsableDataError(f"{self.max_retries} consecutive images failed to load; last: {self.records[i].file}")

@@ -54,17 +54,28 @@ def random_center(r: random.Random, size: int) -> tuple[int, int]:
     return int(r.uniform(size / 2, 3 * size / 2)), int(r.uniform(size / 2, 3 * size / 2))
 
 
-def mosaic_canvas(images: list[np.ndarray], center: tuple[int, int], size: int,
-                  fill: int) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def mosaic_canvas(images: list[np.ndarray], center: tuple[int, int], size: int, fill: int,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """The 4 images (each (h, w, C), long side ``size``) placed around ``center`` on a ``(2*size, 2*size, C)``
-    canvas of ``fill``. Returns the canvas and per image the (dx, dy) that moves its pixels onto the canvas."""
+    canvas of ``fill``. Returns the canvas and per image the (dx, dy) that moves its pixels onto the canvas.
+
+    out: a canvas array to reuse (every pixel is written); saves allocating and page-faulting 4.9 MB at 640 px."""
     img0 = images[0]
-    canvas = np.full((2 * size, 2 * size, *img0.shape[2:]), fill, dtype=img0.dtype)
+    big = 2 * size
+    xc, yc = center
+    shape = (big, big, *img0.shape[2:])
+    canvas = out if out is not None and out.shape == shape and out.dtype == img0.dtype else np.empty(shape, img0.dtype)
     shifts = []
-    for im, (x1, y1, x2, y2, sx1, sy1, sx2, sy2) in zip(images, mosaic_placements(size, center,
-                                                                                 [i.shape[:2] for i in images])):
+    places = mosaic_placements(size, center, [i.shape[:2] for i in images])
+    quadrants = [(0, 0, xc, yc), (xc, 0, big, yc), (0, yc, xc, big), (xc, yc, big, big)]
+    for im, (x1, y1, x2, y2, sx1, sy1, sx2, sy2), (qx1, qy1, qx2, qy2) in zip(images, places, quadrants):
         canvas[y1:y2, x1:x2] = im[sy1:sy2, sx1:sx2]
         shifts.append((x1 - sx1, y1 - sy1))
+        # grey for the rest of this image's quadrant (the image touches the centre corner of its quadrant)
+        canvas[qy1:y1, qx1:qx2] = fill
+        canvas[y2:qy2, qx1:qx2] = fill
+        canvas[y1:y2, qx1:x1] = fill
+        canvas[y1:y2, x2:qx2] = fill
     return canvas, shifts
 
 

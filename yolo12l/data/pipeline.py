@@ -34,6 +34,7 @@ class TrainAugment:
     def __init__(self, cfg: AugmentConfig, imgsz: int, fill: int = FILL) -> None:
         self.cfg, self.size, self.fill = cfg, int(imgsz), fill
         self.affine = bool(cfg.scale or cfg.translate or cfg.degrees or cfg.shear)
+        self._canvas: np.ndarray | None = None  # reused mosaic canvas (only read by the warp that follows it)
 
     def geometry(self, r: random.Random, primary: Sample, partners: list[Sample] | None = None) -> Sample:
         """``primary`` (long side ``imgsz``) and, for a mosaic, 3 ``partners`` -> an (imgsz, imgsz) sample."""
@@ -44,7 +45,8 @@ class TrainAugment:
         if partners is not None:
             items = [(img, boxes, labels)] + [(p[0], *filter_boxes(p[1], p[2], p[0].shape[:2])) for p in partners]
             items += [items[0]] * (4 - len(items))
-            img, shifts = mosaic_canvas([it[0] for it in items], random_center(r, s), s, self.fill)
+            img, shifts = mosaic_canvas([it[0] for it in items], random_center(r, s), s, self.fill, out=self._canvas)
+            self._canvas = img
             boxes = np.concatenate([it[1] + np.array([dx, dy, dx, dy], np.float64)
                                     for it, (dx, dy) in zip(items, shifts)])
             labels = np.concatenate([it[2] for it in items])

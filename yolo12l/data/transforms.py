@@ -119,22 +119,23 @@ def filter_boxes(boxes: np.ndarray, labels: np.ndarray, hw: tuple[int, int], cfg
     input check). Returns float64 boxes and their labels; the same rule albumentations applies after each step."""
     eps = 1e-7
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1)
     if len(b) == 0:
-        return np.zeros((0, 4), np.float64), np.asarray(labels).reshape(-1)[:0]
+        return np.zeros((0, 4), np.float64), labels[:0]
     h, w = hw
-    area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-    c = np.empty_like(b)
-    c[:, 0], c[:, 2] = np.clip(b[:, 0], 0, w), np.clip(b[:, 2], 0, w)
-    c[:, 1], c[:, 3] = np.clip(b[:, 1], 0, h), np.clip(b[:, 3], 0, h)
+    c = np.minimum(np.maximum(b, 0.0), np.array([w, h, w, h], np.float64))  # (np.clip is slow on tiny arrays)
     cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
+    carea = cw * ch
     if cfg is None:
-        keep = cw * ch >= eps
+        keep = carea >= eps
     else:
-        carea = cw * ch
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
         ratio = np.maximum(cw / (ch + eps), ch / (cw + eps))
         keep = ((area >= eps) & (carea / (area + eps) >= cfg.min_visibility) & (cw >= cfg.min_box_size - eps)
                 & (ch >= cfg.min_box_size - eps) & (ratio <= cfg.max_aspect_ratio))
-    return c[keep], np.asarray(labels).reshape(-1)[keep]
+    if keep.all():
+        return c, labels
+    return c[keep], labels[keep]
 
 
 def build_train_geometry(cfg: AugmentConfig, imgsz: int, mosaic: bool, seed: int | None = None) -> A.Compose:
