@@ -108,6 +108,9 @@ class CoreStep:
     def __init__(self, side: str, model: str, nc: int, device: str, precision: str = "32", ema: bool = False,
                  channels_last: bool = False) -> None:
         self.side, self.device, self.dtype = side, device, PRECISIONS[precision]
+        if device == "cpu" and self.dtype is torch.float16:
+            self.dtype = torch.bfloat16  # as Lightning does: no fp16 autocast on CPU (emulated, ~10x slower)
+        self.precision = {None: "32", torch.bfloat16: "bf16-mixed", torch.float16: "16-mixed"}[self.dtype]
         if side == "ours":
             from yolo12l.losses import DetectionLoss
             from yolo12l.models import build_model
