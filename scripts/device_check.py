@@ -217,7 +217,6 @@ def section_ddp(cfg: dict, device: str, rec: dict, dry: bool) -> None:
 
 def ddp_child(a) -> None:
     """2 ranks (Lightning re-launches this script), SyncBatchNorm, bf16 on GPU; rank 0 writes the JSON."""
-    import lightning as L  # noqa: F401
 
     cfg = DRY if a.dry_run else FULL
     batch = synthetic_batch(a.batch, a.imgsz, nc=80)

@@ -83,7 +83,7 @@ def test_opencv_jpeg_decode_equals_pil(tmp_path, datasets_dir):
     Image.fromarray(img[..., 1]).save(files[-1])
     files += sorted((datasets_dir / "coco128" / "images" / "val2017").glob("*.jpg"))[:6]
     for f in files:
-        for draft in (None, 100, 60):
+        for draft in (None, 640, 100, 60):
             assert _read_jpeg_cv2(f, draft) is not None, f
             np.testing.assert_array_equal(read_image(f, draft_size=draft), _read_pil(f, draft), err_msg=f"{f} {draft}")
     Image.fromarray(img).convert("CMYK").save(tmp_path / "cmyk.jpg")

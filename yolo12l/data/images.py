@@ -172,7 +172,7 @@ def _read_jpeg_cv2(path: Path, draft_size: int | None) -> np.ndarray | None:
     scale = 1
     if draft_size is not None:  # PIL's draft rule: the largest of 8, 4, 2 keeping both sides >= draft_size
         k = min(frame[1] // draft_size, frame[0] // draft_size)
-        scale = next(s for s in (8, 4, 2, 1) if k >= s)
+        scale = next((s for s in (8, 4, 2) if k >= s), 1)
     buf = np.frombuffer(data, np.uint8)
     if scale == 1 and _IMREAD_RGB is not None:
         arr = cv2.imdecode(buf, _IMREAD_RGB)
