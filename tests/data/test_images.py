@@ -64,3 +64,28 @@ def test_list_images(bad_coco, tmp_path):
     files = list_images(d)
     assert f["good"] in files and f["gray"] in files and all(p.suffix in (".jpg", ".png") for p in files)
     assert list_images(str(d / "*.png")) == sorted(p for p in files if p.suffix == ".png")
+
+
+def test_opencv_jpeg_decode_equals_pil(tmp_path, datasets_dir):
+    """JPEGs decode through OpenCV (faster) to exactly PIL's pixels: every EXIF orientation, grayscale, reduced-size
+    (draft) decoding, real COCO photos; CMYK JPEGs are left to PIL."""
+    from yolo12l.data.images import _read_jpeg_cv2, _read_pil
+
+    rng = np.random.default_rng(0)
+    img = np.repeat(np.repeat((rng.random((30, 50, 3)) * 255).astype(np.uint8), 8, 0), 8, 1)  # 240 x 400
+    files = []
+    for o in range(1, 9):
+        ex = Image.Exif()
+        ex[0x0112] = o
+        files.append(tmp_path / f"o{o}.jpg")
+        Image.fromarray(img).save(files[-1], exif=ex, quality=90)
+    files.append(tmp_path / "gray.jpg")
+    Image.fromarray(img[..., 1]).save(files[-1])
+    files += sorted((datasets_dir / "coco128" / "images" / "val2017").glob("*.jpg"))[:6]
+    for f in files:
+        for draft in (None, 640, 100, 60):
+            assert _read_jpeg_cv2(f, draft) is not None, f
+            np.testing.assert_array_equal(read_image(f, draft_size=draft), _read_pil(f, draft), err_msg=f"{f} {draft}")
+    Image.fromarray(img).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    assert _read_jpeg_cv2(tmp_path / "cmyk.jpg", None) is None
+    np.testing.assert_array_equal(read_image(tmp_path / "cmyk.jpg"), _read_pil(tmp_path / "cmyk.jpg"))

@@ -105,3 +105,20 @@ def test_mixup_blends_and_keeps_all_boxes():
     b = (np.full((8, 8, 3), 100, np.uint8), np.array([[2, 2, 8, 8.0], [1, 1, 3, 3]]), np.array([0, 2]))
     img, boxes, labels = mixup(a, b, 0.25)
     assert (img == 125).all() and len(boxes) == 3 and labels.tolist() == [1, 0, 2]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_mosaic_canvas_equals_a_grey_canvas_with_pasted_images(seed):
+    from yolo12l.data.mosaic import mosaic_canvas
+
+    rng = np.random.default_rng(seed)
+    s = 64
+    images = [rng.integers(0, 255, (*rng.integers(8, 65, 2), 3), dtype=np.uint8) for _ in range(4)]
+    center = (int(rng.integers(s // 2, 3 * s // 2)), int(rng.integers(s // 2, 3 * s // 2)))
+    want = np.full((2 * s, 2 * s, 3), 114, np.uint8)
+    for im, (x1, y1, x2, y2, sx1, sy1, sx2, sy2) in zip(images, mosaic_placements(s, center,
+                                                                                 [i.shape[:2] for i in images])):
+        want[y1:y2, x1:x2] = im[sy1:sy2, sx1:sx2]
+    got, shifts = mosaic_canvas(images, center, s, 114)
+    np.testing.assert_array_equal(got, want)
+    assert len(shifts) == 4

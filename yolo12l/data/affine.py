@@ -14,12 +14,48 @@ enclosing box is kept; the Compose bbox processor then clips and filters them.
 from __future__ import annotations
 
 import math
+import random
 from typing import Any
 
 import cv2
 import numpy as np
 from albumentations.core.transforms_interface import DualTransform
 from albumentations.core.type_definitions import Targets
+
+
+def random_affine_matrix(r: random.Random, in_hw: tuple[int, int], size: int, scale: float, translate: float,
+                         degrees: float, shear: float) -> np.ndarray:
+    """(3, 3) float64 matrix mapping input pixels (h, w = ``in_hw``) to the ``size x size`` output.
+
+    Draws, in this order, from ``r``: rotation, zoom, x shear, y shear, x translation, y translation (one
+    ``uniform`` each, also when its range is 0, so the stream of draws does not depend on the settings).
+    """
+    h, w = in_hw
+    centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], np.float64)
+    rot = np.eye(3)
+    rot[:2] = cv2.getRotationMatrix2D((0, 0), r.uniform(-degrees, degrees), r.uniform(1 - scale, 1 + scale))
+    sh = np.eye(3)
+    sh[0, 1] = math.tan(math.radians(r.uniform(-shear, shear)))
+    sh[1, 0] = math.tan(math.radians(r.uniform(-shear, shear)))
+    move = np.eye(3)
+    move[0, 2] = size / 2 + r.uniform(-translate, translate) * size
+    move[1, 2] = size / 2 + r.uniform(-translate, translate) * size
+    return move @ sh @ rot @ centre
+
+
+def warp_image(img: np.ndarray, matrix: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """``img`` (H, W, C) uint8 warped by ``matrix`` (3, 3) into (size, size, C), bilinear, ``fill`` outside."""
+    value = (fill,) * img.shape[2] if img.ndim == 3 else fill
+    return cv2.warpAffine(img, matrix[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
+                          borderValue=value)
+
+
+def warp_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """(n, 4) xyxy pixels -> (n, 4) float64 pixels: the box enclosing the 4 transformed corners."""
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    corners = b[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 4, 2)  # (n, 4 corners, xy)
+    xy = corners @ matrix[:2, :2].T + matrix[:2, 2]
+    return np.concatenate([xy.min(1), xy.max(1)], 1)
 
 
 class YoloAffine(DualTransform):
@@ -39,23 +75,12 @@ class YoloAffine(DualTransform):
 
     def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
         h, w = params["shape"][:2]
-        r = self.py_random
-        centre = np.array([[1, 0, -w / 2], [0, 1, -h / 2], [0, 0, 1]], np.float64)
-        rot = np.eye(3)
-        rot[:2] = cv2.getRotationMatrix2D((0, 0), r.uniform(-self.degrees, self.degrees),
-                                          r.uniform(1 - self.scale, 1 + self.scale))
-        shear = np.eye(3)
-        shear[0, 1] = math.tan(math.radians(r.uniform(-self.shear, self.shear)))
-        shear[1, 0] = math.tan(math.radians(r.uniform(-self.shear, self.shear)))
-        move = np.eye(3)
-        move[0, 2] = self.size / 2 + r.uniform(-self.translate, self.translate) * self.size
-        move[1, 2] = self.size / 2 + r.uniform(-self.translate, self.translate) * self.size
-        return {"matrix": move @ shear @ rot @ centre, "in_hw": (h, w)}
+        m = random_affine_matrix(self.py_random, (h, w), self.size, self.scale, self.translate, self.degrees,
+                                 self.shear)
+        return {"matrix": m, "in_hw": (h, w)}
 
     def apply(self, img: np.ndarray, matrix: np.ndarray, **params: Any) -> np.ndarray:
-        fill = (self.fill,) * img.shape[2] if img.ndim == 3 else self.fill
-        return cv2.warpAffine(img, matrix[:2], (self.size, self.size), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=fill)
+        return warp_image(img, matrix, self.size, self.fill)
 
     def apply_to_bboxes(self, bboxes: np.ndarray, matrix: np.ndarray, in_hw: tuple[int, int],
                         **params: Any) -> np.ndarray:
@@ -63,9 +88,6 @@ class YoloAffine(DualTransform):
         if len(bboxes) == 0:
             return bboxes
         h, w = in_hw
-        b = bboxes[:, :4].astype(np.float64) * [w, h, w, h]
-        corners = b[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 4, 2)  # (n, 4 corners, xy)
-        xy = corners @ matrix[:2, :2].T + matrix[:2, 2]
         out = bboxes.copy()
-        out[:, :4] = np.concatenate([xy.min(1), xy.max(1)], 1) / self.size
+        out[:, :4] = warp_boxes(bboxes[:, :4].astype(np.float64) * [w, h, w, h], matrix) / self.size
         return out

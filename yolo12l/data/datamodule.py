@@ -70,6 +70,10 @@ class DetectionDataModule(L.LightningDataModule):
         mosaic, mixup, close_mosaic, degrees, translate, scale, shear, hsv_h, hsv_s, hsv_v, fliplr,
         min_box_size, min_visibility: see :class:`AugmentConfig`.
         cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
+        cache_images: training images decoded and resized once, ``"ram"`` (checked against the free memory) or
+            ``"disk"`` (``.npy`` files under ``cache_dir/images``); None (default) decodes them per sample.
+        image_buffer_mb: per-process memory (MiB) for recently decoded training images (0: off); small datasets
+            are then decoded once per worker. See ``image_cache.py``; none of these change any sample.
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
         predict_source: folder / glob / file of images for ``predict_dataloader``.
         rect_val: validate / test on rectangular batches as Ultralytics does (images sorted by aspect ratio, each
@@ -100,6 +104,8 @@ class DetectionDataModule(L.LightningDataModule):
         min_visibility: float = 0.1,
         cache_dir: PathLike | None = None,
         cache: bool = True,
+        cache_images: str | None = None,
+        image_buffer_mb: float = 512,
         verify: VerifyMode = "header",
         predict_source: PathLike | None = None,
         rect_val: bool = True,
@@ -118,6 +124,11 @@ class DetectionDataModule(L.LightningDataModule):
             min_box_size=min_box_size, min_visibility=min_visibility,
         )
         self.cache = AnnotationCache(cache_dir, enabled=cache)
+        if cache_images not in (None, "ram", "disk"):
+            raise ConfigError(f"cache_images must be None, 'ram' or 'disk', got {cache_images!r}")
+        self.cache_images = cache_images
+        self.image_cache_dir = cache_dir
+        self.image_buffer_mb = image_buffer_mb
         self.verify = verify
         self.predict_source = predict_source
         self.rect_val = rect_val
@@ -178,7 +189,9 @@ class DetectionDataModule(L.LightningDataModule):
         parsed.require_usable()
         if not train and self.rect_val:
             return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
-        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep)
+        extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
+                 "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
+        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:

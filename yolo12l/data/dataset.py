@@ -30,22 +30,34 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .image_cache import CacheMode, ResizedImages
 from .images import ImageLoadError, list_images, read_image
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
-from .transforms import FILL, AugmentConfig, build_train_color, build_train_geometry, mixup
+from .pipeline import TrainAugment
+from .transforms import FILL, AugmentConfig, mixup
 
 log = logging.getLogger("yolo12l.data")
 _NEVER = 2**62
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose)."""
+    if img.ndim == 3 and img.dtype == np.uint8 and 1 < img.shape[2] <= 4:
+        out = np.empty((img.shape[2], *img.shape[:2]), np.uint8)
+        cv2.split(np.ascontiguousarray(img), list(out))
+        return torch.from_numpy(out)
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
 class DetectionDataset(Dataset):
     """Records -> samples. ``augment=None``: evaluation (letterbox to ``imgsz`` square, no randomness);
-    an :class:`AugmentConfig`: training (mosaic, affine, mixup, HSV, flip; output ``imgsz`` square)."""
+    an :class:`AugmentConfig`: training (mosaic, affine, mixup, HSV, flip; output ``imgsz`` square).
+
+    Training images (decoded, long side ``imgsz``) come from :class:`~.image_cache.ResizedImages`:
+    ``cache_images`` "ram" / "disk" fills that cache when the dataset is built (``cache_dir`` for "disk");
+    ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample.
+    """
 
     def __init__(
         self,
@@ -56,6 +68,9 @@ class DetectionDataset(Dataset):
         report: DatasetReport | None = None,
         max_retries: int = 10,
         seed: int | None = None,
+        cache_images: CacheMode | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        buffer_bytes: int = 0,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -72,6 +87,10 @@ class DetectionDataset(Dataset):
         self._failed = torch.zeros(len(records), dtype=torch.uint8).share_memory_()
         self._reported: set[int] = set()
         self._pid: int | None = None
+        self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
+                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes)
+        if cache_images is not None and augment is not None:
+            self.images.fill(on_error=self._mark_failed)
 
     def __len__(self) -> int:
         return len(self.records)
@@ -87,30 +106,35 @@ class DetectionDataset(Dataset):
 
     @property
     def epoch(self) -> int:
-        return int(self._state[0])
+        return int(self._state_view()[0])
 
     @property
     def mosaic_enabled(self) -> bool:
         """Mosaic (and mixup) active in the current epoch."""
-        return self.augment is not None and self.augment.mosaic > 0 and int(self._state[0]) < int(self._state[1])
+        state = self._state_view()
+        return self.augment is not None and self.augment.mosaic > 0 and int(state[0]) < int(state[1])
+
+    def _state_view(self) -> np.ndarray:
+        """numpy view of the shared epoch state (reading a torch element costs ~100x more, per sample)."""
+        view = getattr(self, "_state_np", None)
+        if view is None or self._state_np_pid != os.getpid():
+            self._state_np, self._state_np_pid = self._state.numpy(), os.getpid()
+            view = self._state_np
+        return view
 
     # ---------------------------------------------------------------------------------------------- randomness
-    def _seed_sample(self, index: int) -> None:
-        """Seeds ``self.rng`` and the augmentation pipelines from ``(seed, epoch, index)`` (built once per process)."""
+    def _seed_sample(self, index: int) -> random.Random:
+        """Seeds ``self.rng`` (numpy: partners, decisions) from ``(seed, epoch, index)`` and returns the sample's
+        Python generator (augmentation parameters) derived from the same seed sequence."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
             if torch.utils.data.get_worker_info() is not None:
                 cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
             if self.augment is not None:
-                self._geo_mosaic = build_train_geometry(self.augment, self.imgsz, mosaic=True)
-                self._geo_plain = build_train_geometry(self.augment, self.imgsz, mosaic=False)
-                self._color = build_train_color(self.augment)
+                self._augment = TrainAugment(self.augment, self.imgsz)
         seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
         self.rng = np.random.default_rng(seq)
-        if self.augment is not None:
-            py_random = random.Random(int(seq.generate_state(1, np.uint64)[0]))
-            for pipeline in (self._geo_mosaic, self._geo_plain, self._color):
-                pipeline.set_random_state(self.rng, py_random)
+        return random.Random(int(seq.generate_state(1, np.uint64)[0]))
 
     # -------------------------------------------------------------------------------------------- loading
     def _mark_failed(self, i: int, err: ImageLoadError) -> None:
@@ -136,7 +160,8 @@ class DetectionDataset(Dataset):
     def load_resized(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Loads record ``i`` (or a replacement) resized to long side ``imgsz``.
 
-        Returns (index used, image (h, w, 3) uint8, boxes (n, 4) pixels of that image, labels (n,)).
+        Returns (index used, image (h, w, 3) uint8 — do not modify it, it may be cached —, boxes (n, 4) pixels of
+        that image, labels (n,)).
         """
         for _ in range(self.max_retries):
             if self._failed[i]:
@@ -144,15 +169,11 @@ class DetectionDataset(Dataset):
                 continue
             r = self.records[i]
             try:
-                img = read_image(r.file, draft_size=self.imgsz)
+                img = self.images.get(i)
             except ImageLoadError as e:
                 self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
-            h, w = img.shape[:2]
-            k = self.imgsz / max(h, w)
-            if k != 1:
-                img = cv2.resize(img, (max(1, round(w * k)), max(1, round(h * k))), interpolation=cv2.INTER_LINEAR)
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
             return i, img, boxes, r.labels
         raise NoUsableDataError(f"{self.max_retries} consecutive images failed to load; last: {self.records[i].file}")
@@ -170,33 +191,28 @@ class DetectionDataset(Dataset):
             **extra,
         }
 
-    def _geometry(self, i: int, mosaic: bool) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+    def _geometry(self, i: int, mosaic: bool, r: random.Random) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         i, img, boxes, labels = self.load_resized(i)
-        if mosaic:
-            others = [self.load_resized(int(self.rng.integers(len(self)))) for _ in range(3)]
-            meta = [{"image": o[1], "bboxes": o[2], "labels": o[3]} for o in others]
-            out = self._geo_mosaic(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta)
-        else:
-            out = self._geo_plain(image=img, bboxes=boxes, labels=labels)
-        return i, out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"], np.int64)
+        partners = [self.load_resized(int(self.rng.integers(len(self))))[1:] for _ in range(3)] if mosaic else None
+        return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
     def _train_item(self, index: int) -> dict[str, Any]:
-        self._seed_sample(index)
+        r = self._seed_sample(index)
         cfg = self.augment
         assert cfg is not None
         mosaic_on = self.mosaic_enabled
         mosaic = mosaic_on and self.rng.random() < cfg.mosaic
-        i, img, boxes, labels = self._geometry(index, mosaic)
+        i, img, boxes, labels = self._geometry(index, mosaic, r)
         mixed = False
         if mosaic_on and cfg.mixup > 0 and self.rng.random() < cfg.mixup:
-            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic)
+            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic, r)
             img, boxes, labels = mixup((img, boxes, labels), (img2, boxes2, labels2), float(self.rng.beta(32.0, 32.0)))
             mixed = True
-        out = self._color(image=img, bboxes=boxes, labels=labels)
+        img, boxes, labels = self._augment.color(r, (img, boxes, labels))
         return {
-            "image": _to_chw(out["image"]),
-            "boxes": torch.as_tensor(np.asarray(out["bboxes"], np.float32).reshape(-1, 4)),
-            "labels": torch.as_tensor(np.asarray(out["labels"], np.int64).reshape(-1)),
+            "image": _to_chw(img),
+            "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
+            "labels": torch.from_numpy(labels.reshape(-1)),
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
         }
 

@@ -10,6 +10,11 @@ Policy (documented here once):
   files end with their end marker (``FFD9`` / ``IEND``). Only files failing the end-marker test are fully
   decoded to confirm (truncated files usually still open). ``verify="full"`` decodes every image (slow).
   A file that still fails to decode while training is replaced by another sample (see ``dataset.py``).
+* Decoding: baseline/progressive JPEGs with 1 or 3 components that end with their end marker are decoded by
+  OpenCV (libjpeg-turbo, EXIF orientation applied, reduced-size DCT decoding for ``draft_size``): the same pixels as
+  PIL (checked on every COCO128/VOC128 image and all 8 EXIF orientations), with less overhead (no EXIF parse in
+  Python, no copy out of a PIL image). Everything else (CMYK JPEGs, PNG, 16-bit, palette, truncated files) goes
+  through PIL as described above.
 """
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
@@ -126,6 +132,57 @@ def _to_rgb_array(im: Image.Image) -> np.ndarray:
     return np.asarray(im.convert("RGB"))
 
 
+_JPEG_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+_REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
+_IMREAD_RGB = getattr(cv2, "IMREAD_COLOR_RGB", None)  # OpenCV >= 4.10
+
+
+def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
+    """(stored height, width, components) from a JPEG's first SOF segment, or None when not found before the scan."""
+    i, n = 2, len(data)
+    while i + 9 < n:
+        if data[i] != 0xFF:
+            return None
+        m = data[i + 1]
+        if m == 0xFF:  # fill byte
+            i += 1
+            continue
+        if m == 0x01 or 0xD0 <= m <= 0xD8:  # markers without a length
+            i += 2
+            continue
+        if m in _JPEG_SOF:
+            return (data[i + 5] << 8) | data[i + 6], (data[i + 7] << 8) | data[i + 8], data[i + 9]
+        if m == 0xDA:  # start of scan: no frame header before it
+            return None
+        i += 2 + ((data[i + 2] << 8) | data[i + 3])
+    return None
+
+
+def _read_jpeg_cv2(path: Path, draft_size: int | None) -> np.ndarray | None:
+    """OpenCV decode of an ordinary complete JPEG (see the module doc), or None to let PIL handle the file."""
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if len(data) < 16 or data[:2] != b"\xff\xd8" or b"\xff\xd9" not in data[-16:]:
+        return None
+    frame = _jpeg_frame(data)
+    if frame is None or frame[2] not in (1, 3):
+        return None
+    scale = 1
+    if draft_size is not None:  # PIL's draft rule: the largest of 8, 4, 2 keeping both sides >= draft_size
+        k = min(frame[1] // draft_size, frame[0] // draft_size)
+        scale = next((s for s in (8, 4, 2) if k >= s), 1)
+    buf = np.frombuffer(data, np.uint8)
+    if scale == 1 and _IMREAD_RGB is not None:
+        arr = cv2.imdecode(buf, _IMREAD_RGB)
+    else:
+        arr = cv2.imdecode(buf, _REDUCED[scale] if scale > 1 else cv2.IMREAD_COLOR)
+        if arr is not None:
+            arr = cv2.cvtColor(arr, cv2.COLOR_BGR2RGB, dst=arr)
+    return arr if arr is not None and arr.ndim == 3 and arr.shape[2] == 3 else None
+
+
 def read_image(path: str | os.PathLike, draft_size: int | None = None) -> np.ndarray:
     """Decodes an image to a (H, W, 3) uint8 RGB array in displayed orientation. Raises ImageLoadError.
 
@@ -133,6 +190,15 @@ def read_image(path: str | os.PathLike, draft_size: int | None = None) -> np.nda
     >= ``draft_size`` (much faster for large photos); the caller rescales boxes from the returned shape.
     """
     path = Path(path)
+    if path.suffix.lower() in (".jpg", ".jpeg", ".jpe"):
+        arr = _read_jpeg_cv2(path, draft_size)
+        if arr is not None:
+            return arr
+    return _read_pil(path, draft_size)
+
+
+def _read_pil(path: Path, draft_size: int | None = None) -> np.ndarray:
+    """:func:`read_image` through PIL (every format and mode)."""
     _check_file(path)
     try:
         with warnings.catch_warnings():

@@ -14,6 +14,7 @@ the Compose). Fewer than 3 are padded with copies of the primary image.
 """
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
@@ -48,6 +49,36 @@ def mosaic_placements(size: int, center: tuple[int, int], shapes: list[tuple[int
     return out
 
 
+def random_center(r: random.Random, size: int) -> tuple[int, int]:
+    """Mosaic centre (xc, yc), each ``int(uniform(size/2, 3*size/2))`` (x drawn first)."""
+    return int(r.uniform(size / 2, 3 * size / 2)), int(r.uniform(size / 2, 3 * size / 2))
+
+
+def mosaic_canvas(images: list[np.ndarray], center: tuple[int, int], size: int, fill: int,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The 4 images (each (h, w, C), long side ``size``) placed around ``center`` on a ``(2*size, 2*size, C)``
+    canvas of ``fill``. Returns the canvas and per image the (dx, dy) that moves its pixels onto the canvas.
+
+    out: a canvas array to reuse (every pixel is written); saves allocating and page-faulting 4.9 MB at 640 px."""
+    img0 = images[0]
+    big = 2 * size
+    xc, yc = center
+    shape = (big, big, *img0.shape[2:])
+    canvas = out if out is not None and out.shape == shape and out.dtype == img0.dtype else np.empty(shape, img0.dtype)
+    shifts = []
+    places = mosaic_placements(size, center, [i.shape[:2] for i in images])
+    quadrants = [(0, 0, xc, yc), (xc, 0, big, yc), (0, yc, xc, big), (xc, yc, big, big)]
+    for im, (x1, y1, x2, y2, sx1, sy1, sx2, sy2), (qx1, qy1, qx2, qy2) in zip(images, places, quadrants):
+        canvas[y1:y2, x1:x2] = im[sy1:sy2, sx1:sx2]
+        shifts.append((x1 - sx1, y1 - sy1))
+        # grey for the rest of this image's quadrant (the image touches the centre corner of its quadrant)
+        canvas[qy1:y1, qx1:qx2] = fill
+        canvas[y2:qy2, qx1:qx2] = fill
+        canvas[y1:y2, qx1:x1] = fill
+        canvas[y1:y2, x2:qx2] = fill
+    return canvas, shifts
+
+
 class YoloMosaic(DualTransform):
     """4-image mosaic on a (2*size, 2*size) canvas filled with ``fill``; boxes follow their image.
 
@@ -77,22 +108,18 @@ class YoloMosaic(DualTransform):
             extra = fmixing.preprocess_selected_mosaic_items(extra, bbox_proc, None)  # -> normalised + labels
         primary = {"image": data["image"], "bboxes": data.get("bboxes")}
         items = [primary, *extra] + [primary] * (3 - len(extra))
-        center = (int(self.py_random.uniform(s / 2, 3 * s / 2)), int(self.py_random.uniform(s / 2, 3 * s / 2)))
-        img0 = data["image"]
-        canvas = np.full((2 * s, 2 * s, *img0.shape[2:]), self.fill, dtype=img0.dtype)
+        center = random_center(self.py_random, s)
+        canvas, shifts = mosaic_canvas([it["image"] for it in items], center, s, self.fill)
         boxes = []
-        places = mosaic_placements(s, center, [it["image"].shape[:2] for it in items])
-        for it, (x1, y1, x2, y2, sx1, sy1, sx2, sy2) in zip(items, places):
-            im = it["image"]
-            canvas[y1:y2, x1:x2] = im[sy1:sy2, sx1:sx2]
+        for it, (dx, dy) in zip(items, shifts):
             b = it.get("bboxes")
             if b is None or len(b) == 0:
                 continue
             b = np.array(b, dtype=np.float64, copy=True)
-            h, w = im.shape[:2]
+            h, w = it["image"].shape[:2]
             # normalised to this image -> pixels -> shifted onto the canvas -> normalised to the canvas
-            b[:, [0, 2]] = (b[:, [0, 2]] * w + (x1 - sx1)) / (2 * s)
-            b[:, [1, 3]] = (b[:, [1, 3]] * h + (y1 - sy1)) / (2 * s)
+            b[:, [0, 2]] = (b[:, [0, 2]] * w + dx) / (2 * s)
+            b[:, [1, 3]] = (b[:, [1, 3]] * h + dy) / (2 * s)
             boxes.append(b)
         ncol = data["bboxes"].shape[1] if "bboxes" in data and data["bboxes"] is not None else 4
         mosaic_boxes = np.concatenate(boxes).astype(np.float32) if boxes else np.zeros((0, ncol), np.float32)

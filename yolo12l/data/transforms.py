@@ -16,6 +16,7 @@ ratio exceeds ``max_aspect_ratio``.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -57,6 +58,24 @@ class AugmentConfig:
         return asdict(self)
 
 
+def hsv_gains(r: random.Random, hgain: float, sgain: float, vgain: float) -> list[float]:
+    """``[1 + U(-1, 1) * g for g in (hgain, sgain, vgain)]`` (three draws from ``r``, also for a zero gain)."""
+    return [1 + r.uniform(-1, 1) * g for g in (hgain, sgain, vgain)]
+
+
+def apply_hsv(img: np.ndarray, gains: list[float]) -> np.ndarray:
+    """uint8 RGB (H, W, 3) with hue, saturation, value multiplied by ``gains`` (hue wraps at 180, S/V saturate).
+
+    One 3-channel lookup table on the HSV image (the same values as a LUT per channel)."""
+    x = np.arange(256, dtype=np.float32)
+    lut = np.empty((1, 256, 3), np.uint8)
+    lut[0, :, 0] = ((x * gains[0]) % 180).astype(np.uint8)
+    lut[0, :, 1] = np.clip(x * gains[1], 0, 255).astype(np.uint8)
+    lut[0, :, 2] = np.clip(x * gains[2], 0, 255).astype(np.uint8)
+    hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV)
+    return cv2.cvtColor(cv2.LUT(hsv, lut, dst=hsv), cv2.COLOR_HSV2RGB, dst=hsv)
+
+
 class RandomHSV(ImageOnlyTransform):
     """YOLO colour jitter: hue, saturation and value each multiplied by a gain drawn from ``1 + U(-g, g)``.
 
@@ -71,18 +90,12 @@ class RandomHSV(ImageOnlyTransform):
         return ("hgain", "sgain", "vgain")
 
     def get_params(self) -> dict[str, Any]:
-        return {"gains": [1 + self.py_random.uniform(-1, 1) * g for g in (self.hgain, self.sgain, self.vgain)]}
+        return {"gains": hsv_gains(self.py_random, self.hgain, self.sgain, self.vgain)}
 
     def apply(self, img: np.ndarray, gains: list[float], **params: Any) -> np.ndarray:
         if not (self.hgain or self.sgain or self.vgain):
             return img
-        h, s, v = cv2.split(cv2.cvtColor(img, cv2.COLOR_RGB2HSV))
-        x = np.arange(256, dtype=np.float32)
-        lut_h = ((x * gains[0]) % 180).astype(np.uint8)
-        lut_s = np.clip(x * gains[1], 0, 255).astype(np.uint8)
-        lut_v = np.clip(x * gains[2], 0, 255).astype(np.uint8)
-        hsv = cv2.merge((cv2.LUT(h, lut_h), cv2.LUT(s, lut_s), cv2.LUT(v, lut_v)))
-        return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB)
+        return apply_hsv(img, gains)
 
 
 def bbox_params(cfg: AugmentConfig) -> A.BboxParams:
@@ -96,6 +109,33 @@ def bbox_params(cfg: AugmentConfig) -> A.BboxParams:
         clip=True,
         filter_invalid_bboxes=True,
     )
+
+
+def filter_boxes(boxes: np.ndarray, labels: np.ndarray, hw: tuple[int, int], cfg: AugmentConfig | None = None
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Clips (n, 4) xyxy pixel boxes to the image ``hw`` = (h, w) and keeps those with a non-zero area and, with
+    ``cfg``, the rule of :func:`bbox_params` (sides >= ``min_box_size``, visible fraction >= ``min_visibility``,
+    aspect ratio <= ``max_aspect_ratio``). Without ``cfg``: clip and drop empty boxes only (albumentations'
+    input check). Returns float64 boxes and their labels; the same rule albumentations applies after each step."""
+    eps = 1e-7
+    b = np.asarray(boxes, np.float64).reshape(-1, 4)
+    labels = np.asarray(labels).reshape(-1)
+    if len(b) == 0:
+        return np.zeros((0, 4), np.float64), labels[:0]
+    h, w = hw
+    c = np.minimum(np.maximum(b, 0.0), np.array([w, h, w, h], np.float64))  # (np.clip is slow on tiny arrays)
+    cw, ch = c[:, 2] - c[:, 0], c[:, 3] - c[:, 1]
+    carea = cw * ch
+    if cfg is None:
+        keep = carea >= eps
+    else:
+        area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+        ratio = np.maximum(cw / (ch + eps), ch / (cw + eps))
+        keep = ((area >= eps) & (carea / (area + eps) >= cfg.min_visibility) & (cw >= cfg.min_box_size - eps)
+                & (ch >= cfg.min_box_size - eps) & (ratio <= cfg.max_aspect_ratio))
+    if keep.all():
+        return c, labels
+    return c[keep], labels[keep]
 
 
 def build_train_geometry(cfg: AugmentConfig, imgsz: int, mosaic: bool, seed: int | None = None) -> A.Compose:
