@@ -8,6 +8,12 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # with one xdist worker per core, torch threads inside each worker would only wait on each other
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("YOLO12L_TEST_THREADS", "1")))
+
 
 def shared_root() -> Path:
     """The folder holding ``datasets/`` and ``reference/`` (env ``YOLO12L_SHARED``, default ``../shared``)."""

@@ -198,6 +198,7 @@ def _ddp_worker(rank: int, world: int, port: int, shards, out_dir: str) -> None:
         dist.destroy_process_group()
 
 
+@pytest.mark.xdist_group("multiprocess")
 def test_ddp_gather_equals_single_process(tmp_path, make_detections):
     preds, targets = make_detections(5, n_images=11)
     world = 2

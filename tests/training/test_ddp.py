@@ -10,6 +10,8 @@ import pytest
 
 from run_helpers import REPO, SCRIPTS, check, read_events, run, script_env
 
+pytestmark = pytest.mark.xdist_group("multiprocess")  # one xdist worker runs them in turn
+
 
 def test_ddp_validation_equals_single_process(synth_cache, tmp_path):
     """9 val images, batch 2, 2 ranks: the DistributedSampler pads one duplicate; the metric drops it and the

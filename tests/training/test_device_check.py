@@ -5,7 +5,11 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from run_helpers import REPO, check, script_env
+
+pytestmark = pytest.mark.xdist_group("multiprocess")  # one xdist worker runs them in turn
 
 
 def test_device_check_dry_run_writes_every_section(tmp_path):

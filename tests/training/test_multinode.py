@@ -6,7 +6,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 from run_helpers import SCRIPTS, free_port, read_events, run
+
+pytestmark = pytest.mark.xdist_group("multiprocess")  # one xdist worker runs them in turn
 
 
 def test_two_nodes_on_loopback_complete_one_epoch(synth_cache, tmp_path):

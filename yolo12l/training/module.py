@@ -290,7 +290,7 @@ class YOLODetector(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         hp = self.hparams
-        self.trainer.estimated_stepping_batches  # noqa: B018  (sets up the train dataloader: its length)
+        self.trainer.fit_loop.setup_data()  # the train dataloader, for its length (a no-op once set up)
         nb = self.trainer.num_training_batches
         if not isinstance(nb, int) or nb < 1:
             raise ValueError(f"the recipe needs a train dataloader with a known length, got {nb} batches")
