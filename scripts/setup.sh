@@ -9,8 +9,15 @@ TORCH_SPEC=${TORCH_SPEC:-torch==2.13.0}
 stamp=.venv/.yolo12l-installed
 want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $TORCH_SPEC"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q "$TORCH_SPEC"
-  .venv/bin/python -m pip install -q -e ".[test]"
+  log=.venv/setup.log
+  echo "setup: installing $TORCH_SPEC and yolo12l into .venv (pip's output: $log)"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q "$TORCH_SPEC" &&
+         .venv/bin/python -m pip install -q -e ".[test]"; } >"$log" 2>&1; then
+    tail -n 30 "$log" >&2
+    echo "setup: pip failed (full output in $log)" >&2
+    exit 1
+  fi
   echo "$want" > "$stamp"
+  echo "setup: done"
 fi

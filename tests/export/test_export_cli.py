@@ -139,6 +139,8 @@ def test_bad_export_size_is_reported(tmp_path, capsys):
 
 
 def test_out_may_be_a_directory(tmp_path, capsys):
+    from yolo12l.export.cli import output_path
+
     weights = tmp_path / "w.ckpt"
     _lightning_checkpoint(weights)
     folder = tmp_path / "exports"
@@ -146,8 +148,6 @@ def test_out_may_be_a_directory(tmp_path, capsys):
     assert main(["--weights", str(weights), "--imgsz", "64", "--out", str(folder)]) == 0
     assert (folder / "w.onnx").is_file()
     new = tmp_path / "new" / "deeper"
-    assert main(["--weights", str(weights), "--imgsz", "64", "--out", f"{new}/"]) == 0
-    assert (new / "w.onnx").is_file()
-    named = tmp_path / "named.onnx"
-    assert main(["--weights", str(weights), "--imgsz", "64", "--out", str(named)]) == 0
-    assert named.is_file()
+    assert output_path(weights, f"{new}/") == new / "w.onnx" and new.is_dir()  # a trailing '/' names a folder
+    assert output_path(weights, str(tmp_path / "named.onnx")) == tmp_path / "named.onnx"
+    assert output_path(weights, None) == tmp_path / "w.onnx"

@@ -91,7 +91,7 @@ def check_predictions(cwd: Path, images: Path, out: Path | None = None) -> None:
     assert sorted(p.name for p in (out / "images").iterdir()) == files
 
 
-def test_train_py_fit_validate_predict(synth_cache, tmp_path):
+def test_train_py_fit_validate_predict(synth_cache, tmp_path, monkeypatch):
     base = ["--config", str(QUICKSTART), *overrides(synth_cache)]
     out = cli_subprocess(["fit", *base], tmp_path)
     # not a terminal: no progress-bar redraws, one summary line per epoch, no LightningCLI args warning
@@ -101,7 +101,10 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path):
     last = check_fit_run(tmp_path, "yolo12n.yaml")
     fit_record = json.loads((tmp_path / RUN_DIR / "version_0" / "val_metrics.jsonl").read_text())
 
-    out = cli_subprocess(["validate", *base, "--ckpt_path", str(last)], tmp_path)
+    # validate and predict in-process (same code path as the console; the subprocess start-up is the fit's)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["yolo12l"])
+    out = cli_inprocess(["validate", *base, "--ckpt_path", str(last)])
     assert "val/mAP50-95" in out
     record = json.loads((tmp_path / RUN_DIR / "version_1" / "val_metrics.jsonl").read_text())
     assert record["num_images"] == 8
@@ -109,8 +112,8 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path):
     for key in ("mAP50-95", "mAP50", "mAP75"):
         assert record[key] == pytest.approx(fit_record[key], abs=1e-12)
 
-    cli_subprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
-                    "--data.init_args.predict_source", str(val_images(synth_cache))], tmp_path)
+    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+                   "--data.init_args.predict_source", str(val_images(synth_cache))])
     check_predictions(tmp_path, val_images(synth_cache))
 
 

@@ -1,6 +1,7 @@
 """The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation (predictions.json, plots)."""
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import time
@@ -312,10 +313,44 @@ class YOLODetector(L.LightningModule):
         return opt
 
     # -------------------------------------------------------------------------------------------------- evaluation
+    # Evaluation-only runs (validate / test / predict outside fit) use a fused copy of the network (BatchNorm folded
+    # into the convolutions, channels-last): the same outputs up to float rounding, faster. Inside fit the network
+    # itself is evaluated (the EMA callback swaps its weights in for validation), and checkpoints stay unfused.
+    def _start_inference(self) -> None:
+        self._fused_net = None
+        if self._trainer is not None and self.trainer.state.fn != "fit":
+            self._fused_net = copy.deepcopy(self.net).fuse()
+
+    def _end_inference(self) -> None:
+        self._fused_net = None
+
+    def on_validation_start(self) -> None:
+        self._start_inference()
+
+    def on_test_start(self) -> None:
+        self._start_inference()
+
+    def on_predict_start(self) -> None:
+        self._start_inference()
+
+    def on_validation_end(self) -> None:
+        self._end_inference()
+
+    def on_test_end(self) -> None:
+        self._end_inference()
+
+    def on_predict_end(self) -> None:
+        self._end_inference()
+
     def detect(self, batch: dict[str, Any], conf: float | None = None) -> list[dict[str, torch.Tensor]]:
         """Detections per image in original-image pixels: dicts of boxes (N, 4) xyxy, scores (N,), labels (N,)."""
         hp = self.hparams
-        y = self(batch["images"])
+        fused = getattr(self, "_fused_net", None)
+        if fused is not None:
+            images = batch["images"]
+            y = fused(images.float() / 255 if images.dtype == torch.uint8 else images)
+        else:
+            y = self(batch["images"])
         dets = postprocess(y, conf=hp.conf_thres if conf is None else conf, iou=hp.iou_thres, max_det=hp.max_det)
         out = []
         for d, meta in zip(dets, batch["meta"]):
