@@ -26,7 +26,8 @@ def class_name(names: Names, label: int) -> str:
     return str(label)
 
 
-def _save(fig: Any, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Writes a matplotlib figure to ``path`` (folders created); returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path)
@@ -64,7 +65,7 @@ def plot_pr_curves(curves: Mapping[int, PRCurve], path: str | Path, names: Names
     if shown:
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confusion_matrix(matrix: np.ndarray, path: str | Path, names: Names = None, normalize: bool = True,
@@ -103,7 +104,7 @@ def plot_confusion_matrix(matrix: np.ndarray, path: str | Path, names: Names = N
     ax.set_ylabel("predicted")
     ax.set_title(title or ("confusion matrix, normalised per true class" if normalize else "confusion matrix"))
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_confidence_curve(curves: Mapping[str, np.ndarray], which: str, path: str | Path, names: Names = None,
@@ -131,4 +132,4 @@ def plot_confidence_curve(curves: Mapping[str, np.ndarray], which: str, path: st
     ax.set_ylim(0, 1.01)
     ax.set_title(f"{nice}-confidence curve (IoU 0.5)")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path)

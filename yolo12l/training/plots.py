@@ -17,6 +17,8 @@ from typing import Any
 import lightning as L
 import numpy as np
 
+from ..metrics.plots import save_figure
+
 log = logging.getLogger(__name__)
 TRAIN_BATCHES_PLOTTED = 3
 
@@ -78,10 +80,7 @@ def plot_label_stats(boxes: np.ndarray, labels: np.ndarray, sizes: np.ndarray, n
     d.set_xlabel("fraction of the image side")
     d.set_ylabel("boxes")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Path:
@@ -111,10 +110,7 @@ def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Pa
         ax.axis("off")
     fig.suptitle("results per epoch")
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
-    return path
+    return save_figure(fig, path)
 
 
 class TrainingPlots(L.Callback):
