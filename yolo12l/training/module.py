@@ -217,18 +217,21 @@ class YOLODetector(L.LightningModule):
             return
         params = [p for g in optimizer.param_groups for p in g["params"]]
         skip, self._skip_step = self._skip_step, False
-        if not skip:
-            grads = [p.grad for p in params if p.grad is not None]
-            # one norm per tensor, one device sync: inf/NaN anywhere makes its norm non-finite
-            if grads and not bool(torch.isfinite(torch.stack(torch._foreach_norm(grads))).all()):
+        with_grad = [p for p in params if p.grad is not None]
+        if not skip and with_grad:
+            # One pass over the gradients and one device sync: the total norm (which the clipping computes anyway)
+            # is non-finite iff some gradient is; a skipped step's gradients are dropped below, clipped or not.
+            if clip:
+                norm = torch.nn.utils.clip_grad_norm_(with_grad, clip, foreach=True)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
+            if not bool(torch.isfinite(norm)):
                 log.warning("non-finite gradients at step %d: step skipped", self.global_step)
                 skip = True
         if skip:
             self.skipped_steps += 1
             for p in params:
                 p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
-        elif clip:
-            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
         self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
 
     def on_validation_epoch_start(self) -> None:
