@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from yolo12l.metrics.detection_state import DetectionData
-from yolo12l.metrics.pr_curve import box_iou_numpy
+from yolo12l.metrics.pr_curve import box_iou_numpy, per_image
 
 
 def confusion_matrix(data: DetectionData, num_classes: int, conf: float = 0.25,
@@ -20,9 +20,8 @@ def confusion_matrix(data: DetectionData, num_classes: int, conf: float = 0.25,
     nc = num_classes
     m = np.zeros((nc + 1, nc + 1), dtype=np.int64)
     keep = data.det_scores >= conf
-    for i in range(data.num_images):
-        d = np.nonzero(keep & (data.det_image == i))[0]
-        g_all = np.nonzero(data.gt_image == i)[0]
+    for d, g_all in per_image(data):
+        d = d[keep[d]]
         crowd = data.gt_iscrowd[g_all]
         g, gc = g_all[~crowd], g_all[crowd]
         gl, dl = data.gt_labels[g], data.det_labels[d]

@@ -8,7 +8,7 @@ does not depend on earlier matches, this is computed without a per-detection loo
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,18 +28,23 @@ class PRCurve:
     num_gt: int  # non-crowd ground-truth boxes
 
 
-def match_detections(data: DetectionData, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """Per detection of ``data``: (tp (N,) bool, ignored (N,) bool) under the VOC rule in the module docstring."""
-    n = len(data.det_scores)
-    best_iou = np.zeros(n)
-    best_gt = np.full(n, -1)
+def per_image(data: DetectionData) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each image in turn: (indices of its detections, indices of its ground-truth boxes), each in their
+    original order. One sort for the whole dataset, not a scan of every array per image."""
     det_by_image = np.argsort(data.det_image, kind="stable")
     gt_by_image = np.argsort(data.gt_image, kind="stable")
     det_bounds = np.searchsorted(data.det_image[det_by_image], np.arange(data.num_images + 1))
     gt_bounds = np.searchsorted(data.gt_image[gt_by_image], np.arange(data.num_images + 1))
     for i in range(data.num_images):
-        d = det_by_image[det_bounds[i] : det_bounds[i + 1]]
-        g = gt_by_image[gt_bounds[i] : gt_bounds[i + 1]]
+        yield det_by_image[det_bounds[i] : det_bounds[i + 1]], gt_by_image[gt_bounds[i] : gt_bounds[i + 1]]
+
+
+def match_detections(data: DetectionData, iou_threshold: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Per detection of ``data``: (tp (N,) bool, ignored (N,) bool) under the VOC rule in the module docstring."""
+    n = len(data.det_scores)
+    best_iou = np.zeros(n)
+    best_gt = np.full(n, -1)
+    for d, g in per_image(data):
         if len(d) == 0 or len(g) == 0:
             continue
         iou = box_iou_numpy(data.det_boxes[d], data.gt_boxes[g])
