@@ -24,6 +24,7 @@ from ..data.letterbox import scale_boxes
 from ..ops import postprocess
 from .plots import TrainingPlots, log_images
 from .prediction_writer import save_prediction_grid
+from .nonfinite import NonFiniteGuard
 from .optim import StepSchedule, auto_iterations, build_optimizer, check_recipe_args, resolve_optimizer
 
 log = logging.getLogger(__name__)
@@ -111,10 +112,9 @@ class YOLODetector(L.LightningModule):
         self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
         if summary_imgsz:
             self.example_input_array = torch.zeros(1, 3, summary_imgsz, summary_imgsz)
-        self.skipped_steps = 0
+        self._guard = NonFiniteGuard()
         self._fit_start: float | None = None
-        self._skip_step = False
-        self._buffer_backup: list[torch.Tensor] | None = None
+        self._skipped_reported = 0
         self.automatic_optimization = False  # the recipe's accumulation ramp: see training_step
         self._schedule: StepSchedule | None = None
         self.last_step_batch = -1  # global batch index of the last optimizer step
@@ -141,21 +141,23 @@ class YOLODetector(L.LightningModule):
         opt = self.optimizers()
         schedule.apply(opt.optimizer, ni, epoch)
         images = batch["images"]
-        self._snapshot_buffers()
+        self._guard.snapshot(self.net.buffers())
         maps = self(images)
         total, items = self.criterion(maps, targets_to_loss_dict(batch["targets"]))
-        if self._all_ranks_finite(total):
-            bs = images.shape[0]
-            for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
-                self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
-            # The loss is summed over the images of the batch and over the accumulated batches (the reference's
-            # gradient scale); DDP averages over ranks, so scale by the world size to keep the sum.
-            loss = total * self.trainer.world_size
-        else:
-            loss = self._skip_nonfinite_loss(total, items)
-        self.manual_backward(loss)
+        # A non-finite loss (on any rank) flags the step and puts the BatchNorm statistics back, on the device; its
+        # NaN gradients are then dropped with the whole optimizer step (see on_before_optimizer_step).
+        self._guard.check_loss(total)
+        bs = images.shape[0]
+        for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
+            self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
+        # The loss is summed over the images of the batch and over the accumulated batches (the reference's
+        # gradient scale); DDP averages over ranks, so scale by the world size to keep the sum.
+        self.manual_backward(total * self.trainer.world_size)
+        self._guard.restore_buffers()
         if schedule.should_step(ni, self.last_step_batch):
             opt.step()  # on_before_optimizer_step: non-finite check, clipping
+            if hasattr(opt.optimizer, "found_inf") and self._grad_scaler() is None:
+                del opt.optimizer.found_inf  # set for this step only
             opt.zero_grad(set_to_none=True)
             self.last_step_batch = ni
         return total.detach()
@@ -169,70 +171,59 @@ class YOLODetector(L.LightningModule):
     # A batch whose loss is non-finite on any rank, or an optimizer step whose gradients are non-finite, is skipped:
     # the weights, BatchNorm statistics and optimizer state are left as they were and ``skipped_steps`` counts it.
     # The step counter and the EMA (which then averages in the unchanged weights) still advance; the LR schedule
-    # depends on the batch index only. With gradient accumulation the whole optimizer step is skipped.
+    # depends on the batch index only. With gradient accumulation the whole optimizer step is skipped. All of it is
+    # decided on the device (training.nonfinite): the fused optimizer gets the flag as ``found_inf``; skipped steps
+    # are reported once per epoch, a counted warning.
+
+    @property
+    def skipped_steps(self) -> int:
+        """Optimizer steps skipped because of non-finite losses or gradients (reads the device)."""
+        return self._guard.skipped
+
+    @skipped_steps.setter
+    def skipped_steps(self, value: int) -> None:
+        self._guard.skipped = value
 
     def _grad_scaler(self) -> Any:
         return getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
 
-    def _snapshot_buffers(self) -> None:
-        """Keeps a copy of the network's buffers (BatchNorm statistics), which a training forward updates."""
-        buffers = list(self.net.buffers())
-        backup = self._buffer_backup
-        if backup is None or len(backup) != len(buffers) or any(
-                b.shape != c.shape or b.device != c.device or b.dtype != c.dtype for b, c in zip(buffers, backup)):
-            self._buffer_backup = [b.detach().clone() for b in buffers]
-        elif buffers:
-            torch._foreach_copy_(backup, [b.detach() for b in buffers])
-
-    def _restore_buffers(self) -> None:
-        if self._buffer_backup is not None:
-            with torch.no_grad():
-                torch._foreach_copy_(list(self.net.buffers()), self._buffer_backup)
-
-    def _skip_nonfinite_loss(self, total: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        # The forward that produced it also ran the BatchNorm statistics over the (possibly non-finite) batch.
-        self._restore_buffers()
-        log.warning("non-finite loss at step %d (items %s): step skipped", self.global_step, items.tolist())
-        if self._grad_scaler() is not None:
-            # fp16: the GradScaler finds the non-finite gradients, skips the step and lowers its scale.
-            self.skipped_steps += 1
-            return total
-        self._skip_step = True
-        # DDP's reducer needs a backward after every forward: a zero that reaches every parameter gives zero
-        # gradients; on_before_optimizer_step drops the step that contains this batch.
-        return torch.stack([p.sum() for p in self.parameters() if p.requires_grad]).sum() * 0.0
-
-    def _all_ranks_finite(self, loss: torch.Tensor) -> bool:
-        finite = torch.isfinite(loss.detach()).to(torch.float32)
-        if dist.is_available() and dist.is_initialized() and self.trainer.world_size > 1:
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
-
     def on_before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
-        """Runs after the (AMP-unscaled) gradients are complete: drops non-finite steps, then clips the norm."""
+        """Runs after the (AMP-unscaled) gradients are complete: clips the norm, flags a non-finite step."""
         clip = self.hparams.grad_clip_norm
-        if self._grad_scaler() is not None:  # the GradScaler skips non-finite steps itself
-            if clip:
-                self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
+        with_grad = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        fused = getattr(optimizer, "_step_supports_amp_scaling", False)
+        scaler = self._grad_scaler()
+        if scaler is not None:  # the GradScaler finds non-finite gradients, skips the step and lowers its scale
+            if fused:  # Lightning leaves unscaling to a fused step(); the clipping needs unscaled gradients
+                scaler.unscale_(optimizer)
+            if clip and with_grad:
+                torch.nn.utils.clip_grad_norm_(with_grad, clip, foreach=True)
+            self._guard.count_pending()
             return
-        params = [p for g in optimizer.param_groups for p in g["params"]]
-        skip, self._skip_step = self._skip_step, False
-        with_grad = [p for p in params if p.grad is not None]
-        if not skip and with_grad:
-            # One pass over the gradients and one device sync: the total norm (which the clipping computes anyway)
-            # is non-finite iff some gradient is; a skipped step's gradients are dropped below, clipped or not.
+        norm = None
+        if with_grad:
+            # The total norm (which the clipping computes anyway) is non-finite iff some gradient is.
             if clip:
                 norm = torch.nn.utils.clip_grad_norm_(with_grad, clip, foreach=True)
             else:
                 norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
-            if not bool(torch.isfinite(norm)):
-                log.warning("non-finite gradients at step %d: step skipped", self.global_step)
-                skip = True
-        if skip:
-            self.skipped_steps += 1
-            for p in params:
-                p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
-        self.log("train/skipped_steps", float(self.skipped_steps), rank_zero_only=True)
+        found_inf = self._guard.found_inf(norm, self.device)
+        if fused:
+            optimizer.found_inf = found_inf  # the fused kernels skip the whole step (state included) on the device
+        elif bool(found_inf):  # optimizers without fused kernels: one host read per step
+            for g in optimizer.param_groups:
+                for p in g["params"]:
+                    p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
+        skipped = self._guard.skipped_tensor()
+        if skipped is not None:
+            self.log("train/skipped_steps", skipped, rank_zero_only=True)
+
+    def on_train_epoch_end(self) -> None:
+        skipped = self.skipped_steps  # one host read per epoch
+        if skipped > self._skipped_reported:
+            log.warning("epoch %d: %d optimizer step(s) skipped (non-finite loss or gradients), %d in this run",
+                        self.current_epoch + 1, skipped - self._skipped_reported, skipped)
+            self._skipped_reported = skipped
 
     def on_validation_epoch_start(self) -> None:
         """Under DDP each rank's BatchNorm statistics (and so their EMA) follow its own batches; as the reference
@@ -254,15 +245,15 @@ class YOLODetector(L.LightningModule):
         checkpoint["skipped_steps"] = self.skipped_steps
         pending = [p.grad.detach().clone() if p.grad is not None else None for p in self.net.parameters()]
         checkpoint["accumulation"] = {
-            "last_step_batch": self.last_step_batch, "skip_step": self._skip_step,
+            "last_step_batch": self.last_step_batch, "skip_step": self._guard.pending,
             "grads": pending if any(g is not None for g in pending) else None,
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        self.skipped_steps = int(checkpoint.get("skipped_steps", 0))
+        self.skipped_steps = self._skipped_reported = int(checkpoint.get("skipped_steps", 0))
         acc = checkpoint.get("accumulation") or {}
         self.last_step_batch = int(acc.get("last_step_batch", -1))
-        self._skip_step = bool(acc.get("skip_step", False))
+        self._guard.pending = bool(acc.get("skip_step", False))
         self._pending_grads = acc.get("grads")  # set in on_train_start: Lightning zeroes gradients before fitting
 
     def on_train_start(self) -> None:

@@ -62,19 +62,35 @@ def resolve_optimizer(name: str, lr: float, momentum: float, nc: int, iterations
 
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
-                    weight_decay: float = 5e-4) -> torch.optim.Optimizer:
-    """SGD (Nesterov) or AdamW/Adam (betas (momentum, 0.999)) over :func:`param_groups`."""
+                    weight_decay: float = 5e-4, fused: bool | None = None) -> torch.optim.Optimizer:
+    """SGD (Nesterov) or AdamW/Adam (betas (momentum, 0.999)) over :func:`param_groups`.
+
+    ``fused``: torch's fused kernels (one pass over each parameter; they take ``optimizer.found_inf``, a device
+    flag that skips the whole step on the device, which :class:`~yolo12l.training.nonfinite.NonFiniteGuard` uses);
+    ``None``: fused where the parameters' device has the kernels (CPU, CUDA, MPS, XPU), else the foreach ones.
+    A fused SGD gets zero momentum buffers up front, so that a skipped first step leaves no uninitialised buffer
+    (``0.9·0 + g`` equals the first step's ``g``).
+    """
     groups = param_groups(model, weight_decay)
     key = name.lower()
     if key == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=momentum, nesterov=True)
-    if key == "adamw":
-        return torch.optim.AdamW(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
-    if key == "adam":
-        return torch.optim.Adam(groups, lr=lr, betas=(momentum, 0.999), weight_decay=0.0)
-    raise ConfigError(f"unknown optimizer {name!r} (SGD, AdamW, Adam or auto)")
+        cls, kwargs = torch.optim.SGD, {"momentum": momentum, "nesterov": True}
+    elif key in ("adamw", "adam"):
+        cls = torch.optim.AdamW if key == "adamw" else torch.optim.Adam
+        kwargs = {"betas": (momentum, 0.999), "weight_decay": 0.0}
+    else:
+        raise ConfigError(f"unknown optimizer {name!r} (SGD, AdamW, Adam or auto)")
+    if fused is None:
+        fused = all(p.device.type in FUSED_DEVICES and p.is_floating_point() for g in groups for p in g["params"])
+    opt = cls(groups, lr=lr, fused=fused, **kwargs) if fused else cls(groups, lr=lr, **kwargs)
+    if fused and cls is torch.optim.SGD and momentum:
+        for group in opt.param_groups:
+            for p in group["params"]:
+                opt.state[p]["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+    return opt
 
 
+FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
 OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
 SCHEDULES = ("linear", "cosine")
 

@@ -46,8 +46,7 @@ class YOLOProgressBar(TQDMProgressBar):
         self.bars = sys.stdout.isatty() if bars is None else bars
         if not self.bars:
             self.disable()
-        self._loss_sum: torch.Tensor | None = None
-        self._batches = 0
+        self._loss_sum: torch.Tensor | None = None  # (2, 3): sums of the finite losses and their counts
         self._epoch_start = 0.0
         self._fit_start = 0.0
         self._epochs_timed = 0
@@ -59,7 +58,7 @@ class YOLOProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        self._loss_sum, self._batches = None, 0
+        self._loss_sum = None
         self._epoch_start = time.monotonic()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
@@ -67,10 +66,12 @@ class YOLOProgressBar(TQDMProgressBar):
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
         metrics = trainer.callback_metrics
         if all(f"train/{k}" in metrics for k in LOSS_KEYS):
-            # summed on the device: no host sync per batch (read once, at the end of the epoch)
+            # summed on the device: no host sync per batch (read once, at the end of the epoch); the losses of a
+            # skipped non-finite batch are left out of the mean
             items = torch.stack([metrics[f"train/{k}"].detach().float().reshape(()) for k in LOSS_KEYS])
-            self._loss_sum = items if self._loss_sum is None else self._loss_sum + items.to(self._loss_sum.device)
-            self._batches += 1
+            finite = torch.isfinite(items)
+            step = torch.stack((torch.where(finite, items, 0.0), finite.float()))
+            self._loss_sum = step if self._loss_sum is None else self._loss_sum + step.to(self._loss_sum.device)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
@@ -83,9 +84,10 @@ class YOLOProgressBar(TQDMProgressBar):
         self._epochs_timed += 1
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
         parts = [f"epoch {epoch:>3}/{total}" if total and total > 0 else f"epoch {epoch:>3}"]
-        if self._loss_sum is not None and self._batches:
-            means = (self._loss_sum / self._batches).tolist()
-            parts.append("  ".join(f"{k.split('_')[0]} {v:.3f}" for k, v in zip(LOSS_KEYS, means)))
+        if self._loss_sum is not None:
+            sums, counts = self._loss_sum.tolist()
+            parts.append("  ".join(f"{k.split('_')[0]} {s / n:.3f}" if n else f"{k.split('_')[0]} nan"
+                                   for k, s, n in zip(LOSS_KEYS, sums, counts)))
         metrics = trainer.callback_metrics
         val = [(k, float(metrics[f"val/{k}"])) for k in ("mAP50-95", "mAP50") if f"val/{k}" in metrics]
         if val:

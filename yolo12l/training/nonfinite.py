@@ -1,0 +1,123 @@
+"""Skipping non-finite training steps with device-side work only (no host sync per step).
+
+A batch whose loss is non-finite on any rank, or an optimizer step whose accumulated gradients are non-finite, must
+leave the weights, the optimizer state and the BatchNorm statistics as they were. Reading ``isfinite(loss)`` on the
+host each step would make it wait for the device; instead every decision stays a device tensor:
+
+* the buffers (BatchNorm statistics) are copied before the forward into one flat tensor per dtype; after the loss,
+  ``where(bad, backup, new)`` puts them back when the batch is bad (a select, not a branch);
+* ``bad`` flags accumulate until the optimizer step, OR-ed with ``!isfinite(total grad norm)`` (the norm that the
+  clipping computes anyway) into ``found_inf``, a 0-dim float tensor: torch's fused optimizers skip the whole step
+  on the device when it is 1 (as they do under a GradScaler), step counter included;
+* the number of skipped steps is a device counter, read when somebody asks (epoch end, checkpoint).
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+
+
+def _groups(buffers: Sequence[torch.Tensor]) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
+    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+    for b in buffers:
+        groups.setdefault((b.device, b.dtype), []).append(b)
+    return groups
+
+
+def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
+    return torch.cat([t.detach().reshape(-1) for t in tensors])
+
+
+class NonFiniteGuard:
+    """Per-batch and per-step non-finite checks kept on the device.
+
+    Use, per batch: :meth:`snapshot` (buffers before the forward), :meth:`check_loss` (after the loss),
+    :meth:`restore_buffers` (after the backward);
+    per optimizer step: :meth:`found_inf` (after backward and clipping), given to the fused optimizer as
+    ``optimizer.found_inf``.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        self._backup: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        self._bad: torch.Tensor | None = None  # bool (): this batch's flag, until restore_buffers
+        self._pending: torch.Tensor | None = None  # bool (): a bad batch since the last optimizer step
+        self._skipped: torch.Tensor | None = None  # float32 (): skipped optimizer steps
+        self._skipped_host = 0  # what was counted before the device counter existed (a checkpoint's value)
+
+    # ----------------------------------------------------------------------------------------------- per batch
+    def snapshot(self, buffers: Sequence[torch.Tensor]) -> None:
+        """Copies ``buffers`` (e.g. ``net.buffers()``), which the training forward is about to update."""
+        self._groups = _groups(buffers)
+        self._backup = {key: _flat(group) for key, group in self._groups.items()}
+
+    def check_loss(self, loss: torch.Tensor) -> torch.Tensor:
+        """Flags the batch when ``loss`` is non-finite on any rank; returns the flag, a bool () device tensor
+        (all-reduced under ``torch.distributed``, without a host wait)."""
+        bad = ~torch.isfinite(loss.detach()).all()
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            flag = bad.to(torch.float32)
+            dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+            bad = flag > 0
+        self._bad = bad
+        self._pending = bad if self._pending is None else self._pending | bad.to(self._pending.device)
+        return bad
+
+    def restore_buffers(self) -> None:
+        """Puts the snapshot buffers back if the batch was flagged (a device-side select). Call it after the
+        backward: BatchNorm's backward keeps its running statistics, which an in-place copy before it would break."""
+        bad = self._bad
+        if bad is None:
+            return
+        with torch.no_grad():
+            for key, group in self._groups.items():
+                backup = self._backup[key]
+                kept = torch.where(bad.to(backup.device), backup, _flat(group))
+                sizes = [b.numel() for b in group]
+                torch._foreach_copy_(group, [v.view_as(b) for v, b in zip(kept.split(sizes), group)])
+        self._bad = None
+
+    # ------------------------------------------------------------------------------------------ per optimizer step
+    def found_inf(self, grad_norm: torch.Tensor | None, device: torch.device | None = None) -> torch.Tensor:
+        """() float32 on the gradients' device: 1 when this step must be skipped (a bad batch since the last step
+        or a non-finite ``grad_norm``), else 0. Counts it and clears the pending batch flags."""
+        if grad_norm is not None:
+            device = grad_norm.device
+            bad = ~torch.isfinite(grad_norm.detach()).all()
+        else:
+            bad = torch.zeros((), dtype=torch.bool, device=device)
+        if self._pending is not None:
+            bad = bad | self._pending.to(bad.device)
+        self._pending = None
+        found = bad.to(torch.float32)
+        self._skipped = found.clone() if self._skipped is None else self._skipped + found.to(self._skipped.device)
+        return found
+
+    def count_pending(self) -> None:
+        """Counts the pending batch flags as one skipped step without other checks (the GradScaler's own skip)."""
+        if self._pending is not None:
+            self.found_inf(None, self._pending.device)
+
+    @property
+    def pending(self) -> bool:
+        """Whether a bad batch waits for the next optimizer step (reads the device)."""
+        return bool(self._pending) if self._pending is not None else False
+
+    @pending.setter
+    def pending(self, value: bool) -> None:
+        self._pending = torch.tensor(bool(value)) if value else None
+
+    @property
+    def skipped(self) -> int:
+        """Optimizer steps skipped so far (reads the device)."""
+        return self._skipped_host + (int(self._skipped.item()) if self._skipped is not None else 0)
+
+    @skipped.setter
+    def skipped(self, value: int) -> None:
+        self._skipped_host, self._skipped = int(value), None
+
+    def skipped_tensor(self) -> torch.Tensor | None:
+        """The device counter (for logging without a host read); None before the first optimizer step."""
+        return None if self._skipped is None else self._skipped + self._skipped_host
