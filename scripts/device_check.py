@@ -123,6 +123,55 @@ def fit_run(model: str, precision: str, batch: dict, cfg: dict, device: str) -> 
     return out
 
 
+def section_syncs(cfg: dict, device: str, rec: dict) -> None:
+    """Host syncs per training batch of our whole Lightning step (yolo12n, bf16-mixed, 3 batches): counted by
+    ``HostSyncCounter`` (every aten op whose result the host waits for) and, on CUDA, by the warnings of
+    ``torch.cuda.set_sync_debug_mode("warn")``; what should be left: the loss's two ``nonzero`` calls."""
+    import warnings
+
+    import lightning as L
+
+    from yolo12l.training import ModelEMA, YOLODetector
+    from yolo12l.training.host_syncs import HostSyncCounter
+
+    cuda = device.startswith("cuda")
+    per_batch: list[dict[str, Any]] = []
+
+    class Count(L.Callback):
+        def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+            if cuda:
+                torch.cuda.synchronize()
+                self.caught = warnings.catch_warnings(record=True)
+                self.records = self.caught.__enter__()
+                warnings.simplefilter("always")
+                torch.cuda.set_sync_debug_mode("warn")
+            self.mode = HostSyncCounter()
+            self.mode.__enter__()
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.mode.__exit__(None, None, None)
+            entry: dict[str, Any] = {"host_sync_ops": self.mode.count, "where": self.mode.by_origin()}
+            if cuda:
+                torch.cuda.set_sync_debug_mode(0)
+                self.caught.__exit__(None, None, None)
+                entry["cuda_sync_warnings"] = sum("synchroniz" in str(w.message) for w in self.records)
+            per_batch.append(entry)
+
+    n = min(cfg["batch"], 8)
+    batch = synthetic_batch(n, cfg["imgsz"], nc=80)
+    loader = torch.utils.data.DataLoader([batch] * 3, batch_size=None, shuffle=False)
+    module = YOLODetector(model="yolo12n.yaml", num_classes=80, optimizer="SGD", warmup_epochs=0, save_plots=False,
+                          summary_imgsz=0)
+    trainer = L.Trainer(accelerator="cuda" if cuda else "cpu", devices=1, precision="bf16-mixed", max_steps=3,
+                        logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
+                        callbacks=[ModelEMA(), Count()])
+    trainer.fit(module, train_dataloaders=loader)
+    rec["host_syncs"] = {"model": "yolo12n.yaml", "precision": "bf16-mixed", "batch": n, "per_batch": per_batch}
+    print("host syncs per batch: " + json.dumps([(e["host_sync_ops"], e.get("cuda_sync_warnings"))
+                                                for e in per_batch]), flush=True)
+
+
 def section_fit(cfg: dict, device: str, have_ul: bool, rec: dict, over_budget: Callable[[], bool]) -> None:
     batch = synthetic_batch(cfg["batch"], cfg["imgsz"], nc=80)
     if device.startswith("cuda"):
@@ -311,7 +360,7 @@ def main() -> None:
         "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "ultralytics": None, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()),
-        "fit": {}, "loader": {}, "ddp": {}, "goals": {}, "errors": [], "section_s": {}, "wall_s": None}
+        "fit": {}, "host_syncs": {}, "loader": {}, "ddp": {}, "goals": {}, "errors": [], "section_s": {}, "wall_s": None}
     if have_ul:
         import ultralytics
 
@@ -329,6 +378,7 @@ def main() -> None:
         # dry run: the DDP launch overlaps the other sections (timings mean nothing there); on the GPU it runs last
         early = start_ddp(cfg, device, True, Path(tmp)) if a.dry_run else None
         for name, fn in [("fit", lambda: section_fit(cfg, device, have_ul, rec, over_budget)),
+                         ("host_syncs", lambda: section_syncs(cfg, device, rec)),
                          ("loader", lambda: section_loader(cfg, have_ul, rec, Path(tmp))),
                          ("ddp", lambda: finish_ddp(early if early is not None
                                                     else start_ddp(cfg, device, False, Path(tmp)), rec))]:

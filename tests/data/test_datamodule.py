@@ -95,3 +95,21 @@ def test_imgsz_must_be_multiple_of_32(tmp_path):
     with pytest.raises(ValueError, match="multiple of 32"):
         SyntheticDataModule(imgsz=100, cache_dir=tmp_path)
     assert not (tmp_path / "synthetic").exists()  # checked before generating anything
+
+
+def test_train_batches_carry_padded_loss_targets(tmp_path):
+    """The train loader pads the loss targets in its workers (no host syncs for it in the training step)."""
+    from yolo12l.data import SyntheticDataModule, targets_to_loss_dict
+    from yolo12l.losses.targets import pad_targets
+
+    dm = SyntheticDataModule(num_train=4, num_val=2, seed=0, imgsz=64, batch_size=4, num_workers=0,
+                             pin_memory=False, cache_dir=tmp_path)
+    dm.setup("fit")
+    batch = next(iter(dm.train_dataloader()))
+    lt = batch["loss_targets"]
+    assert lt["imgsz"] == tuple(batch["images"].shape[-2:])
+    ref = pad_targets(targets_to_loss_dict(batch["targets"]), 4, lt["imgsz"], dm.num_classes)
+    for got, want in zip((lt["gt_labels"], lt["gt_bboxes"], lt["mask_gt"]), ref):
+        assert torch.equal(got, want)
+    assert int(lt["mask_gt"].sum()) == len(batch["targets"]) > 0
+    assert "loss_targets" not in next(iter(dm.val_dataloader()))

@@ -101,3 +101,21 @@ def test_bad_feats_raise(synthetic_case):
         DetectionLoss(nc=4)(feats[:2], batch)
     with pytest.raises(ValueError, match="class ids"):
         DetectionLoss(nc=4)(feats, dict(batch, cls=batch["cls"] + 10))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["batch4_320", "batch3_one_empty", "batch2_all_empty"])
+def test_prepadded_targets_equal_flat_targets(loss_cases, name):
+    """The train loaders pad the targets in their workers (collate_training): the loss is the same."""
+    from yolo12l.losses.targets import pad_targets
+
+    case = loss_cases[name]
+    feats = case["feats"]
+    imgsz = (feats[0].shape[2] * 8, feats[0].shape[3] * 8)
+    labels, boxes, mask = pad_targets(case["batch"], feats[0].shape[0], imgsz, 80)
+    padded = {"gt_labels": labels, "gt_bboxes": boxes, "mask_gt": mask, "imgsz": imgsz}
+    total, items = DetectionLoss()(feats, case["batch"])
+    total_p, items_p = DetectionLoss()(feats, padded)
+    assert torch.equal(items, items_p) and torch.equal(total, total_p)
+    with pytest.raises(ValueError, match="padded targets"):
+        DetectionLoss()(feats, {**padded, "imgsz": (imgsz[0] + 32, imgsz[1])})

@@ -31,6 +31,8 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
         assert rec["loader"][name]["images_per_s"] > 0
     assert "ultralytics" in rec["loader"] and "gpu_step_rate_images_per_s" in rec["loader"]
     assert rec["ddp"]["world_size"] == 2 and rec["ddp"]["losses_finite"]
+    syncs = rec["host_syncs"]["per_batch"]
+    assert len(syncs) == 3 and all(e["host_sync_ops"] == 2 for e in syncs[1:]), syncs  # the loss's two nonzero
     assert all(rec["goals"][f"{k} losses finite"] for k in rec["fit"])
 
 

@@ -77,12 +77,13 @@ def _inject(model: YOLODetector, fault: str) -> None:
         raise ValueError(fault)
 
 
-@pytest.mark.parametrize("fault, accumulate, fault_batch", [
-    ("nan_images", 1, 1),
-    ("nan_loss", 2, 2),
-    ("inf_grad", 1, 2),
+@pytest.mark.parametrize("fault, accumulate, fault_batch, precision", [
+    ("nan_images", 1, 1, "32-true"),
+    ("nan_loss", 2, 2, "32-true"),
+    ("inf_grad", 1, 2, "32-true"),
+    ("nan_loss", 1, 1, "bf16-mixed"),  # autocast; the fused optimizer skips on found_inf as in fp32
 ])
-def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fault_batch):
+def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fault_batch, precision):
     torch.manual_seed(0)
     batch = 4
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, imgsz=64, batch_size=batch, num_workers=0,
@@ -94,8 +95,9 @@ def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fau
     rec = Recorder(fault_batch)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
-                        callbacks=[ModelEMA(), rec], default_root_dir=tmp_path)
+                        callbacks=[ModelEMA(), rec], default_root_dir=tmp_path, precision=precision)
     trainer.fit(model, datamodule=dm)
+    assert getattr(trainer.optimizers[0], "_step_supports_amp_scaling", False)  # fused kernels
 
     assert model.accumulate == accumulate and trainer.accumulate_grad_batches == 1
     assert model.skipped_steps == 1

@@ -9,13 +9,16 @@
 
 For evaluation samples ``ratio``/``pad`` map predictions back with ``letterbox.scale_boxes``; for training
 samples (mosaic/affine) they are None. ``targets_to_loss_dict`` gives the loss its
-``{"batch_idx": (N,), "cls": (N, 1), "bboxes": (N, 4)}`` view (float, like Ultralytics).
+``{"batch_idx": (N,), "cls": (N, 1), "bboxes": (N, 4)}`` view (float, like Ultralytics); ``collate_training``
+(the train loaders') adds ``loss_targets``, the same targets padded per image for the loss.
 """
 from __future__ import annotations
 
 from typing import Any
 
 import torch
+
+from ..losses.targets import pad_targets
 
 
 def xyxy_to_cxcywh_norm(boxes: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -46,6 +49,18 @@ def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
             rows.append(torch.cat((idx, cls, xyxy_to_cxcywh_norm(b, h, w)), 1))
     targets = torch.cat(rows) if rows else torch.zeros((0, 6))
     return {"images": images, "targets": targets, "meta": [s["meta"] for s in samples]}
+
+
+def collate_training(samples: list[dict[str, Any]], num_classes: int) -> dict[str, Any]:
+    """:func:`collate_detections` plus ``loss_targets``: the loss's padded GT (``gt_labels (B, M, 1)``,
+    ``gt_bboxes (B, M, 4)`` xyxy pixels, ``mask_gt (B, M, 1)``, ``imgsz``), validated against ``num_classes`` and
+    made here, in the loader's workers, so that the training step does not make the host wait for the device."""
+    batch = collate_detections(samples)
+    images = batch["images"]
+    imgsz = (int(images.shape[-2]), int(images.shape[-1]))
+    labels, boxes, mask = pad_targets(targets_to_loss_dict(batch["targets"]), images.shape[0], imgsz, num_classes)
+    batch["loss_targets"] = {"gt_labels": labels, "gt_bboxes": boxes, "mask_gt": mask, "imgsz": imgsz}
+    return batch
 
 
 def targets_to_loss_dict(targets: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import lightning as L
@@ -33,7 +33,7 @@ from torch.utils.data import DataLoader
 from ..errors import ConfigError
 from .cache import AnnotationCache
 from .coco import parse_coco
-from .collate import collate_detections
+from .collate import collate_detections, collate_training
 from .dataset import DetectionDataset, ImageFolderDataset
 from .loader import DeferredStartDataLoader
 from .rect import RectEvalDataset
@@ -219,7 +219,8 @@ class DetectionDataModule(L.LightningDataModule):
             ds.set_epoch(ds.epoch, tr.max_epochs)  # type: ignore[union-attr]
         return tr.current_epoch
 
-    def _loader(self, ds, batch_size: int, sampler=None, deferred: bool = False) -> DataLoader:
+    def _loader(self, ds, batch_size: int, sampler=None, deferred: bool = False,
+                collate: Callable[[list], dict] = collate_detections) -> DataLoader:
         return (DeferredStartDataLoader if deferred else DataLoader)(
             ds,
             batch_size=batch_size,
@@ -228,7 +229,7 @@ class DetectionDataModule(L.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             persistent_workers=self.persistent_workers and self.num_workers > 0,
-            collate_fn=collate_detections,
+            collate_fn=collate,
         )
 
     def train_dataloader(self) -> DataLoader:
@@ -236,7 +237,8 @@ class DetectionDataModule(L.LightningDataModule):
             self.setup("fit")
         ds = self.datasets["train"]
         return self._loader(ds, self.batch_size, EpochSampler(ds, shuffle=True, seed=ds.seed,
-                                                         epoch_fn=self._trainer_epoch), deferred=True)
+                                                         epoch_fn=self._trainer_epoch), deferred=True,
+                            collate=functools.partial(collate_training, num_classes=self.num_classes))
 
     def val_dataloader(self) -> DataLoader | list:
         """The val loader, or ``[]`` (Lightning: no validation) when no val split is configured."""

@@ -137,8 +137,8 @@ class TaskAlignedAssigner(nn.Module):
         Returns target_gt_idx ``(B, A)``, fg_mask ``(B, A)`` bool and the resolved mask_pos ``(B, M, A)`` bool.
         """
         multi = mask_pos.sum(-2, keepdim=True) > 1  # (B, 1, A)
-        if multi.any():
-            # argmax over all GTs, not only the claiming ones (a containing GT of larger overlap wins)
-            best = torch.zeros_like(mask_pos).scatter_(1, overlaps.argmax(1, keepdim=True), True)
-            mask_pos = torch.where(multi, best, mask_pos)
+        # argmax over all GTs, not only the claiming ones (a containing GT of larger overlap wins); computed for every
+        # anchor and selected, rather than after a host-side ``multi.any()``
+        best = torch.zeros_like(mask_pos).scatter_(1, overlaps.argmax(1, keepdim=True), True)
+        mask_pos = torch.where(multi, best, mask_pos)
         return mask_pos.to(torch.uint8).argmax(-2), mask_pos.any(-2), mask_pos

@@ -72,12 +72,15 @@ class BboxLoss(nn.Module):
             target_scores: ``(B, A, C)`` soft targets; target_scores_sum: scalar normaliser.
             fg_mask: ``(B, A)`` bool.
         """
-        weight = target_scores.sum(-1)[fg_mask].unsqueeze(-1)  # (F, 1)
-        iou = bbox_iou(pred_bboxes[fg_mask], target_bboxes[fg_mask], xywh=False, kind="ciou").unsqueeze(-1)
+        # one nonzero (the single host sync of the box losses), then integer gathers in the same row-major order as
+        # boolean-mask indexing (each of which would sync again, in the forward and in the backward)
+        fg = fg_mask.nonzero(as_tuple=True)
+        weight = target_scores.sum(-1)[fg].unsqueeze(-1)  # (F, 1)
+        iou = bbox_iou(pred_bboxes[fg], target_bboxes[fg], xywh=False, kind="ciou").unsqueeze(-1)
         loss_iou = ((1.0 - iou) * weight).sum() / target_scores_sum
 
-        target_ltrb = bbox2dist(anchor_points, target_bboxes, self.reg_max - 1 - 0.01)[fg_mask]  # (F, 4)
-        logits = pred_dist[fg_mask].view(-1, 4, self.reg_max)
+        target_ltrb = bbox2dist(anchor_points[fg[1]], target_bboxes[fg], self.reg_max - 1 - 0.01)  # (F, 4)
+        logits = pred_dist[fg].view(-1, 4, self.reg_max)
         loss_dfl = distribution_focal_loss(logits, target_ltrb).mean(-1, keepdim=True) * weight
         return loss_iou, loss_dfl.sum() / target_scores_sum
 
@@ -87,8 +90,10 @@ class DetectionLoss(nn.Module):
 
     Called as ``loss(feats, batch)`` with ``feats`` the per-level raw head maps ``(B, 4 * reg_max + nc, H_i, W_i)``
     (DFL logits side-major first, then class logits) and ``batch`` a mapping with ``batch_idx (N,)``,
-    ``cls (N,)`` or ``(N, 1)`` and ``bboxes (N, 4)`` normalised ``(cx, cy, w, h)``. The input size is inferred as
-    ``feats[0].shape[2:] * strides[0]``.
+    ``cls (N,)`` or ``(N, 1)`` and ``bboxes (N, 4)`` normalised ``(cx, cy, w, h)``, or with these already padded
+    by :func:`~yolo12l.losses.targets.pad_targets` (``gt_labels``, ``gt_bboxes``, ``mask_gt`` and the ``imgsz``
+    they were made for; done on the host, it saves the device the host reads that validating and padding take).
+    The input size is inferred as ``feats[0].shape[2:] * strides[0]``.
 
     Returns ``(total, items)``: ``items`` the detached ``[box, cls, dfl]`` after gains (Ultralytics' ``loss_items``)
     and ``total = items.sum() * B`` with gradient (what Ultralytics backpropagates). Computed in float32 with
@@ -127,6 +132,16 @@ class DetectionLoss(nn.Module):
                     f"(4*reg_max={4 * self.reg_max} + nc={self.nc}), got {tuple(f.shape)}"
                 )
 
+    @staticmethod
+    def _padded(batch: Mapping[str, Tensor], bs: int, imgsz_hw: tuple[float, float],
+                device: torch.device) -> tuple[Tensor, Tensor, Tensor]:
+        gt = tuple(torch.as_tensor(batch[k], device=device) for k in ("gt_labels", "gt_bboxes", "mask_gt"))
+        size = tuple(float(v) for v in batch.get("imgsz", imgsz_hw))
+        if gt[1].shape[0] != bs or size != tuple(float(v) for v in imgsz_hw):
+            raise ValueError(f"DetectionLoss: padded targets for {gt[1].shape[0]} images of {size} px, but the "
+                             f"feature maps are of {bs} images of {imgsz_hw} px")
+        return gt
+
     def forward(self, feats: Sequence[Tensor], batch: Mapping[str, Tensor]) -> tuple[Tensor, Tensor]:
         """``feats``: list of ``(B, 4 * reg_max + nc, H_i, W_i)``; returns ``(total, items (3,) detached)``."""
         self._check_feats(feats)
@@ -141,8 +156,12 @@ class DetectionLoss(nn.Module):
 
             anchor_points, stride_tensor = make_anchors(feats, self.strides, 0.5)
             imgsz_hw = (feats[0].shape[2] * self.strides[0], feats[0].shape[3] * self.strides[0])
-            targets = {k: torch.as_tensor(batch[k], device=device) for k in ("batch_idx", "cls", "bboxes") if k in batch}
-            gt_labels, gt_bboxes, mask_gt = pad_targets(targets, bs, imgsz_hw, self.nc)
+            if "gt_bboxes" in batch:  # padded already (on the host, by the training step's batch hook)
+                gt_labels, gt_bboxes, mask_gt = self._padded(batch, bs, imgsz_hw, device)
+            else:
+                targets = {k: torch.as_tensor(batch[k], device=device) for k in ("batch_idx", "cls", "bboxes")
+                           if k in batch}
+                gt_labels, gt_bboxes, mask_gt = pad_targets(targets, bs, imgsz_hw, self.nc)
 
             pred_bboxes = dist2bbox(dfl_decode(pred_dist, self.reg_max), anchor_points, xywh=False)  # grid units
             assign = self.assigner(
@@ -158,19 +177,17 @@ class DetectionLoss(nn.Module):
 
             loss_cls = F.binary_cross_entropy_with_logits(pred_logits, target_scores, reduction="none").sum()
             loss_cls = loss_cls / target_scores_sum
-            if assign.fg_mask.any():
-                loss_box, loss_dfl = self.bbox_loss(
-                    pred_dist,
-                    pred_bboxes,
-                    anchor_points,
-                    assign.target_bboxes / stride_tensor,
-                    target_scores,
-                    target_scores_sum,
-                    assign.fg_mask,
-                )
-            else:
-                # exactly zero, but keeps the box channels in the graph (DDP expects every output to get a gradient)
-                loss_box = loss_dfl = (pred_dist * 0.0).sum()
+            # no foreground anchor: both sums are empty, exactly zero, and the box channels stay in the graph (with
+            # zero gradients, as DDP expects of every output)
+            loss_box, loss_dfl = self.bbox_loss(
+                pred_dist,
+                pred_bboxes,
+                anchor_points,
+                assign.target_bboxes / stride_tensor,
+                target_scores,
+                target_scores_sum,
+                assign.fg_mask,
+            )
 
             items = torch.stack(
                 (loss_box * self.gains["box"], loss_cls * self.gains["cls"], loss_dfl * self.gains["dfl"])

@@ -143,7 +143,9 @@ class YOLODetector(L.LightningModule):
         images = batch["images"]
         self._guard.snapshot(self.net.buffers())
         maps = self(images)
-        total, items = self.criterion(maps, targets_to_loss_dict(batch["targets"]))
+        # the DataModules' train loaders pad the loss targets in their workers (collate_training); other loaders'
+        # flat targets are padded here, on the device (which makes the host wait for it a few times)
+        total, items = self.criterion(maps, batch.get("loss_targets") or targets_to_loss_dict(batch["targets"]))
         # A non-finite loss (on any rank) flags the step and puts the BatchNorm statistics back, on the device; its
         # NaN gradients are then dropped with the whole optimizer step (see on_before_optimizer_step).
         self._guard.check_loss(total)
