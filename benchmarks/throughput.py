@@ -186,6 +186,7 @@ def fit_step_times(model: str, nc: int, batch: dict[str, torch.Tensor], steps: i
     seconds between consecutive ``on_train_batch_end`` calls (the first one excluded), losses and peak memory."""
     import lightning as L
 
+    from yolo12l.data import with_loss_targets
     from yolo12l.training import ModelEMA, YOLODetector
 
     class Timer(L.Callback):
@@ -206,7 +207,7 @@ def fit_step_times(model: str, nc: int, batch: dict[str, torch.Tensor], steps: i
                         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
                         callbacks=[ModelEMA(), timer])
-    data = [batch] * (steps + extra_batches)
+    data = [with_loss_targets(batch, nc)] * (steps + extra_batches)  # padded on the host, as the train loaders do
     loader = torch.utils.data.DataLoader(data, batch_size=None, shuffle=False)
     if accelerator == "cuda":
         torch.cuda.reset_peak_memory_stats()

@@ -131,6 +131,7 @@ def section_syncs(cfg: dict, device: str, rec: dict) -> None:
 
     import lightning as L
 
+    from yolo12l.data import with_loss_targets
     from yolo12l.training import ModelEMA, YOLODetector
     from yolo12l.training.host_syncs import HostSyncCounter
 
@@ -158,7 +159,7 @@ def section_syncs(cfg: dict, device: str, rec: dict) -> None:
             per_batch.append(entry)
 
     n = min(cfg["batch"], 8)
-    batch = synthetic_batch(n, cfg["imgsz"], nc=80)
+    batch = with_loss_targets(synthetic_batch(n, cfg["imgsz"], nc=80), 80)  # padded on the host, as the train loaders
     loader = torch.utils.data.DataLoader([batch] * 3, batch_size=None, shuffle=False)
     module = YOLODetector(model="yolo12n.yaml", num_classes=80, optimizer="SGD", warmup_epochs=0, save_plots=False,
                           summary_imgsz=0)

@@ -14,6 +14,8 @@ _LAZY = {
     "parse_coco": "coco",
     "collate_detections": "collate",
     "targets_to_loss_dict": "collate",
+    "collate_training": "collate",
+    "with_loss_targets": "collate",
     "CocoDataModule": "datamodule",
     "DetectionDataModule": "datamodule",
     "SyntheticDataModule": "datamodule",
@@ -63,6 +65,8 @@ __all__ = [
     "DetectionDataset", "EpochSampler", "ImageFolderDataset", "ImageLoadError", "ImageRecord", "IssueKind",
     "NoUsableDataError", "ParsedSplit", "RandomHSV", "RatioPad", "SHAPE_CLASSES", "SyntheticDataModule",
     "VOCDataModule", "VOC_CLASSES", "YoloAffine", "YoloDataModule", "YoloMosaic", "boxes_to_letterbox", "collate_detections",
+    "collate_training",
     "draw_boxes", "letterbox", "load_data_yaml", "parse_coco", "parse_voc", "parse_yolo", "plot_batch",
     "probe_image", "read_image", "scale_boxes", "synthetic_dataset", "targets_to_loss_dict",
+    "with_loss_targets",
 ]

@@ -52,15 +52,19 @@ def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def collate_training(samples: list[dict[str, Any]], num_classes: int) -> dict[str, Any]:
-    """:func:`collate_detections` plus ``loss_targets``: the loss's padded GT (``gt_labels (B, M, 1)``,
-    ``gt_bboxes (B, M, 4)`` xyxy pixels, ``mask_gt (B, M, 1)``, ``imgsz``), validated against ``num_classes`` and
-    made here, in the loader's workers, so that the training step does not make the host wait for the device."""
-    batch = collate_detections(samples)
+    """:func:`collate_detections` plus :func:`with_loss_targets` (the train loaders' collate: the padding is done in
+    the loader's workers, so that the training step does not make the host wait for the device)."""
+    return with_loss_targets(collate_detections(samples), num_classes)
+
+
+def with_loss_targets(batch: dict[str, Any], num_classes: int) -> dict[str, Any]:
+    """The batch with ``loss_targets``: the loss's padded GT (``gt_labels (B, M, 1)``, ``gt_bboxes (B, M, 4)`` xyxy
+    pixels, ``mask_gt (B, M, 1)``, ``imgsz``) made from its ``targets`` on their device (the host, for a loader's
+    batch), class ids validated against ``num_classes``."""
     images = batch["images"]
     imgsz = (int(images.shape[-2]), int(images.shape[-1]))
     labels, boxes, mask = pad_targets(targets_to_loss_dict(batch["targets"]), images.shape[0], imgsz, num_classes)
-    batch["loss_targets"] = {"gt_labels": labels, "gt_bboxes": boxes, "mask_gt": mask, "imgsz": imgsz}
-    return batch
+    return {**batch, "loss_targets": {"gt_labels": labels, "gt_bboxes": boxes, "mask_gt": mask, "imgsz": imgsz}}
 
 
 def targets_to_loss_dict(targets: torch.Tensor) -> dict[str, torch.Tensor]:
