@@ -22,6 +22,8 @@ class ModelEMA(WeightAveraging):
         self.decay = decay
         self.tau = tau
         self._updates: int | None = None  # host mirror of the AveragedModel's n_averaged (None: read it once)
+        self._groups: list[tuple[list[torch.Tensor], list[torch.Tensor]]] | None = None
+        self._device_copies = False
         super().__init__(device=device, use_buffers=True, multi_avg_fn=self._average)
 
     def current_decay(self, num_averaged: int) -> float:
@@ -44,15 +46,10 @@ class ModelEMA(WeightAveraging):
             return
         if self._updates is None:
             self._updates = int(averaged_model.n_averaged)  # once per fit (a resumed run continues the count)
-        ours = [*averaged_model.module.parameters(), *averaged_model.module.buffers()]
-        theirs = [*pl_module.parameters(), *pl_module.buffers()]
-        groups: dict[tuple, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
-        for a, m in zip(ours, theirs, strict=True):
-            pair = groups.setdefault((a.device, a.dtype), ([], []))
-            pair[0].append(a.detach())
-            pair[1].append(m.detach().to(a.device))
+        if self._groups is None or self._device_copies:
+            self._groups = self._pair_groups(averaged_model.module, pl_module)
         with torch.no_grad():
-            for averaged, current in groups.values():
+            for averaged, current in self._groups:
                 if self._updates == 0:
                     torch._foreach_copy_(averaged, current)
                 else:
@@ -61,13 +58,28 @@ class ModelEMA(WeightAveraging):
         self._updates += 1
         self._latest_update_step = trainer.global_step
 
+    def _pair_groups(self, averaged: torch.nn.Module,
+                     current: torch.nn.Module) -> list[tuple[list[torch.Tensor], list[torch.Tensor]]]:
+        """(averaged, current) tensor lists per (device, dtype), made once per fit: walking both module trees
+        every step would cost more host time than the update (unless the average lives on another device)."""
+        groups: dict[tuple, tuple[list[torch.Tensor], list[torch.Tensor]]] = {}
+        ours = [*averaged.parameters(), *averaged.buffers()]
+        theirs = [*current.parameters(), *current.buffers()]
+        self._device_copies = False
+        for a, m in zip(ours, theirs, strict=True):
+            pair = groups.setdefault((a.device, a.dtype), ([], []))
+            pair[0].append(a.detach())
+            self._device_copies |= m.device != a.device
+            pair[1].append(m.detach().to(a.device))
+        return list(groups.values())
+
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        self._updates = None
+        self._updates = self._groups = None
 
     def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(trainer, pl_module, checkpoint)
-        self._updates = None
+        self._updates = self._groups = None
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "decay": self.decay, "tau": self.tau}

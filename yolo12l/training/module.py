@@ -141,7 +141,9 @@ class YOLODetector(L.LightningModule):
         opt = self.optimizers()
         schedule.apply(opt.optimizer, ni, epoch)
         images = batch["images"]
-        self._guard.snapshot(self.net.buffers())
+        if not self._guard.tracking:  # training_step outside fit
+            self._guard.track(self.net.buffers())
+        self._guard.snapshot()
         maps = self(images)
         # the DataModules' train loaders pad the loss targets in their workers (collate_training); other loaders'
         # flat targets are padded here, on the device (which makes the host wait for it a few times)
@@ -259,6 +261,7 @@ class YOLODetector(L.LightningModule):
         self._pending_grads = acc.get("grads")  # set in on_train_start: Lightning zeroes gradients before fitting
 
     def on_train_start(self) -> None:
+        self._guard.track(self.net.buffers())  # on the fit's device, after Lightning moved the module
         grads, self._pending_grads = self._pending_grads, None
         if grads is None:
             return

@@ -19,39 +19,61 @@ import torch
 import torch.distributed as dist
 
 
-def _groups(buffers: Sequence[torch.Tensor]) -> dict[tuple[torch.device, torch.dtype], list[torch.Tensor]]:
-    groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-    for b in buffers:
-        groups.setdefault((b.device, b.dtype), []).append(b)
-    return groups
+class _BufferGroup:
+    """Buffers of one (device, dtype), with a flat backup and a flat scratch tensor and their per-buffer views,
+    made once: a snapshot is one ``_foreach_copy_``, a restore one ``cat`` + one ``where`` + one ``_foreach_copy_``,
+    whatever the number of buffers."""
 
+    def __init__(self, buffers: list[torch.Tensor]) -> None:
+        self.buffers = [b.detach() for b in buffers]
+        self.flat_views = [b.reshape(-1) for b in self.buffers]
+        sizes = [b.numel() for b in self.buffers]
+        self.backup = torch.empty(sum(sizes), dtype=buffers[0].dtype, device=buffers[0].device)
+        self.scratch = torch.empty_like(self.backup)
+        self.backup_views = [v.view_as(b) for v, b in zip(self.backup.split(sizes), self.buffers)]
+        self.scratch_views = [v.view_as(b) for v, b in zip(self.scratch.split(sizes), self.buffers)]
 
-def _flat(tensors: list[torch.Tensor]) -> torch.Tensor:
-    return torch.cat([t.detach().reshape(-1) for t in tensors])
+    def snapshot(self) -> None:
+        torch._foreach_copy_(self.backup_views, self.buffers)
+
+    def restore_if(self, bad: torch.Tensor) -> None:
+        torch.cat(self.flat_views, out=self.scratch)
+        torch.where(bad.to(self.backup.device), self.backup, self.scratch, out=self.scratch)
+        torch._foreach_copy_(self.buffers, self.scratch_views)
 
 
 class NonFiniteGuard:
     """Per-batch and per-step non-finite checks kept on the device.
 
-    Use, per batch: :meth:`snapshot` (buffers before the forward), :meth:`check_loss` (after the loss),
+    Use, per fit: :meth:`track` (the buffers); per batch: :meth:`snapshot` (before the forward), :meth:`check_loss`
+    (after the loss),
     :meth:`restore_buffers` (after the backward);
     per optimizer step: :meth:`found_inf` (after backward and clipping), given to the fused optimizer as
     ``optimizer.found_inf``.
     """
 
     def __init__(self) -> None:
-        self._groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
-        self._backup: dict[tuple[torch.device, torch.dtype], torch.Tensor] = {}
+        self._groups: list[_BufferGroup] = []
+        self._tracking = False
         self._bad: torch.Tensor | None = None  # bool (): this batch's flag, until restore_buffers
         self._pending: torch.Tensor | None = None  # bool (): a bad batch since the last optimizer step
         self._skipped: torch.Tensor | None = None  # float32 (): skipped optimizer steps
         self._skipped_host = 0  # what was counted before the device counter existed (a checkpoint's value)
 
     # ----------------------------------------------------------------------------------------------- per batch
-    def snapshot(self, buffers: Sequence[torch.Tensor]) -> None:
-        """Copies ``buffers`` (e.g. ``net.buffers()``), which the training forward is about to update."""
-        self._groups = _groups(buffers)
-        self._backup = {key: _flat(group) for key, group in self._groups.items()}
+    def track(self, buffers: Sequence[torch.Tensor]) -> None:
+        """The buffers (e.g. ``net.buffers()``) to keep, once per fit: collecting them walks the whole module tree,
+        which costs more host time than the copies. Call again if the buffers are replaced (``module.to``)."""
+        groups: dict[tuple[torch.device, torch.dtype], list[torch.Tensor]] = {}
+        for b in buffers:
+            groups.setdefault((b.device, b.dtype), []).append(b)
+        self._groups = [_BufferGroup(g) for g in groups.values()]
+        self._tracking = True
+
+    def snapshot(self) -> None:
+        """Copies the tracked buffers, which the training forward is about to update."""
+        for group in self._groups:
+            group.snapshot()
 
     def check_loss(self, loss: torch.Tensor) -> torch.Tensor:
         """Flags the batch when ``loss`` is non-finite on any rank; returns the flag, a bool () device tensor
@@ -72,11 +94,8 @@ class NonFiniteGuard:
         if bad is None:
             return
         with torch.no_grad():
-            for key, group in self._groups.items():
-                backup = self._backup[key]
-                kept = torch.where(bad.to(backup.device), backup, _flat(group))
-                sizes = [b.numel() for b in group]
-                torch._foreach_copy_(group, [v.view_as(b) for v, b in zip(kept.split(sizes), group)])
+            for group in self._groups:
+                group.restore_if(bad)
         self._bad = None
 
     # ------------------------------------------------------------------------------------------ per optimizer step
@@ -99,6 +118,10 @@ class NonFiniteGuard:
         """Counts the pending batch flags as one skipped step without other checks (the GradScaler's own skip)."""
         if self._pending is not None:
             self.found_inf(None, self._pending.device)
+
+    @property
+    def tracking(self) -> bool:
+        return self._tracking
 
     @property
     def pending(self) -> bool:
