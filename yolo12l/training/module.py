@@ -22,7 +22,7 @@ from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..data.letterbox import scale_boxes
 from ..ops import postprocess
-from .plots import TrainingPlots, log_images
+from .plots import TrainingPlots, final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .nonfinite import NonFiniteGuard
 from .optim import StepSchedule, auto_iterations, build_optimizer, check_recipe_args, resolve_optimizer
@@ -58,7 +58,8 @@ class YOLODetector(L.LightningModule):
             optimization), so leave ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_val`` unset.
         grad_clip_norm: gradient norm clipped to this before every optimizer step (0: no clipping).
         save_plots: evaluation plots (PR, confusion matrix, P/R/F1-confidence) and training plots (labels, first
-            batches, ``results.png``) in ``<log_dir>/plots`` and TensorBoard.
+            batches, ``results.png``) in ``<log_dir>/plots`` and TensorBoard; during ``fit`` the evaluation plots
+            and ``results.png`` are drawn at the last epoch (or when the run stops early), not after every epoch.
         save_json: write ``predictions.json`` (COCO results of every detection kept after NMS, the dataset's image
             and category ids, xywh in original pixels) in the run folder on validate / test and at the last epoch.
         summary_imgsz: input size of ``example_input_array``, so Lightning's model summary shows the FLOPs
@@ -408,9 +409,10 @@ class YOLODetector(L.LightningModule):
         if not self.trainer.is_global_zero or not log_dir or self.trainer.sanity_checking:  # sanity: a few batches
             return
         folder = Path(log_dir)
-        if hp.save_plots:
+        final = self._final_evaluation()
+        if hp.save_plots and final:  # ~2 s of matplotlib: not after every epoch (TensorBoard has the curves)
             self._save_plots(stage, data, curves, folder / "plots")
-        if hp.save_json and self._writes_predictions():
+        if hp.save_json and final:
             path = folder / ("predictions.json" if stage == "val" else f"{stage}_predictions.json")
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
@@ -433,13 +435,10 @@ class YOLODetector(L.LightningModule):
         with path.open("a") as f:
             f.write(json.dumps(record) + "\n")
 
-    def _writes_predictions(self) -> bool:
-        """``predictions.json`` on ``validate`` / ``test``; during ``fit`` only at the last epoch (or a stop)."""
-        tr = self.trainer
-        if tr.state.fn != "fit":
-            return True
-        return tr.should_stop or (tr.max_epochs is not None and tr.max_epochs > 0
-                                  and self.current_epoch + 1 >= tr.max_epochs)
+    def _final_evaluation(self) -> bool:
+        """Whether this evaluation writes ``predictions.json`` and the plots: always on ``validate`` / ``test``;
+        during ``fit`` only at the last epoch (or a stop)."""
+        return final_epoch(self.trainer)
 
     def _save_plots(self, stage: str, data: Any, curves: dict, folder: Path) -> None:
         """Rank 0: PR curves, normalised confusion matrix, P / R / F1 against confidence and the first batch with its

@@ -113,13 +113,24 @@ def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Pa
     return save_figure(fig, path)
 
 
+def final_epoch(trainer: L.Trainer) -> bool:
+    """True outside ``fit`` and, during ``fit``, at the last epoch or when the run is stopping."""
+    if trainer.state.fn != "fit":
+        return True
+    last_epoch = trainer.max_epochs is not None and trainer.max_epochs > 0 and \
+        trainer.current_epoch + 1 >= trainer.max_epochs
+    last_step = trainer.max_steps is not None and 0 < trainer.max_steps <= trainer.global_step
+    return bool(trainer.should_stop or last_epoch or last_step)
+
+
 class TrainingPlots(L.Callback):
     """``labels.png`` at the start of fit, ``train_batch{0,1,2}.jpg`` (the first batches this run trains on, with
-    their targets) and ``results.png`` after every training epoch, all in ``<log_dir>/plots``."""
+    their targets) and ``results.png`` at the last epoch (or a stop), all in ``<log_dir>/plots``; the per-epoch
+    history it draws is kept (and checkpointed) every epoch."""
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
-        self._loss_sums: dict[str, float] = {}
+        self._loss_sums: dict[str, Any] = {}  # device tensors: summed without a host read per batch
         self._loss_counts: dict[str, int] = {}
         self._batch_pending = False  # a batch ended: its logged values reach callback_metrics after the hook
         self._batches_plotted = 0
@@ -160,7 +171,7 @@ class TrainingPlots(L.Callback):
         self._batch_pending = False
         for key, value in trainer.callback_metrics.items():
             if key.startswith("train/") and key.endswith("_loss"):
-                self._loss_sums[key] = self._loss_sums.get(key, 0.0) + float(value)
+                self._loss_sums[key] = self._loss_sums.get(key, 0.0) + value.detach()
                 self._loss_counts[key] = self._loss_counts.get(key, 0) + 1
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -191,7 +202,7 @@ class TrainingPlots(L.Callback):
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
         self._add_losses(trainer)
         row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
-        row.update({k: self._loss_sums[k] / self._loss_counts[k] for k in self._loss_sums})
+        row.update({k: float(self._loss_sums[k]) / self._loss_counts[k] for k in self._loss_sums})
         for key, value in trainer.callback_metrics.items():
             if key.startswith("val/"):
                 row[key] = float(value)
@@ -201,7 +212,7 @@ class TrainingPlots(L.Callback):
         self._loss_sums.clear()
         self._loss_counts.clear()
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
-        folder = self._folder(trainer)
+        folder = self._folder(trainer) if final_epoch(trainer) else None
         if folder is not None:
             path = plot_results(self.history, folder / "results.png")
             log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)
