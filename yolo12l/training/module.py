@@ -133,7 +133,8 @@ class YOLODetector(L.LightningModule):
     # ``trainer.global_step`` still counts optimizer steps (and the EMA callback averages after each of them).
     # Under DDP every backward all-reduces, so all ranks hold the same accumulated gradients (as the reference).
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> dict[str, torch.Tensor]:
+        """One batch; returns ``loss`` (the detached total) and ``loss_items`` ((3,) box, cls, dfl, on the device)."""
         schedule = self._schedule
         if schedule is None:
             raise RuntimeError("training_step before configure_optimizers")
@@ -154,7 +155,9 @@ class YOLODetector(L.LightningModule):
         self._guard.check_loss(total)
         bs = images.shape[0]
         for name, value in zip(("box_loss", "cls_loss", "dfl_loss"), items):
-            self.log(f"train/{name}", value, prog_bar=True, batch_size=bs, sync_dist=False)
+            # not prog_bar: Lightning reads every progress-bar value on the host after each batch; YOLOProgressBar
+            # shows the epoch means from the step's outputs instead
+            self.log(f"train/{name}", value, batch_size=bs, sync_dist=False)
         # The loss is summed over the images of the batch and over the accumulated batches (the reference's
         # gradient scale); DDP averages over ranks, so scale by the world size to keep the sum.
         self.manual_backward(total * self.trainer.world_size)
@@ -165,7 +168,8 @@ class YOLODetector(L.LightningModule):
                 del opt.optimizer.found_inf  # set for this step only
             opt.zero_grad(set_to_none=True)
             self.last_step_batch = ni
-        return total.detach()
+        # callbacks read the items from the outputs: ``trainer.callback_metrics`` would read them on the host
+        return {"loss": total.detach(), "loss_items": items}
 
     @property
     def accumulate(self) -> int | None:

@@ -16,8 +16,10 @@ from typing import Any
 
 import lightning as L
 import numpy as np
+import torch
 
 from ..metrics.plots import save_figure
+from .progress import LOSS_KEYS
 
 log = logging.getLogger(__name__)
 TRAIN_BATCHES_PLOTTED = 3
@@ -130,9 +132,8 @@ class TrainingPlots(L.Callback):
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
-        self._loss_sums: dict[str, Any] = {}  # device tensors: summed without a host read per batch
-        self._loss_counts: dict[str, int] = {}
-        self._batch_pending = False  # a batch ended: its logged values reach callback_metrics after the hook
+        self._loss_sum: torch.Tensor | None = None  # (3,) finite box / cls / dfl losses of this epoch, summed
+        self._loss_count: torch.Tensor | None = None  # (3,) how many were finite
         self._batches_plotted = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -163,29 +164,18 @@ class TrainingPlots(L.Callback):
         path = plot_label_stats(boxes, labels, sizes, self._names(pl_module), folder / "labels.png")
         log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
 
-    def _add_losses(self, trainer: L.Trainer) -> None:
-        """Adds the finished batch's ``train/*_loss`` values (Lightning moves a step's logged values into
-        ``callback_metrics`` after ``on_train_batch_end``, so they are read at the next batch start / epoch end)."""
-        if not self._batch_pending:
-            return
-        self._batch_pending = False
-        for key, value in trainer.callback_metrics.items():
-            if key.startswith("train/") and key.endswith("_loss"):
-                self._loss_sums[key] = self._loss_sums.get(key, 0.0) + value.detach()
-                self._loss_counts[key] = self._loss_counts.get(key, 0) + 1
-
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._loss_sums.clear()
-        self._loss_counts.clear()
-        self._batch_pending = False
-
-    def on_train_batch_start(self, trainer: L.Trainer, pl_module: L.LightningModule, batch: Any,
-                             batch_idx: int) -> None:
-        self._add_losses(trainer)
+        self._loss_sum = self._loss_count = None
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        self._batch_pending = True
+        items = outputs.get("loss_items") if isinstance(outputs, dict) else None
+        if isinstance(items, torch.Tensor) and items.numel() == len(LOSS_KEYS):
+            items = items.detach().float().reshape(-1)  # summed on the device, read at the epoch end
+            finite = torch.isfinite(items)
+            value, count = torch.where(finite, items, 0.0), finite.float()
+            self._loss_sum = value if self._loss_sum is None else self._loss_sum + value
+            self._loss_count = count if self._loss_count is None else self._loss_count + count
         if self._batches_plotted >= TRAIN_BATCHES_PLOTTED:
             return
         self._batches_plotted += 1
@@ -200,17 +190,18 @@ class TrainingPlots(L.Callback):
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
-        self._add_losses(trainer)
         row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
-        row.update({k: float(self._loss_sums[k]) / self._loss_counts[k] for k in self._loss_sums})
+        if self._loss_sum is not None:
+            for key, total, n in zip(LOSS_KEYS, self._loss_sum.tolist(), self._loss_count.tolist()):
+                if n:
+                    row[f"train/{key}"] = total / n
         for key, value in trainer.callback_metrics.items():
             if key.startswith("val/"):
                 row[key] = float(value)
         for i, opt in enumerate(trainer.optimizers):
             for j, group in enumerate(opt.param_groups):
                 row[f"lr/pg{j}" if i == 0 else f"lr/opt{i}_pg{j}"] = float(group["lr"])
-        self._loss_sums.clear()
-        self._loss_counts.clear()
+        self._loss_sum = self._loss_count = None
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
         folder = self._folder(trainer) if final_epoch(trainer) else None
         if folder is not None:

@@ -61,17 +61,26 @@ class YOLOProgressBar(TQDMProgressBar):
         self._loss_sum = None
         self._epoch_start = time.monotonic()
 
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """The bar's postfix: Lightning's values plus the epoch's mean losses (read on the host only here, at a bar
+        refresh)."""
+        metrics = super().get_metrics(trainer, pl_module)
+        if self._loss_sum is not None:
+            sums, counts = self._loss_sum.tolist()
+            metrics.update({k.split("_")[0]: f"{s / n:.3f}" for k, s, n in zip(LOSS_KEYS, sums, counts) if n})
+        return metrics
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        metrics = trainer.callback_metrics
-        if all(f"train/{k}" in metrics for k in LOSS_KEYS):
-            # summed on the device: no host sync per batch (read once, at the end of the epoch); the losses of a
-            # skipped non-finite batch are left out of the mean
-            items = torch.stack([metrics[f"train/{k}"].detach().float().reshape(()) for k in LOSS_KEYS])
+        items = outputs.get("loss_items") if isinstance(outputs, dict) else None
+        if isinstance(items, torch.Tensor) and items.numel() == len(LOSS_KEYS):
+            # from the step's outputs, summed on the device: no host read per batch (``trainer.callback_metrics``
+            # would read every progress-bar value); a skipped non-finite batch's losses are left out of the mean
+            items = items.detach().float().reshape(-1)
             finite = torch.isfinite(items)
             step = torch.stack((torch.where(finite, items, 0.0), finite.float()))
             self._loss_sum = step if self._loss_sum is None else self._loss_sum + step.to(self._loss_sum.device)
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_end(trainer, pl_module)
