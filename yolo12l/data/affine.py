@@ -61,15 +61,18 @@ def warp_source_region(matrix: np.ndarray, size: int, in_hw: tuple[int, int], ma
     the box around the inverse images of the output's corner pixels, widened by ``margin`` px (bilinear reads the
     next pixel; OpenCV's fixed-point coordinates are within 1/32 px of these) and clipped to the input."""
     h, w = in_hw
-    try:
-        inv = np.linalg.inv(matrix)
-    except np.linalg.LinAlgError:  # zoom 0: OpenCV reads (0, 0) only; keep it simple, the whole input
+    (a, b, tx), (c, d, ty) = matrix[0].tolist(), matrix[1].tolist()
+    det = a * d - b * c
+    if not math.isfinite(det) or abs(det) < 1e-12:  # zoom ~0: keep it simple, the whole input
         return 0, 0, w, h
-    c = np.array([[0, 0, 1], [size - 1, 0, 1], [0, size - 1, 1], [size - 1, size - 1, 1]], np.float64) @ inv[:2].T
-    if not np.isfinite(c).all() or np.abs(c).max() > 1e9:
+    xs, ys = [], []
+    for x, y in ((0, 0), (size - 1, 0), (0, size - 1), (size - 1, size - 1)):  # inverse map of the corner pixels
+        xs.append((d * (x - tx) - b * (y - ty)) / det)
+        ys.append((a * (y - ty) - c * (x - tx)) / det)
+    if max(map(abs, xs + ys)) > 1e9:
         return 0, 0, w, h
-    x1, y1 = np.floor(c.min(0)).astype(int) - margin
-    x2, y2 = np.ceil(c.max(0)).astype(int) + margin + 1
+    x1, y1 = math.floor(min(xs)) - margin, math.floor(min(ys)) - margin
+    x2, y2 = math.ceil(max(xs)) + margin + 1, math.ceil(max(ys)) + margin + 1
     return max(int(x1), 0), max(int(y1), 0), min(int(x2), w), min(int(y2), h)
 
 
