@@ -11,7 +11,8 @@ start, Ultralytics' mosaic buffer / our decoded-image buffer fill: 2 epochs by d
 what a dataset much larger than the buffer sees), ``ours_ram`` (``cache_images="ram"``). Ultralytics:
 ``ultralytics`` (defaults: on COCO128 its mosaic buffer, min(n, 8*batch, 1000) = 128 images, holds the whole
 dataset after warm-up) and ``ultralytics_ram`` (``cache="ram"``). OpenCV threads in the main process: each side's
-own setting (ours: OpenCV's default; Ultralytics sets ``cv2.setNumThreads(0)``, i.e. sequential, when imported).
+own setting (ours: OpenCV's default; Ultralytics sets ``cv2.setNumThreads(0)``, i.e. sequential, when imported),
+or ``--cv2-threads N`` for both. ``--loaders`` runs a subset.
 
 Step (``--step-imgsz`` 320, ``--step-batch`` 8, one real COCO128 mosaic batch): forward + loss + backward +
 clip_grad_norm(10) + SGD step, alternating the sides per round, median over all timed steps. Fit: our
@@ -55,8 +56,9 @@ def close(loader) -> None:
 
 
 def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
-    names = list(OURS) + (list(UL) if have_ul else [])
+    names = [n for n in list(OURS) + (list(UL) if have_ul else []) if a.loaders is None or n in a.loaders]
     rates: dict[str, dict[int, list[float]]] = {n: {w: [] for w in a.workers} for n in names}
+    cpus: dict[str, dict[int, list[float]]] = {n: {w: [] for w in a.workers} for n in names}
     loads = []
     with tempfile.TemporaryDirectory() as cache:
         for r in range(a.rounds):
@@ -64,28 +66,38 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
                 order = names if r % 2 == 0 else names[::-1]
                 for name in order:
                     if name in OURS:
-                        cv2.setNumThreads(CV2_DEFAULT_THREADS)
+                        cv2.setNumThreads(CV2_DEFAULT_THREADS if a.cv2_threads is None else a.cv2_threads)
                         loader = ours_loader(data_yaml, a.imgsz, a.batch, w, cache, **OURS[name])
                     else:
-                        cv2.setNumThreads(0)
+                        cv2.setNumThreads(0 if a.cv2_threads is None else a.cv2_threads)
                         loader = ul_loader(data_yaml, a.imgsz, a.batch, w, cache=UL[name])
                     res = loader_rate(loader, a.warmup, a.batches)
                     close(loader)
                     rates[name][w].append(res["images_per_s"])
+                    if "cpu_ms_per_image" in res:
+                        cpus[name][w].append(res["cpu_ms_per_image"])
                     loads.append(os.getloadavg()[0])
-                    print(f"round {r} workers={w} {name:16s} {res['images_per_s']:7.1f} img/s", flush=True)
+                    print(f"round {r} workers={w} {name:16s} {res['images_per_s']:7.1f} img/s "
+                          f"{res.get('cpu_ms_per_image', float('nan')):6.2f} CPU ms/img", flush=True)
     cv2.setNumThreads(CV2_DEFAULT_THREADS)
-    table = {n: {str(w): {"median_images_per_s": median(v), "runs": v} for w, v in per.items()}
-             for n, per in rates.items()}
-    ratios = {}
+    table = {n: {str(w): {"median_images_per_s": median(v), "runs": v,
+                          "median_cpu_ms_per_image": median(cpus[n][w]), "cpu_runs": cpus[n][w]}
+                 for w, v in per.items()} for n, per in rates.items()}
+    ratios, cpu_ratios = {}, {}
     if have_ul:
-        for ours in OURS:
-            for ul in UL:
+        for ours in [n for n in names if n in OURS]:
+            for ul in [n for n in names if n in UL]:
                 ratios[f"{ours}/{ul}"] = {str(w): round(median(rates[ours][w]) / median(rates[ul][w]), 3)
                                           for w in a.workers}
+                # images per CPU-second (main process + workers), ours / theirs
+                cpu_ratios[f"{ours}/{ul}"] = {str(w): round(median(cpus[ul][w]) / median(cpus[ours][w]), 3)
+                                              for w in a.workers}
     return {"imgsz": a.imgsz, "batch": a.batch, "warmup_batches": a.warmup, "timed_batches": a.batches,
-            "rounds": a.rounds, "cv2_threads_main_process": {"ours": CV2_DEFAULT_THREADS, "ultralytics": 0},
-            "results": table, "ratios": ratios, "loadavg_1min": loads}
+            "rounds": a.rounds, "cv2_threads_main_process": (
+                {"ours": CV2_DEFAULT_THREADS, "ultralytics": 0} if a.cv2_threads is None
+                else {"ours": a.cv2_threads, "ultralytics": a.cv2_threads}),
+            "results": table, "ratios": ratios,
+            "images_per_cpu_s_ratios": cpu_ratios, "loadavg_1min": loads}
 
 
 def real_batch(data_yaml: Path, imgsz: int, batch: int) -> dict:
@@ -146,6 +158,9 @@ def main() -> None:
     ap.add_argument("--step-warmup", type=int, default=2)
     ap.add_argument("--steps", type=int, default=4, help="timed steps per side and round")
     ap.add_argument("--no-ultralytics", action="store_true")
+    ap.add_argument("--cv2-threads", type=int, default=None,
+                    help="OpenCV threads in the main process for both sides (default: each side's own setting)")
+    ap.add_argument("--loaders", nargs="+", default=None, help="subset of: " + " ".join(list(OURS) + list(UL)))
     ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_train.json"))
     a = ap.parse_args()
     shared = Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
@@ -180,6 +195,9 @@ def print_table(rec: dict) -> None:
         for name, per in ld["results"].items():
             print(f"{name:18s}" + "".join(f"{per[w]['median_images_per_s']:12.1f}" for w in ws))
         for name, per in ld["ratios"].items():
+            print(f"{name:34s}" + "".join(f"{per[w]:8.2f}x" for w in ws))
+        print("images per CPU-second (main process + workers), ratio")
+        for name, per in ld.get("images_per_cpu_s_ratios", {}).items():
             print(f"{name:34s}" + "".join(f"{per[w]:8.2f}x" for w in ws))
     if "train_step" in rec:
         st = rec["train_step"]

@@ -39,8 +39,31 @@ def median(xs: list[float]) -> float:
 
 
 # ---------------------------------------------------------------------------------------------------------- loaders
+def _children_cpu_s() -> float | None:
+    """User + system CPU seconds of this process's live child processes (DataLoader workers), from /proc; None
+    where there is no /proc."""
+    me, total = str(os.getpid()), 0.0
+    try:
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+    except OSError:
+        return None
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[1] == me:  # fields[0] is the state, [1] the parent pid, [11], [12] utime, stime
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
 def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
-    """Images/s over ``batches`` batches after ``warmup`` batches (worker start, caches); restarts at epoch ends."""
+    """Images/s over ``batches`` batches after ``warmup`` batches (worker start, caches); restarts at epoch ends.
+
+    Also ``cpu_ms_per_image``: CPU time of the main process and its (persistent) workers over the timed batches per
+    image — less sensitive than images/s to other load on a shared machine."""
     def forever() -> Iterator[Any]:
         while True:
             yield from loader
@@ -48,12 +71,16 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
     it = forever()
     for _ in range(warmup):
         next(it)
-    n, t0 = 0, time.perf_counter()
+    n, t0, c0, w0 = 0, time.perf_counter(), time.process_time(), _children_cpu_s()
     for _ in range(batches):
         b = next(it)
         n += int((b["images"] if "images" in b else b["img"]).shape[0])
     dt = time.perf_counter() - t0
-    return {"images": n, "seconds": round(dt, 3), "images_per_s": round(n / dt, 2)}
+    c1, w1 = time.process_time(), _children_cpu_s()
+    out = {"images": n, "seconds": round(dt, 3), "images_per_s": round(n / dt, 2)}
+    if w0 is not None and w1 is not None:
+        out["cpu_ms_per_image"] = round((c1 - c0 + w1 - w0) / n * 1e3, 3)
+    return out
 
 
 def ours_loader(data_yaml: str | os.PathLike, imgsz: int, batch: int, workers: int, cache_dir: str, **kw: Any):

@@ -33,3 +33,27 @@ def test_boxes_enclose_rotated_sheared_objects(seed):
     assert xs.min() >= x1 - 1 and xs.max() <= x2 + 1 and ys.min() >= y1 - 1 and ys.max() <= y2 + 1
     assert abs(xs.min() - x1) <= 2 and abs(xs.max() + 1 - x2) <= 2
     assert abs(ys.min() - y1) <= 2 and abs(ys.max() + 1 - y2) <= 2
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_rgbx_warp_of_the_read_region_equals_the_full_3_channel_warp(seed):
+    """What the pipeline computes fast (4-channel canvas filled only where the warp reads; garbage elsewhere) equals
+    the plain 3-channel warp of the whole mosaic canvas, for random zoom / translation / rotation / shear."""
+    import random
+
+    from yolo12l.data.affine import random_affine_matrix, warp_image, warp_source_region
+    from yolo12l.data.mosaic import mosaic_canvas, random_center
+
+    rng, r = np.random.default_rng(seed), random.Random(seed)
+    s = 96
+    images = [rng.integers(0, 256, (*rng.integers(20, s + 1, 2), 3), dtype=np.uint8) for _ in range(4)]
+    for _ in range(6):
+        center = random_center(r, s)
+        m = random_affine_matrix(r, (2 * s, 2 * s), s, 0.9, 0.3, 40 * (seed % 2), 10 * (seed % 3 == 1))
+        want = warp_image(mosaic_canvas(images, center, s, 114)[0], m, s, 114)
+        garbage = rng.integers(0, 256, (2 * s, 2 * s, 4), dtype=np.uint8)
+        region = warp_source_region(m, s, (2 * s, 2 * s))
+        canvas, _ = mosaic_canvas(images, center, s, 114, out=garbage, region=region, rgbx=True)
+        assert canvas is garbage
+        got = warp_image(canvas, m, s, 114, out=np.empty((s, s, 4), np.uint8))
+        np.testing.assert_array_equal(got[..., :3], want)

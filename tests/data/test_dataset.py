@@ -119,6 +119,27 @@ def test_collate_and_loss_dict():
     assert empty["targets"].shape == (0, 6)
 
 
+def test_batch_meta_crosses_processes_by_value(synth_split):
+    """A worker's batch: images in shared memory (no copy on sending), meta tensors pickled by value (no
+    shared-memory segment per small tensor), and the main process gets the same batch as with workers=0."""
+    import pickle
+    from multiprocessing.reduction import ForkingPickler
+
+    ds = DetectionDataset(synth_split.records, 64, AugmentConfig(), seed=3)
+    batch = collate_detections([ds[0], ds[1]])
+    back = pickle.loads(ForkingPickler.dumps(batch["meta"]))
+    assert type(back) is type(batch["meta"]) and len(back) == 2
+    for m, b in zip(batch["meta"], back):
+        assert set(m) == set(b) and not m["boxes"].is_shared()
+        torch.testing.assert_close(b["boxes"], m["boxes"])
+        assert b["labels"].dtype == m["labels"].dtype and b["image_id"] == m["image_id"]
+    loader = DataLoader(ds, batch_size=2, num_workers=1, collate_fn=collate_detections)
+    got = next(iter(loader))
+    torch.testing.assert_close(got["images"], batch["images"])
+    torch.testing.assert_close(got["targets"], batch["targets"])
+    assert [m["index"] for m in got["meta"]] == [0, 1] and isinstance(got["meta"][0]["boxes"], torch.Tensor)
+
+
 def test_image_folder_dataset(tmp_path):
     save_rgb(tmp_path / "a.jpg", solid_image(100, 150))
     save_rgb(tmp_path / "sub" / "b.png", solid_image(300, 120))

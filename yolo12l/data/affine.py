@@ -43,11 +43,37 @@ def random_affine_matrix(r: random.Random, in_hw: tuple[int, int], size: int, sc
     return move @ sh @ rot @ centre
 
 
-def warp_image(img: np.ndarray, matrix: np.ndarray, size: int, fill: int) -> np.ndarray:
-    """``img`` (H, W, C) uint8 warped by ``matrix`` (3, 3) into (size, size, C), bilinear, ``fill`` outside."""
+def warp_image(img: np.ndarray, matrix: np.ndarray, size: int, fill: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``img`` (H, W, C) uint8 warped by ``matrix`` (3, 3) into (size, size, C), bilinear, ``fill`` outside.
+
+    out: a (size, size, C) array to write into (reused between samples). A 4-channel image warps ~3x faster than a
+    3-channel one (OpenCV's vectorised path) and gives its first 3 channels the same values (checked by a test)."""
     value = (fill,) * img.shape[2] if img.ndim == 3 else fill
-    return cv2.warpAffine(img, matrix[:2], (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                          borderValue=value)
+    if out is not None and (out.shape != (size, size, *img.shape[2:]) or out.dtype != img.dtype):
+        out = None
+    return cv2.warpAffine(img, matrix[:2], (size, size), dst=out, flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=value)
+
+
+def warp_source_region(matrix: np.ndarray, size: int, in_hw: tuple[int, int], margin: int = 4
+                       ) -> tuple[int, int, int, int]:
+    """(x1, y1, x2, y2) of the input (h, w = ``in_hw``) that :func:`warp_image` reads for a ``size x size`` output:
+    the box around the inverse images of the output's corner pixels, widened by ``margin`` px (bilinear reads the
+    next pixel; OpenCV's fixed-point coordinates are within 1/32 px of these) and clipped to the input."""
+    h, w = in_hw
+    (a, b, tx), (c, d, ty) = matrix[0].tolist(), matrix[1].tolist()
+    det = a * d - b * c
+    if not math.isfinite(det) or abs(det) < 1e-12:  # zoom ~0: keep it simple, the whole input
+        return 0, 0, w, h
+    xs, ys = [], []
+    for x, y in ((0, 0), (size - 1, 0), (0, size - 1), (size - 1, size - 1)):  # inverse map of the corner pixels
+        xs.append((d * (x - tx) - b * (y - ty)) / det)
+        ys.append((a * (y - ty) - c * (x - tx)) / det)
+    if max(map(abs, xs + ys)) > 1e9:
+        return 0, 0, w, h
+    x1, y1 = math.floor(min(xs)) - margin, math.floor(min(ys)) - margin
+    x2, y2 = math.ceil(max(xs)) + margin + 1, math.ceil(max(ys)) + margin + 1
+    return max(int(x1), 0), max(int(y1), 0), min(int(x2), w), min(int(y2), h)
 
 
 def warp_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:

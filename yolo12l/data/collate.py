@@ -27,18 +27,55 @@ def xyxy_to_cxcywh_norm(boxes: torch.Tensor, height: int, width: int) -> torch.T
     return torch.stack(((x1 + x2) / 2 / width, (y1 + y2) / 2 / height, (x2 - x1) / width, (y2 - y1) / height), -1)
 
 
+class MetaList(list):
+    """A batch's ``meta``: the list of per-image dicts, pickled by value (tensors as numpy arrays, rebuilt as tensors).
+
+    Why: a DataLoader worker sends a batch through torch's pickler, which moves every tensor into its own
+    shared-memory segment and passes a file descriptor for it; for the small meta tensors (2 per training image, 6 per
+    evaluation image) that cost ~7 ms of main-process CPU per batch of 16 training samples (measured on COCO128; the
+    batch's images and targets, 2 tensors, stay in shared memory). Unpickled, it is the same list of dicts of tensors.
+    """
+
+    def __reduce__(self):
+        return _rebuild_meta, ([[(k, *_by_value(v)) for k, v in m.items()] if isinstance(m, dict) else (None, m)
+                                for m in self],)
+
+
+def _by_value(v: Any) -> tuple[bool, Any]:
+    if isinstance(v, torch.Tensor) and v.device.type == "cpu" and not v.requires_grad:
+        return True, v.numpy()
+    return False, v
+
+
+def _rebuild_meta(items: list) -> MetaList:
+    return MetaList(m[1] if isinstance(m, tuple) else {k: torch.from_numpy(v) if t else v for k, t, v in m}
+                    for m in items)
+
+
+def _batch_tensor(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor for the batch; in a DataLoader worker in shared memory, so sending the batch to the
+    main process copies nothing (what torch's default_collate does)."""
+    if torch.utils.data.get_worker_info() is not None and like.device.type == "cpu":
+        numel = 1
+        for d in shape:
+            numel *= d
+        return like.new(like._typed_storage()._new_shared(numel, device=like.device)).resize_(shape)
+    return torch.empty(shape, dtype=like.dtype, device=like.device)
+
+
 def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
     """Stacks images and flattens targets; see the module doc for the layout. Images of different sizes (rect
     evaluation batches under a ``DistributedSampler``) are padded right / bottom with grey 114 to the largest
     height and width, which moves no box."""
+    first = samples[0]["image"]
     shapes = {tuple(s["image"].shape[-2:]) for s in samples}
     if len(shapes) > 1:
         h, w = max(s[0] for s in shapes), max(s[1] for s in shapes)
-        images = torch.full((len(samples), samples[0]["image"].shape[0], h, w), 114, dtype=samples[0]["image"].dtype)
+        images = _batch_tensor((len(samples), first.shape[0], h, w), first).fill_(114)
         for k, s in enumerate(samples):
             images[k, :, : s["image"].shape[-2], : s["image"].shape[-1]] = s["image"]
     else:
-        images = torch.stack([s["image"] for s in samples])
+        images = torch.stack([s["image"] for s in samples], out=_batch_tensor((len(samples), *first.shape), first))
     h, w = images.shape[-2:]
     rows = []
     for i, s in enumerate(samples):
@@ -48,7 +85,7 @@ def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
             idx = torch.full((len(b), 1), float(i))
             rows.append(torch.cat((idx, cls, xyxy_to_cxcywh_norm(b, h, w)), 1))
     targets = torch.cat(rows) if rows else torch.zeros((0, 6))
-    return {"images": images, "targets": targets, "meta": [s["meta"] for s in samples]}
+    return {"images": images, "targets": targets, "meta": MetaList(s["meta"] for s in samples)}
 
 
 def collate_training(samples: list[dict[str, Any]], num_classes: int) -> dict[str, Any]:

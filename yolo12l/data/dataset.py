@@ -205,7 +205,9 @@ class DetectionDataset(Dataset):
         i, img, boxes, labels = self._geometry(index, mosaic, r)
         mixed = False
         if mosaic_on and cfg.mixup > 0 and self.rng.random() < cfg.mixup:
+            img = self._augment.rgb(img)  # own copy: the next geometry call reuses its arrays
             _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic, r)
+            img2 = self._augment.rgb(img2)
             img, boxes, labels = mixup((img, boxes, labels), (img2, boxes2, labels2), float(self.rng.beta(32.0, 32.0)))
             mixed = True
         img, boxes, labels = self._augment.color(r, (img, boxes, labels))
