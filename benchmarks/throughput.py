@@ -153,7 +153,14 @@ class CoreStep:
         if channels_last:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.channels_last = channels_last
-        self.opt = torch.optim.SGD(self.net.parameters(), lr=0.01, momentum=0.937, nesterov=True)
+        # each side's optimizer as its trainer builds it: the same three parameter groups (weight decay on conv /
+        # linear weights only), SGD Nesterov; ours fused (what YOLODetector uses), Ultralytics' torch's default
+        from yolo12l.training.optim import build_optimizer, param_groups
+
+        if side == "ours":
+            self.opt = build_optimizer(self.net, "SGD", 0.01, 0.937, 5e-4)
+        else:
+            self.opt = torch.optim.SGD(param_groups(self.net, 5e-4), lr=0.01, momentum=0.937, nesterov=True)
         self.scaler = torch.amp.GradScaler(device.split(":")[0], enabled=self.dtype is torch.float16)
         self.ema = None
         if ema:
@@ -175,8 +182,14 @@ class CoreStep:
         ac = torch.autocast(dev.split(":")[0], dtype=self.dtype) if self.dtype is not None else contextlib.nullcontext()
         with ac:
             if self.side == "ours":
-                t = batch["targets"].to(dev, non_blocking=True)
-                total, _ = self.criterion(self.net(x), {"batch_idx": t[:, 0], "cls": t[:, 1:2], "bboxes": t[:, 2:6]})
+                # padded on the host, as our train loaders do in their workers (not timed: loader work)
+                if "loss_targets" not in batch:
+                    from yolo12l.data import with_loss_targets
+
+                    batch.update(with_loss_targets(batch, self.criterion.nc))
+                lt = {k: v.to(dev, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                      for k, v in batch["loss_targets"].items()}
+                total, _ = self.criterion(self.net(x), lt)
             else:
                 ub = {k: v.to(dev, non_blocking=True) for k, v in to_ul_batch(batch).items()}
                 ub["img"] = x
