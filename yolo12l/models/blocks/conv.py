@@ -52,6 +52,11 @@ def _eager_inference() -> bool:
     return not torch.is_grad_enabled() and not torch.jit.is_tracing()
 
 
+def is_channels_last(t: torch.Tensor) -> bool:
+    """A 4-D tensor stored channels-last (NHWC) and not also plain contiguous (as a fused network's maps are)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
+
+
 def _rows(t: torch.Tensor) -> torch.Tensor | None:
     """A channels-last (B, C, H, W) tensor (or a channel slice of one) as a (B·H·W, C) matrix view, else None."""
     b, c, h, w = t.shape
