@@ -22,7 +22,8 @@ class DFL(nn.Module):
         super().__init__()
         self.reg_max = reg_max
         self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
-        self.conv.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
+        if not self.conv.weight.is_meta:  # a meta build (shape checks) has no values; its arange would import dynamo
+            self.conv.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, a = x.shape
