@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..registry import register_block
-from .conv import Conv, add_into, is_channels_last
+from .conv import Conv, add_into, cat_parts, is_channels_last
 from .csp import C3k
 
 
@@ -147,8 +147,12 @@ class A2C2f(nn.Module):
         """One non-a2 stage c → c."""
         return C3k(c, c, 2, shortcut, g)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = [self.cv1(x)]
+    takes_parts = True  # forward accepts a list of channel parts (see Concat.pass_parts)
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        if isinstance(x, list) and self.gamma is not None:
+            x = cat_parts(x)  # the residual needs the whole input
+        y = [self.cv1.forward_cat(x) if isinstance(x, list) else self.cv1(x)]
         for m in self.m:
             y.append(m(y[-1]))
         y = self.cv2.forward_cat(y)
