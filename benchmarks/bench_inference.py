@@ -8,14 +8,15 @@ Run in the Ultralytics venv (both frameworks, same torch); without ``ultralytics
 
 1. ``forward``: the fused eval forward at 640 × 640, yolo12l's ``DetectionNetwork.fuse()`` against Ultralytics'
    ``DetectionModel.fuse()`` (what their predictor runs), same weights (Ultralytics' random init copied into
-   yolo12l), under ``torch.inference_mode``. The two sides alternate call by call; the figure is the median of the
-   per-pair ratios (the machine is shared, so absolute times drift; ratios of neighbouring calls do not).
+   yolo12l), under ``torch.inference_mode``. The two sides alternate call by call; the figures are the medians of
+   the per-pair ratios of wall and of process CPU time (the machine is shared, so absolute times drift; ratios of
+   neighbouring calls do not).
 2. ``postprocess``: yolo12l's ``postprocess`` at conf 0.001 / IoU 0.7 / max_det 300 on the real (1, 84, 8400)
    output of yolo12n for a COCO128 image, pure torch and with torchvision's NMS (when importable); wall and thread
    CPU time.
 3. ``predict``: the two commands, ``yolo predict`` and ``yolo12l predict``, on the same images (the first
    ``--predict-images`` of COCO128) with the same checkpoint (the Ultralytics one), both writing annotated images;
-   separate processes, alternating, wall time of the whole command (start-up included).
+   separate processes, alternating, wall and CPU (user + system) time of the whole command (start-up included).
 4. On a CUDA device (when there is one): fp16 batch-1 latency of the fused yolo12n, eager, torch.compile and
    CUDA graphs (``mode="reduce-overhead"``).
 
@@ -27,6 +28,7 @@ import argparse
 import copy
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -56,18 +58,22 @@ def _load() -> list[float]:
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
-def _alternate(fns: dict[str, callable], reps: int, warmup: int = 1) -> dict[str, list[float]]:
-    """Wall seconds of ``reps`` rounds, each calling every fn once (in turn)."""
+def _alternate(fns: dict[str, callable], reps: int, warmup: int = 1) -> tuple[dict[str, list[float]], ...]:
+    """Wall and process-CPU seconds of ``reps`` rounds, each calling every fn once (in turn). CPU time counts only
+    this process's work, so other processes' load disturbs it less than wall time (it still inflates it through
+    shared caches and, with several threads, time spent waiting at parallel regions)."""
     for _ in range(warmup):
         for f in fns.values():
             f()
-    times: dict[str, list[float]] = {k: [] for k in fns}
+    wall: dict[str, list[float]] = {k: [] for k in fns}
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()
             f()
-            times[k].append(time.perf_counter() - t0)
-    return times
+            wall[k].append(time.perf_counter() - t0)
+            cpu[k].append(time.process_time() - c0)
+    return wall, cpu
 
 
 def _ratio(ours: list[float], theirs: list[float]) -> float:
@@ -95,12 +101,15 @@ def bench_forward(scales: list[str], batches: list[int], reps: int, have_ul: boo
                 if ul is not None:
                     fns["ultralytics"] = lambda: ul(x)
                     diff = (ours(x) - ul(x)[0]).abs().max().item()
-                times = _alternate(fns, n)
+                times, cpu = _alternate(fns, n)
             row = {"scale": scale, "batch": batch, "imgsz": 640, "reps": n,
-                   "yolo12l_ms": 1e3 * statistics.median(times["yolo12l"])}
+                   "yolo12l_ms": 1e3 * statistics.median(times["yolo12l"]),
+                   "yolo12l_cpu_ms": 1e3 * statistics.median(cpu["yolo12l"])}
             if ul is not None:
                 row.update(ultralytics_ms=1e3 * statistics.median(times["ultralytics"]),
-                           ratio=_ratio(times["yolo12l"], times["ultralytics"]), max_abs_diff=diff)
+                           ultralytics_cpu_ms=1e3 * statistics.median(cpu["ultralytics"]),
+                           ratio=_ratio(times["yolo12l"], times["ultralytics"]),
+                           cpu_ratio=_ratio(cpu["yolo12l"], cpu["ultralytics"]), max_abs_diff=diff)
             rows.append(row)
             print(f"forward yolo12{scale} batch {batch}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), flush=True)
@@ -167,12 +176,15 @@ def bench_predict(n_images: int, reps: int, threads: int | None) -> dict:
     if not yolo.exists():
         commands.pop("ultralytics")
     times: dict[str, list[float]] = {k: [] for k in commands}
+    cpu: dict[str, list[float]] = {k: [] for k in commands}
     tails: dict[str, str] = {}
     for _ in range(reps):
         for k, cmd in commands.items():
-            t0 = time.perf_counter()
+            r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
             res = subprocess.run(cmd, env=env, capture_output=True, text=True)
             times[k].append(time.perf_counter() - t0)
+            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+            cpu[k].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
             if res.returncode:
                 raise RuntimeError(f"{k} predict failed ({res.returncode}): {res.stderr[-2000:]}")
             tails[k] = "\n".join((res.stdout + res.stderr).strip().splitlines()[-3:])
@@ -180,9 +192,11 @@ def bench_predict(n_images: int, reps: int, threads: int | None) -> dict:
            "output_tail": tails}
     for k, v in times.items():
         out[f"{k}_s"] = statistics.median(v)
+        out[f"{k}_cpu_s"] = statistics.median(cpu[k])
         out[f"{k}_all_s"] = v
     if "ultralytics" in times:
         out["ratio"] = _ratio(times["yolo12l"], times["ultralytics"])
+        out["cpu_ratio"] = _ratio(cpu["yolo12l"], cpu["ultralytics"])
     print("predict: " + ", ".join(f"{k} {v:.3g}" for k, v in out.items() if isinstance(v, float)), flush=True)
     for k, t in tails.items():
         print(f"  {k} output ends with:\n    " + t.replace("\n", "\n    "))
@@ -249,16 +263,19 @@ def main() -> None:
 
     print(f"\nload average start {record['load_average_start']}, end {record['load_average_end']}")
     if record.get("forward"):
-        print(f"{'model':>8} {'batch':>5} {'yolo12l ms':>11} {'ultra ms':>9} {'ratio':>6}")
+        print(f"{'model':>8} {'batch':>5} {'yolo12l ms':>11} {'ultra ms':>9} {'ratio':>6} {'cpu ratio':>9}")
         for r in record["forward"]:
             print(f"{'yolo12' + r['scale']:>8} {r['batch']:>5} {r['yolo12l_ms']:>11.1f} "
-                  f"{r.get('ultralytics_ms', float('nan')):>9.1f} {r.get('ratio', float('nan')):>6.3f}")
+                  f"{r.get('ultralytics_ms', float('nan')):>9.1f} {r.get('ratio', float('nan')):>6.3f} "
+                  f"{r.get('cpu_ratio', float('nan')):>9.3f}")
     for r in record["postprocess"]:
         print(f"postprocess {r['backend']:>11} {r['wall_ms']:7.2f} ms wall {r['cpu_ms']:7.2f} ms cpu  [{r['input']}]")
     if record.get("predict"):
         p = record["predict"]
         print(f"predict {p['images']} images: yolo12l {p['yolo12l_s']:.2f} s, ultralytics "
-              f"{p.get('ultralytics_s', float('nan')):.2f} s, ratio {p.get('ratio', float('nan')):.3f}")
+              f"{p.get('ultralytics_s', float('nan')):.2f} s, ratio {p.get('ratio', float('nan')):.3f} "
+              f"(CPU {p['yolo12l_cpu_s']:.2f} s / {p.get('ultralytics_cpu_s', float('nan')):.2f} s, "
+              f"ratio {p.get('cpu_ratio', float('nan')):.3f})")
     write_json(record, args.out)
 
 

@@ -92,3 +92,30 @@ def test_anchor_cache_follows_input_size():
     head = net.head
     key_points = head.anchors([torch.zeros(1, 1, 8, 12), torch.zeros(1, 1, 4, 6), torch.zeros(1, 1, 2, 3)])[0]
     assert key_points.shape == (8 * 12 + 4 * 6 + 2 * 3, 2)
+
+
+def test_two_thread_fused_kernels_and_uncopied_concats_equal_unfused():
+    """At > 1 thread the k×k convolutions run as oneDNN conv + bias + SiLU kernels (onednn.fuse_convolutions);
+    every neck Concat hands its parts to the next block; the outputs still equal the unfused network's."""
+    from yolo12l.models.blocks import Concat, onednn
+
+    torch.manual_seed(0)
+    net = build_model("yolo12n.yaml", nc=5).eval()
+    _randomise_bn(net)
+    fused = copy.deepcopy(net).fuse()
+    assert [m.i for m in fused.model if isinstance(m, Concat) and m.pass_parts] == [10, 13, 16, 19]
+    x = torch.rand(2, 3, 64, 96)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert onednn.fuse_convolutions()
+        with torch.inference_mode(), torch.profiler.profile() as prof:
+            out = fused(x)
+        with torch.inference_mode():
+            ref = net(x)
+    finally:
+        torch.set_num_threads(threads)
+    _assert_same_outputs(ref, out)
+    if onednn.AVAILABLE:
+        names = {e.key for e in prof.key_averages()}
+        assert {"mkldnn::_convolution_pointwise", "mkldnn::_linear_pointwise"} <= names

@@ -11,6 +11,7 @@ import torch.nn as nn
 import yaml
 
 from . import blocks  # noqa: F401  (registers the built-in blocks)
+from .blocks.conv import Concat
 from .blocks.detect import Detect
 from .parser import parse_model
 
@@ -76,7 +77,8 @@ class DetectionNetwork(nn.Module):
         """Prepares the network for inference, in place; returns it in eval mode.
 
         Folds every BatchNorm into its convolution (each submodule's ``fuse()``: Conv, DWConv, the attention
-        projections and ``pe``, the Halo / turbo convs; SiLUs become in-place) and, with ``channels_last``, stores
+        projections and ``pe``, the Halo / turbo convs; SiLUs become in-place), lets each neck Concat hand its parts
+        to the next block's first 1×1 convolution uncopied (``Concat.pass_parts``) and, with ``channels_last``, stores
         the 4-D weights channels-last (NHWC), which the oneDNN / cuDNN convolutions run faster; inputs need no
         conversion (the first convolution adopts the weights' layout). Outputs equal the unfused network's up to
         float rounding. A fused network has no BatchNorm left to train, so :meth:`train` refuses it: keep
@@ -85,6 +87,9 @@ class DetectionNetwork(nn.Module):
         for m in list(self.modules()):
             if m is not self and callable(getattr(m, "fuse", None)):
                 m.fuse()
+        for m, nxt in zip(self.model[:-1], self.model[1:]):  # concatenations read in place by the next layer
+            if isinstance(m, Concat):
+                m.pass_parts = m.i not in self.save and nxt.f == -1 and getattr(nxt, "takes_parts", False)
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.fused = True

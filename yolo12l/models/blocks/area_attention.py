@@ -12,10 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from einops import rearrange
 
 from ..registry import register_block
-from .conv import Conv, add_into
+from .conv import Conv, add_into, cat_parts, is_channels_last
 from .csp import C3k
 
 
@@ -37,12 +36,19 @@ class AAttn(nn.Module):
         self.pe = Conv(all_head_dim, dim, 7, 1, 3, g=dim, act=False)
 
     def split_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-        """(B, C, H, W) → q, k, v each (B·area, heads, N/area, head_dim) and the number of padded tokens."""
-        qkv = rearrange(self.qkv(x), "b (h t d) y x -> t b h (y x) d", h=self.num_heads, t=3)
-        pad = (-qkv.shape[3]) % self.area
+        """(B, C, H, W) → q, k, v each (B·area, heads, N/area, head_dim) and the number of padded tokens.
+
+        Views of the qkv output where its layout allows (channels-last: no copy unless tokens are padded).
+        """
+        qkv = self.qkv(x)
+        B, _, H, W = qkv.shape
+        qkv = qkv.reshape(B, self.num_heads, 3, self.head_dim, H * W).permute(2, 0, 1, 4, 3)  # (3, B, h, N, d)
+        pad = (-(H * W)) % self.area
         if pad:
             qkv = F.pad(qkv, (0, 0, 0, pad))
-        q, k, v = rearrange(qkv, "t b h (a n) d -> t (b a) h n d", a=self.area)
+        n = qkv.shape[3] // self.area
+        qkv = qkv.reshape(3, B, self.num_heads, self.area, n, self.head_dim).transpose(2, 3)
+        q, k, v = qkv.reshape(3, B * self.area, self.num_heads, n, self.head_dim)
         return q, k, v, pad
 
     def key_mask(self, n: int, pad: int, device: torch.device) -> torch.Tensor | None:
@@ -56,11 +62,17 @@ class AAttn(nn.Module):
         real = torch.arange(self.area * n, device=device).view(self.area, n) < self.area * n - pad
         return (real[:, None, :] | ~real[:, :, None]).unsqueeze(1)
 
-    def merge(self, t: torch.Tensor, shape: torch.Size, pad: int) -> torch.Tensor:
-        """(B·area, heads, N/area, head_dim) → (B, C, H, W), dropping padded tokens."""
+    def merge(self, t: torch.Tensor, shape: torch.Size, pad: int, channels_last: bool = False) -> torch.Tensor:
+        """(B·area, heads, N/area, head_dim) → (B, C, H, W), dropping padded tokens; stored channels-last (NHWC)
+        when ``channels_last`` (the fused network's layout: the SDPA output needs no copy then), else contiguous
+        where a copy is needed."""
         B, _, H, W = shape
-        t = rearrange(t, "(b a) h n d -> b (h d) (a n)", a=self.area)
-        return t[..., : H * W].reshape(B, -1, H, W) if pad else t.reshape(B, -1, H, W)
+        t = t.view(B, self.area, self.num_heads, -1, self.head_dim)  # (B, a, h, n, d)
+        if channels_last:
+            t = t.permute(0, 1, 3, 2, 4).reshape(B, -1, self.num_heads * self.head_dim)  # (B, a·n, C)
+            return t[:, : H * W].reshape(B, H, W, -1).permute(0, 3, 1, 2)
+        t = t.permute(0, 2, 4, 1, 3).reshape(B, self.num_heads * self.head_dim, -1)  # (B, C, a·n)
+        return t[..., : H * W].reshape(B, -1, H, W)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         q, k, v, pad = self.split_qkv(x)
@@ -68,7 +80,8 @@ class AAttn(nn.Module):
         if mask is not None:
             mask = mask.repeat(x.shape[0], 1, 1, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        out = add_into(self.pe(self.merge(v, x.shape, pad)), self.merge(out, x.shape, pad))
+        cl = is_channels_last(x)
+        out = add_into(self.pe(self.merge(v, x.shape, pad, cl)), self.merge(out, x.shape, pad, cl))
         return self.proj(out)
 
     def forward_explicit(self, x: torch.Tensor) -> torch.Tensor:
@@ -134,8 +147,12 @@ class A2C2f(nn.Module):
         """One non-a2 stage c → c."""
         return C3k(c, c, 2, shortcut, g)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = [self.cv1(x)]
+    takes_parts = True  # forward accepts a list of channel parts (see Concat.pass_parts)
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        if isinstance(x, list) and self.gamma is not None:
+            x = cat_parts(x)  # the residual needs the whole input
+        y = [self.cv1.forward_cat(x) if isinstance(x, list) else self.cv1(x)]
         for m in self.m:
             y.append(m(y[-1]))
         y = self.cv2.forward_cat(y)

@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from ..registry import register_block
+from . import onednn
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
@@ -41,15 +42,26 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 def add_into(y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """``y + x``, written into ``y`` when no autograd graph is recorded (inference). ``y`` must be a fresh result
     that nothing else holds (a block's output), never a tensor the caller passed in."""
-    if torch.is_grad_enabled() or y.shape != torch.broadcast_shapes(y.shape, x.shape):
+    if torch.is_grad_enabled() or not _broadcasts_to(x.shape, y.shape):
         return y + x
     return y.add_(x)
+
+
+def _broadcasts_to(src: torch.Size, dst: torch.Size) -> bool:
+    """Whether ``src`` broadcasts to exactly ``dst`` (plain Python: ``torch.broadcast_shapes`` imports sympy on its
+    first call, a second of start-up)."""
+    return len(src) <= len(dst) and all(a == 1 or a == b for a, b in zip(reversed(src), reversed(dst)))
 
 
 def _eager_inference() -> bool:
     """No autograd graph recorded and no tracing (ONNX / TorchScript export): the in-place and strided-view
     inference paths may run."""
     return not torch.is_grad_enabled() and not torch.jit.is_tracing()
+
+
+def is_channels_last(t: torch.Tensor) -> bool:
+    """A 4-D tensor stored channels-last (NHWC) and not also plain contiguous (as a fused network's maps are)."""
+    return t.dim() == 4 and t.is_contiguous(memory_format=torch.channels_last) and not t.is_contiguous()
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor | None:
@@ -82,13 +94,18 @@ class Conv(nn.Module):
         if self.bn is None:  # fused
             if self.pointwise and _eager_inference():
                 return self.forward_cat([x])
+            act = onednn.activation_name(self.act) if onednn.fuse_convolutions() else None
+            if act is not None and self.conv.padding_mode == "zeros" and onednn.usable(x, self.conv.weight):
+                return onednn.conv2d_act(x, self.conv, act)  # conv + bias + SiLU in one pass
             return self.act(self.conv(x))
         return self.act(self.bn(self.conv(x)))
 
     def forward_cat(self, parts: list[torch.Tensor]) -> torch.Tensor:
         """``self(torch.cat(parts, 1))``. For a fused 1×1 convolution over channels-last inputs at inference the
         concatenation is never built: the output is the sum of one matrix product per part (each part's slice of
-        the weight), accumulated in place (``addmm``), which also reads channel slices (``chunk``) without copies.
+        the weight), accumulated in place (``addmm_``), which also reads channel slices (``chunk``) without copies.
+        The first product carries the bias (and, when it is the only one, the activation) inside a oneDNN kernel
+        where one runs, instead of ``addmm``'s broadcast copy of the bias and a separate SiLU pass.
         """
         conv = self.conv
         if not self.pointwise or not _eager_inference():
@@ -97,13 +114,31 @@ class Conv(nn.Module):
         if any(r is None for r in rows):
             return self.act(self.conv(torch.cat(parts, 1) if len(parts) > 1 else parts[0]))
         b, _, h, w = parts[0].shape
-        weight = conv.weight.view(conv.out_channels, conv.in_channels)
-        out, start = None, 0
-        for r in rows:
-            wt = weight[:, start:start + r.shape[1]].t()
-            start += r.shape[1]
-            out = torch.addmm(conv.bias, r, wt) if out is None else out.addmm_(r, wt)
+        weights = self._weight_parts(tuple(r.shape[1] for r in rows))
+        act = onednn.activation_name(self.act)
+        out, first = None, 0
+        if act is not None and rows[0].is_contiguous() and onednn.usable(rows[0], conv.weight):
+            out = onednn.linear_act(rows[0], weights[0], conv.bias, act if len(rows) == 1 else "none")
+            if len(rows) == 1:
+                return out.view(b, h, w, -1).permute(0, 3, 1, 2)
+            first = 1
+        for r, wp in zip(rows[first:], weights[first:]):
+            out = torch.addmm(conv.bias, r, wp.t()) if out is None else out.addmm_(r, wp.t())
         return self.act(out.view(b, h, w, -1).permute(0, 3, 1, 2))
+
+    def _weight_parts(self, sizes: tuple[int, ...]) -> list[torch.Tensor]:
+        """The (c2, c1) weight split by input channels into dense (c2, size) blocks, one per part; cached per split
+        (a block a oneDNN kernel reads without re-packing a strided slice)."""
+        weight = self.conv.weight
+        cache = self.__dict__.setdefault("_weight_cache", {})
+        version = None if weight.is_inference() else weight._version
+        key = (sizes, weight.data_ptr(), weight.device, weight.dtype, version)
+        if key not in cache:
+            cache.clear()
+            w2 = weight.detach().reshape(self.conv.out_channels, self.conv.in_channels)
+            cache[key] = list(w2.split(list(sizes), 1)) if len(sizes) == 1 else [
+                p.contiguous() for p in w2.split(list(sizes), 1)]
+        return cache[key]
 
     def fuse(self) -> Conv:
         """Folds the BatchNorm (its running statistics) into the convolution and makes the SiLU in-place (it only
@@ -130,14 +165,27 @@ class DWConv(Conv):
 
 @register_block(channels="sum")
 class Concat(nn.Module):
-    """Concatenates a list of tensors along ``dimension`` (channels by default)."""
+    """Concatenates a list of tensors along ``dimension`` (channels by default).
+
+    ``pass_parts`` (set by :meth:`DetectionNetwork.fuse` when the next layer alone reads the result and takes
+    parts, ``takes_parts``): at eager inference the list is passed on unconcatenated, and the next layer's first
+    1×1 convolution reads the parts in place (:meth:`Conv.forward_cat`) — the concatenation is never copied.
+    """
 
     def __init__(self, dimension: int = 1):
         super().__init__()
         self.d = dimension
+        self.pass_parts = False
 
-    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor | list[torch.Tensor]:
+        if self.pass_parts and self.d == 1 and _eager_inference():
+            return list(x)
         return torch.cat(x, self.d)
+
+
+def cat_parts(x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+    """A layer's input as one tensor: a list of channel parts (from a ``pass_parts`` Concat) concatenated."""
+    return torch.cat(x, 1) if isinstance(x, list) else x
 
 
 register_block("nn.Upsample", channels="same")(nn.Upsample)

@@ -63,8 +63,10 @@ class CSPSplit(nn.Module):
         self.cv1 = Conv(c1, 2 * self.c, 1, 1)
         self.cv2 = Conv((2 + n) * self.c, c2, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = list(self.cv1(x).chunk(2, 1))
+    takes_parts = True  # forward accepts a list of channel parts (see Concat.pass_parts)
+
+    def forward(self, x: torch.Tensor | list[torch.Tensor]) -> torch.Tensor:
+        y = list((self.cv1.forward_cat(x) if isinstance(x, list) else self.cv1(x)).chunk(2, 1))
         for m in self.m:
             y.append(m(y[-1]))
         return self.cv2.forward_cat(y)

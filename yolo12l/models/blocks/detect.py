@@ -8,7 +8,8 @@ import torch.nn as nn
 
 from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
-from .conv import Conv, DWConv
+from . import onednn
+from .conv import Conv, DWConv, _eager_inference, _rows, is_channels_last
 
 
 class DFL(nn.Module):
@@ -22,12 +23,19 @@ class DFL(nn.Module):
         super().__init__()
         self.reg_max = reg_max
         self.conv = nn.Conv2d(reg_max, 1, 1, bias=False).requires_grad_(False)
-        self.conv.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
+        if not self.conv.weight.is_meta:  # a meta build (shape checks) has no values; its arange would import dynamo
+            self.conv.weight.data[:] = torch.arange(reg_max, dtype=torch.float).view(1, reg_max, 1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, a = x.shape
         p = x.view(b, 4, self.reg_max, a).transpose(2, 1).softmax(1)  # (B, reg_max, 4, A)
         return self.conv(p).view(b, 4, a)
+
+    def forward_last(self, x: torch.Tensor) -> torch.Tensor:
+        """The same expectation with the bins last: (B, A, 4·reg_max) → (B, A, 4) (softmax over contiguous bins)."""
+        b, a, _ = x.shape
+        p = x.view(b, a, 4, self.reg_max).softmax(-1)
+        return p @ self.conv.weight.view(self.reg_max, 1).to(p.dtype)  # (B, A, 4, 1)
 
 
 @register_block(channels="head")
@@ -64,10 +72,28 @@ class Detect(nn.Module):
         self._anchor_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None  # (key, points, strides)
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        if not self.training and _eager_inference() and all(is_channels_last(t) for t in x):
+            return self.decode_channels_last(x)
         maps = [torch.cat((self.cv2[i](x[i]), self.cv3[i](x[i])), 1) for i in range(self.nl)]
         if self.training:
             return maps
         return self.decode(maps)
+
+    def decode_channels_last(self, x: list[torch.Tensor]) -> torch.Tensor:
+        """:meth:`decode` of the branches' outputs for channels-last (NHWC) feature maps (the fused network's), in
+        anchor-major layout: each branch's last 1×1 convolution is a matrix product over the pixels, whose rows
+        are already (anchor, channel), so the per-level maps are never concatenated or transposed; DFL softmax
+        and sigmoid run over contiguous rows. Returns the same (B, 4 + nc, A) values, as a transposed view of a
+        (B, A, 4 + nc) tensor."""
+        b = x[0].shape[0]
+        box, cls = [], []
+        for i in range(self.nl):
+            box.append(_pointwise(self.cv2[i][-1], self.cv2[i][:-1](x[i])).view(b, -1, 4 * self.reg_max))
+            cls.append(_pointwise(self.cv3[i][-1], self.cv3[i][:-1](x[i])).view(b, -1, self.nc))
+        points, strides = self.anchors(x)
+        dist = self.dfl.forward_last(torch.cat(box, 1)).view(b, -1, 4)  # (B, A, 4)
+        boxes = dist2bbox(dist, points, xywh=self.xywh, dim=-1) * strides.view(-1, 1)
+        return torch.cat((boxes, torch.cat(cls, 1).sigmoid_()), -1).transpose(1, 2)
 
     def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """Per-level raw maps → (B, 4 + nc, A) boxes in input pixels (xywh, or xyxy if ``self.xywh`` is False) +
@@ -102,3 +128,14 @@ class Detect(nn.Module):
         for a, b, s in zip(self.cv2, self.cv3, self.stride.tolist()):
             a[-1].bias.data[:] = 1.0
             b[-1].bias.data[: self.nc] = math.log(5 / self.nc / (640 / s) ** 2)
+
+
+def _pointwise(conv: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
+    """A 1×1 convolution (with bias) of a channels-last (B, C1, H, W) map as rows: (B·H·W, C2)."""
+    rows = _rows(t)
+    weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
+    if rows is None:
+        rows = t.permute(0, 2, 3, 1).reshape(-1, conv.in_channels)
+    if rows.is_contiguous() and onednn.usable(rows, weight):
+        return onednn.linear_act(rows, weight, conv.bias, "none")
+    return torch.addmm(conv.bias, rows, weight.t()) if conv.bias is not None else rows @ weight.t()
