@@ -154,7 +154,7 @@ class CoreStep:
             self.net = self.net.to(memory_format=torch.channels_last)
         self.channels_last = channels_last
         # each side's optimizer as its trainer builds it: the same three parameter groups (weight decay on conv /
-        # linear weights only), SGD Nesterov; ours fused (what YOLODetector uses), Ultralytics' torch's default
+        # linear weights only), SGD Nesterov; ours fused on GPUs (as YOLODetector), Ultralytics' torch's default
         from yolo12l.training.optim import build_optimizer, param_groups
 
         if side == "ours":

@@ -60,7 +60,7 @@ def test_training_step_syncs_only_for_data_dependent_shapes(synth_cache, tmp_pat
                              pin_memory=False, cache_dir=synth_cache)
     model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
                          optimizer=optimizer, warmup_epochs=0, nominal_batch_size=4, grad_clip_norm=clip,
-                         save_plots=True, summary_imgsz=0)
+                         save_plots=True, summary_imgsz=0, fused_optimizer=True)  # the GPU default
     counter = CountSyncs()
     # with what a fit runs by default: the training plots callback, our progress bar (one line per epoch)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,

@@ -77,27 +77,29 @@ def _inject(model: YOLODetector, fault: str) -> None:
         raise ValueError(fault)
 
 
-@pytest.mark.parametrize("fault, accumulate, fault_batch, precision", [
-    ("nan_images", 1, 1, "32-true"),
-    ("nan_loss", 2, 2, "32-true"),
-    ("inf_grad", 1, 2, "32-true"),
-    ("nan_loss", 1, 1, "bf16-mixed"),  # autocast; the fused optimizer skips on found_inf as in fp32
+@pytest.mark.parametrize("fault, accumulate, fault_batch, precision, fused", [
+    ("nan_images", 1, 1, "32-true", True),  # fused: the step skipped on the device (found_inf), as on a GPU
+    ("nan_loss", 2, 2, "32-true", True),
+    ("inf_grad", 1, 2, "32-true", True),
+    ("nan_loss", 1, 1, "bf16-mixed", True),  # autocast; the fused optimizer skips on found_inf as in fp32
+    ("nan_images", 1, 1, "32-true", None),  # the CPU default: foreach kernels, gradients dropped after a host read
+    ("inf_grad", 2, 2, "32-true", None),
 ])
-def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fault_batch, precision):
+def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fault_batch, precision, fused):
     torch.manual_seed(0)
     batch = 4
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, imgsz=64, batch_size=batch, num_workers=0,
                              pin_memory=False, cache_dir=synth_cache)
     model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, optimizer="SGD",
                          lr0=0.01, momentum=0.937, weight_decay=5e-4, warmup_epochs=0,
-                         nominal_batch_size=batch * accumulate, save_plots=False)
+                         nominal_batch_size=batch * accumulate, save_plots=False, fused_optimizer=fused)
     _inject(model, fault)
     rec = Recorder(fault_batch)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,
                         callbacks=[ModelEMA(), rec], default_root_dir=tmp_path, precision=precision)
     trainer.fit(model, datamodule=dm)
-    assert getattr(trainer.optimizers[0], "_step_supports_amp_scaling", False)  # fused kernels
+    assert getattr(trainer.optimizers[0], "_step_supports_amp_scaling", False) == bool(fused)  # fused kernels
 
     assert model.accumulate == accumulate and trainer.accumulate_grad_batches == 1
     assert model.skipped_steps == 1

@@ -57,6 +57,9 @@ class YOLODetector(L.LightningModule):
             :class:`~yolo12l.training.optim.StepSchedule`; the module steps the optimizer itself (manual
             optimization), so leave ``trainer.accumulate_grad_batches`` and ``trainer.gradient_clip_val`` unset.
         grad_clip_norm: gradient norm clipped to this before every optimizer step (0: no clipping).
+        fused_optimizer: torch's fused optimizer kernels, which skip a non-finite step on the device; ``None``: on
+            GPUs (CUDA, MPS, XPU), not on the CPU, where the foreach kernels and one host read per step cost
+            nothing and reproduce earlier runs bit for bit.
         save_plots: evaluation plots (PR, confusion matrix, P/R/F1-confidence) and training plots (labels, first
             batches, ``results.png``) in ``<log_dir>/plots`` and TensorBoard; during ``fit`` the evaluation plots
             and ``results.png`` are drawn at the last epoch (or when the run stops early), not after every epoch.
@@ -86,6 +89,7 @@ class YOLODetector(L.LightningModule):
         warmup_momentum: float = 0.8,
         nominal_batch_size: int = 64,
         grad_clip_norm: float = 10.0,
+        fused_optimizer: bool | None = None,
         box: float = 7.5,
         cls: float = 0.5,
         dfl: float = 1.5,
@@ -310,7 +314,7 @@ class YOLODetector(L.LightningModule):
             warmup_bias_lr=warmup_bias_lr,
             warmup_momentum=hp.warmup_momentum, momentum=hp.momentum)
         wd = self._schedule.weight_decay(hp.weight_decay)
-        opt = build_optimizer(self.net, name, lr, momentum, wd)
+        opt = build_optimizer(self.net, name, lr, momentum, wd, fused=hp.fused_optimizer)
         log.info("optimizer %s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
                  "(%d batches per epoch)", name, lr, momentum, wd, self._schedule.accumulate_target,
                  self._schedule.warmup_iters, nb)

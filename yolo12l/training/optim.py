@@ -67,7 +67,9 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
 
     ``fused``: torch's fused kernels (one pass over each parameter; they take ``optimizer.found_inf``, a device
     flag that skips the whole step on the device, which :class:`~yolo12l.training.nonfinite.NonFiniteGuard` uses);
-    ``None``: fused where the parameters' device has the kernels (CPU, CUDA, MPS, XPU), else the foreach ones.
+    ``None``: fused on accelerators that have the kernels (CUDA, MPS, XPU), where a host read per step would stall
+    the device; on the CPU the foreach kernels (a host read costs nothing there, and the foreach rounding is the
+    reference's: a CPU run reproduces earlier runs bit for bit).
     A fused SGD gets zero momentum buffers up front, so that a skipped first step leaves no uninitialised buffer
     (``0.9·0 + g`` equals the first step's ``g``).
     """
@@ -90,7 +92,7 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
     return opt
 
 
-FUSED_DEVICES = ("cpu", "cuda", "mps", "xpu")
+FUSED_DEVICES = ("cuda", "mps", "xpu")  # fused=True also works on the CPU; None picks it on these only
 OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
 SCHEDULES = ("linear", "cosine")
 
