@@ -130,7 +130,7 @@ def main() -> None:
     summary = {name: {k: statistics.median(v) for k, v in res.items()} for name, res in results.items()}
     base_name = f"baseline {args.baseline}"
     ratio = {k: summary["current"][k] / summary[base_name][k] for k in ("wall_ms", "cpu_ms")}
-    print(f"\n| checkout | median wall ms / batch | median CPU ms / batch |\n|---|---|---|")
+    print("\n| checkout | median wall ms / batch | median CPU ms / batch |\n|---|---|---|")
     for name, s in summary.items():
         print(f"| {name} | {s['wall_ms']:.1f} | {s['cpu_ms']:.1f} |")
     print(f"current / baseline: wall {ratio['wall_ms']:.3f}, CPU {ratio['cpu_ms']:.3f}; host syncs per batch now: "
