@@ -16,10 +16,9 @@ from typing import Any
 
 import lightning as L
 import numpy as np
-import torch
 
 from ..metrics.plots import save_figure
-from .progress import LOSS_KEYS
+from .progress import EpochLossMeans
 
 log = logging.getLogger(__name__)
 TRAIN_BATCHES_PLOTTED = 3
@@ -132,8 +131,7 @@ class TrainingPlots(L.Callback):
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
-        self._loss_sum: torch.Tensor | None = None  # (3,) finite box / cls / dfl losses of this epoch, summed
-        self._loss_count: torch.Tensor | None = None  # (3,) how many were finite
+        self._losses = EpochLossMeans()
         self._batches_plotted = 0
 
     def state_dict(self) -> dict[str, Any]:
@@ -165,17 +163,11 @@ class TrainingPlots(L.Callback):
         log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._loss_sum = self._loss_count = None
+        self._losses.reset()
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        items = outputs.get("loss_items") if isinstance(outputs, dict) else None
-        if isinstance(items, torch.Tensor) and items.numel() == len(LOSS_KEYS):
-            items = items.detach().float().reshape(-1)  # summed on the device, read at the epoch end
-            finite = torch.isfinite(items)
-            value, count = torch.where(finite, items, 0.0), finite.float()
-            self._loss_sum = value if self._loss_sum is None else self._loss_sum + value
-            self._loss_count = count if self._loss_count is None else self._loss_count + count
+        self._losses.add(outputs)
         if self._batches_plotted >= TRAIN_BATCHES_PLOTTED:
             return
         self._batches_plotted += 1
@@ -191,17 +183,14 @@ class TrainingPlots(L.Callback):
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
         row: dict[str, float] = {"epoch": int(trainer.current_epoch)}
-        if self._loss_sum is not None:
-            for key, total, n in zip(LOSS_KEYS, self._loss_sum.tolist(), self._loss_count.tolist()):
-                if n:
-                    row[f"train/{key}"] = total / n
+        row.update({f"train/{k}": v for k, v in self._losses.means().items()})
         for key, value in trainer.callback_metrics.items():
             if key.startswith("val/"):
                 row[key] = float(value)
         for i, opt in enumerate(trainer.optimizers):
             for j, group in enumerate(opt.param_groups):
                 row[f"lr/pg{j}" if i == 0 else f"lr/opt{i}_pg{j}"] = float(group["lr"])
-        self._loss_sum = self._loss_count = None
+        self._losses.reset()
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
         folder = self._folder(trainer) if final_epoch(trainer) else None
         if folder is not None:

@@ -21,6 +21,34 @@ from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
 LOSS_KEYS = ("box_loss", "cls_loss", "dfl_loss")
 
 
+class EpochLossMeans:
+    """Running epoch means of the step outputs' ``loss_items`` (box, cls, dfl), summed on the device (no host read
+    per batch); a skipped non-finite batch's values are left out. Read with :meth:`means` (one host read)."""
+
+    def __init__(self) -> None:
+        self._sum: torch.Tensor | None = None  # (2, 3): sums of the finite values and their counts
+
+    def reset(self) -> None:
+        self._sum = None
+
+    def add(self, outputs: Any) -> None:
+        """Adds a training step's outputs (the dict ``YOLODetector.training_step`` returns; others are ignored)."""
+        items = outputs.get("loss_items") if isinstance(outputs, dict) else None
+        if not isinstance(items, torch.Tensor) or items.numel() != len(LOSS_KEYS):
+            return
+        items = items.detach().float().reshape(-1)
+        finite = torch.isfinite(items)
+        step = torch.stack((torch.where(finite, items, 0.0), finite.float()))
+        self._sum = step if self._sum is None else self._sum + step.to(self._sum.device)
+
+    def means(self) -> dict[str, float]:
+        """``{"box_loss": mean, ...}`` for the losses with at least one finite value this epoch."""
+        if self._sum is None:
+            return {}
+        sums, counts = self._sum.tolist()
+        return {k: t / n for k, t, n in zip(LOSS_KEYS, sums, counts) if n}
+
+
 def default_loggers(root: str | Path) -> list[Logger]:
     """TensorBoard (``<root>/logs/version_N``: events, config.yaml, checkpoints, plots) and CSV (``<root>/csv``)."""
     return [TensorBoardLogger(save_dir=str(root), name="logs"), CSVLogger(save_dir=str(root), name="csv")]
@@ -46,7 +74,7 @@ class YOLOProgressBar(TQDMProgressBar):
         self.bars = sys.stdout.isatty() if bars is None else bars
         if not self.bars:
             self.disable()
-        self._loss_sum: torch.Tensor | None = None  # (2, 3): sums of the finite losses and their counts
+        self._losses = EpochLossMeans()
         self._epoch_start = 0.0
         self._fit_start = 0.0
         self._epochs_timed = 0
@@ -58,28 +86,19 @@ class YOLOProgressBar(TQDMProgressBar):
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_epoch_start(trainer, pl_module)
-        self._loss_sum = None
+        self._losses.reset()
         self._epoch_start = time.monotonic()
 
     def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
         """The bar's postfix: Lightning's values plus the epoch's mean losses (read on the host only here, at a bar
         refresh)."""
         metrics = super().get_metrics(trainer, pl_module)
-        if self._loss_sum is not None:
-            sums, counts = self._loss_sum.tolist()
-            metrics.update({k.split("_")[0]: f"{s / n:.3f}" for k, s, n in zip(LOSS_KEYS, sums, counts) if n})
+        metrics.update({k.split("_")[0]: f"{v:.3f}" for k, v in self._losses.means().items()})
         return metrics
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        items = outputs.get("loss_items") if isinstance(outputs, dict) else None
-        if isinstance(items, torch.Tensor) and items.numel() == len(LOSS_KEYS):
-            # from the step's outputs, summed on the device: no host read per batch (``trainer.callback_metrics``
-            # would read every progress-bar value); a skipped non-finite batch's losses are left out of the mean
-            items = items.detach().float().reshape(-1)
-            finite = torch.isfinite(items)
-            step = torch.stack((torch.where(finite, items, 0.0), finite.float()))
-            self._loss_sum = step if self._loss_sum is None else self._loss_sum + step.to(self._loss_sum.device)
+        self._losses.add(outputs)  # from the step's outputs: ``trainer.callback_metrics`` would read on the host
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -93,10 +112,10 @@ class YOLOProgressBar(TQDMProgressBar):
         self._epochs_timed += 1
         epoch, total = trainer.current_epoch + 1, trainer.max_epochs
         parts = [f"epoch {epoch:>3}/{total}" if total and total > 0 else f"epoch {epoch:>3}"]
-        if self._loss_sum is not None:
-            sums, counts = self._loss_sum.tolist()
-            parts.append("  ".join(f"{k.split('_')[0]} {s / n:.3f}" if n else f"{k.split('_')[0]} nan"
-                                   for k, s, n in zip(LOSS_KEYS, sums, counts)))
+        means = self._losses.means()
+        if means:
+            parts.append("  ".join(f"{k.split('_')[0]} {means[k]:.3f}" if k in means else f"{k.split('_')[0]} nan"
+                                   for k in LOSS_KEYS))
         metrics = trainer.callback_metrics
         val = [(k, float(metrics[f"val/{k}"])) for k in ("mAP50-95", "mAP50") if f"val/{k}" in metrics]
         if val:
