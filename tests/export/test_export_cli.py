@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from yolo12l.export import load_network, main, summarise_onnx
+from yolo12l.export import main, summarise_onnx
+from yolo12l.interop import load_network
 from yolo12l.models import build_model
 from yolo12l.ops import postprocess
 
@@ -27,7 +28,7 @@ def read_rgb(path) -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def shapes_net(reference_dir):
-    return load_network(reference_dir / CKPT)
+    return load_network(reference_dir / CKPT)[0]
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,7 @@ def _lightning_checkpoint(path, nc: int = 3, num_classes: int | None = None) -> 
 def test_export_lightning_checkpoint(tmp_path, capsys, run_onnx):
     weights = tmp_path / "last.ckpt"
     state = _lightning_checkpoint(weights)
-    net = load_network(weights)
+    net = load_network(weights)[0]
     assert net.names == {0: "cat", 1: "dog", 2: "bird"} and not net.training
     assert all(torch.equal(v, state[k]) for k, v in net.state_dict().items())
 
@@ -117,8 +118,8 @@ def test_errors_are_reported_not_raised(tmp_path, capsys):
     cases = [
         (["--weights", str(tmp_path / "missing.pt")], 2, "not found"),
         (["--weights", str(mismatched)], 2, "do not match"),
-        (["--weights", str(garbage)], 2, "neither a yolo12l .ckpt nor an Ultralytics .pt"),
-        (["--weights", str(plain)], 2, "no model yaml"),
+        (["--weights", str(garbage)], 2, "garbage.pt: neither a yolo12l .ckpt nor an Ultralytics"),
+        (["--weights", str(plain)], 2, "plain.pt: unsupported checkpoint: no area-attention weights"),
         (["--weights", str(mismatched), "--imgsz", "1", "2", "3"], 2, "one or two sizes"),
         (["--weights", str(mismatched), "--format", "tflite"], 2, "invalid choice"),
         (["--imgsz", "64"], 2, "--weights"),
@@ -151,3 +152,24 @@ def test_out_may_be_a_directory(tmp_path, capsys):
     assert output_path(weights, f"{new}/") == new / "w.onnx" and new.is_dir()  # a trailing '/' names a folder
     assert output_path(weights, str(tmp_path / "named.onnx")) == tmp_path / "named.onnx"
     assert output_path(weights, None) == tmp_path / "w.onnx"
+
+
+@pytest.mark.parametrize("name", ["yolov12n_v1_parity.pt", "yolov12n_turbo_parity.pt"])
+def test_export_paper_checkpoints(paper_reference_dir, name, tmp_path, capsys, run_onnx, smooth_images):
+    """Every kind ``predict`` reads exports (the turbo file used to fail: its A2C2f rows were not renamed)."""
+    out = tmp_path / "paper.onnx"
+    assert main(["--weights", str(paper_reference_dir / name), "--imgsz", "64", "--out", str(out)]) == 0
+    assert "images float32[batch, 3, 64, 64]" in capsys.readouterr().out
+    net = load_network(paper_reference_dir / name)[0]
+    x = smooth_images(1, 64, 64, 3)
+    (y,) = run_onnx(out, x)
+    with torch.no_grad():
+        expected = net(x)
+    torch.testing.assert_close(torch.from_numpy(y), expected, rtol=1e-3, atol=1e-3)
+
+
+def test_export_defaults_to_the_training_size(reference_dir, tmp_path, capsys):
+    out = tmp_path / "shapes.onnx"
+    assert main(["--weights", str(reference_dir / CKPT), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "export size 256 (the checkpoint's training size)" in text and "float32[batch, 3, 256, 256]" in text

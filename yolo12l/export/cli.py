@@ -1,13 +1,14 @@
 """``yolo12l export --weights W --format onnx [--imgsz H [W]] [--nms] [--dynamic|--static] [--opset N]
-[--out PATH]``: loads the weights (:func:`~yolo12l.export.checkpoint.load_network`), exports, prints the summary."""
+[--out PATH]``: loads the weights (:func:`yolo12l.interop.load_network`, every kind ``predict`` reads), exports, prints the
+summary. The export size defaults to the checkpoint's training size (640 when the file records none)."""
 from __future__ import annotations
 
 import argparse
-import pickle
 import sys
 from pathlib import Path
 
-from .checkpoint import load_network
+from ..errors import CheckpointError
+from ..interop import load_network
 from .onnx import MIN_OPSET, export_onnx, max_opset
 
 __all__ = ["build_parser", "main"]
@@ -20,8 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "scaled to 0..1, (B, 3, H, W) at the export size.")
     p.add_argument("--weights", required=True, type=Path, help="yolo12l Lightning .ckpt or Ultralytics .pt")
     p.add_argument("--format", default="onnx", choices=["onnx"], help="export format (default: onnx)")
-    p.add_argument("--imgsz", type=int, nargs="+", default=[640], metavar="SIZE",
-                   help="input size: S (square) or H W, multiples of 32 (default: 640)")
+    p.add_argument("--imgsz", type=int, nargs="+", default=None, metavar="SIZE",
+                   help="input size: S (square) or H W, multiples of 32 (default: the checkpoint's training size, "
+                        "else 640)")
     p.add_argument("--batch", type=int, default=1, help="batch size of the example (the fixed one with --static)")
     dyn = p.add_mutually_exclusive_group()
     dyn.add_argument("--dynamic", dest="dynamic", action="store_true", default=True,
@@ -68,13 +70,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse already printed usage / help
         return int(exc.code or 0)
-    if len(args.imgsz) > 2:
+    if args.imgsz is not None and len(args.imgsz) > 2:
         return _error(f"--imgsz takes one or two sizes, got {args.imgsz}")
     out = output_path(args.weights, args.out)
     try:
-        net = load_network(args.weights)
-    except (OSError, ValueError, pickle.UnpicklingError) as exc:  # incl. UnsafeCheckpointError: the input file
+        net, info = load_network(args.weights)
+    except CheckpointError as exc:  # the input file (missing, foreign, unsafe, another architecture)
         return _error(str(exc))
+    if args.imgsz is None:
+        args.imgsz = [info.get("imgsz") or 640]
+        source = "the checkpoint's training size" if info.get("imgsz") else "the default; the file records none"
+        print(f"export size {args.imgsz[0]} ({source})")
     try:
         summary = export_onnx(net, out, imgsz=args.imgsz, batch=args.batch, dynamic=args.dynamic, nms=args.nms,
                               opset=args.opset, conf=args.conf, iou=args.iou, max_det=args.max_det,

@@ -9,9 +9,7 @@ import torch
 import torch.nn as nn
 
 from ..errors import CheckpointError
-from .convert import convert_ultralytics_state_dict
-from .load import fold_pe_bias
-from .ultralytics_checkpoint import read_ultralytics_checkpoint
+from .checkpoint import read_network_state
 
 log = logging.getLogger(__name__)
 
@@ -46,25 +44,6 @@ def load_matching(net: nn.Module, state_dict: dict[str, torch.Tensor]) -> LoadRe
     report.missing = [k for k in own if k not in state_dict]
     net.load_state_dict(keep, strict=False)
     return report
-
-
-def read_network_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """Network weights from a yolo12l Lightning checkpoint (``net.`` keys of its EMA ``state_dict``), a plain
-    state-dict file, or an Ultralytics / YOLOv12 ``.pt`` (read with the restricted unpickler). YOLOv12 v1.0 pe-conv
-    biases are folded into their BatchNorm (:func:`yolo12l.interop.fold_pe_bias`)."""
-    path = Path(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # not loadable as plain tensors: an Ultralytics pickle of the whole model
-        log.info("%s is not a plain checkpoint (%s); reading it as an Ultralytics checkpoint", path, exc)
-        return fold_pe_bias(convert_ultralytics_state_dict(read_ultralytics_checkpoint(path).state_dict))[0]
-    if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
-        obj = obj["state_dict"]
-    if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a state dict, found {type(obj).__name__}")
-    if any(k.startswith("net.") for k in obj):
-        return dict(fold_pe_bias({k[4:]: v for k, v in obj.items() if k.startswith("net.")})[0])
-    return dict(fold_pe_bias({k: v for k, v in obj.items() if torch.is_tensor(v)})[0])
 
 
 def load_weights(net: nn.Module, path: str | Path) -> LoadReport:

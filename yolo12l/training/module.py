@@ -256,6 +256,9 @@ class YOLODetector(L.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["skipped_steps"] = self.skipped_steps
+        datamodule = getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
+        if isinstance(getattr(datamodule, "imgsz", None), int):  # predict / export default to the training size
+            checkpoint["imgsz"] = datamodule.imgsz
         pending = [p.grad.detach().clone() if p.grad is not None else None for p in self.net.parameters()]
         checkpoint["accumulation"] = {
             "last_step_batch": self.last_step_batch, "skip_step": self._guard.pending,
