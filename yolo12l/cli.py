@@ -1,7 +1,7 @@
 """Console entry point ``yolo12l``: one command line for training, evaluation, prediction, export and checks.
 
 * ``yolo12l fit|validate|test|predict --config configs/….yaml`` — the LightningCLI (same as ``python train.py``).
-* ``yolo12l predict --weights W --source S`` — stand-alone prediction from a checkpoint or an Ultralytics ``.pt``.
+* ``yolo12l predict --weights W --source S`` — stand-alone prediction from any weights file (images, videos).
 * ``yolo12l export --weights W --format onnx`` — ONNX export.
 * ``yolo12l check-data --format coco|voc|yolo …`` — dataset check without training.
 * ``yolo12l info --model yolo12s.yaml`` — layers, parameters and GFLOPs.
@@ -110,11 +110,21 @@ def _lightning(argv: list[str]) -> int:
 
 
 def _predict(argv: list[str]) -> int:
-    """``predict --weights/--source`` is the stand-alone predictor; otherwise the Lightning one."""
-    if any(a.split("=")[0] in ("--weights", "--source") for a in argv[1:]):
-        from .predict import main as predict_main
+    """``predict --weights/--source`` is the stand-alone predictor, ``predict --config …`` the Lightning one;
+    ``predict`` alone or ``predict --help`` explain both forms."""
+    from .inference.cli import USAGE, build_parser
+    from .inference.cli import main as predict_main
 
-        return predict_main(argv[1:])
+    rest = argv[1:]
+    if any(a.split("=")[0] in ("--weights", "--source") for a in rest):
+        return predict_main(rest)
+    if not rest:
+        print(USAGE, file=sys.stderr, end="")
+        print("yolo12l predict: error: give --weights and --source, or --config (and --ckpt_path)", file=sys.stderr)
+        return 2
+    if rest in (["-h"], ["--help"]):
+        build_parser().print_help()
+        return 0
     return _lightning(argv)
 
 

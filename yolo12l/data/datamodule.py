@@ -203,7 +203,9 @@ class DetectionDataModule(L.LightningDataModule):
             if self.split(name) is not None:
                 self.datasets["test"] = self._dataset(name, train=False)
         if stage in (None, "predict") and self.predict_source is not None and "predict" not in self.datasets:
-            self.datasets["predict"] = ImageFolderDataset(self.predict_source, self.imgsz)
+            # Ultralytics' predict letterbox (pad to a multiple of 32, one image per batch): the same detections as
+            # ``yolo12l predict --weights`` (yolo12l.inference)
+            self.datasets["predict"] = ImageFolderDataset(self.predict_source, self.imgsz, auto=True)
 
     def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
         """Tells the training dataset (and its workers) the epoch, for ``close_mosaic``."""
@@ -261,7 +263,7 @@ class DetectionDataModule(L.LightningDataModule):
             self.setup("predict")
         if "predict" not in self.datasets:
             raise NoUsableDataError("predict_dataloader needs predict_source")
-        return self._loader(self.datasets["predict"], self.val_batch_size)
+        return self._loader(self.datasets["predict"], 1)  # images letterboxed to their own shapes
 
     def teardown(self, stage: str) -> None:
         for name, ds in self.datasets.items():

@@ -31,7 +31,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .image_cache import CacheMode, ResizedImages
-from .images import ImageLoadError, list_images, read_image
+from .images import ImageLoadError, list_images, read_image, unique_names
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
@@ -276,7 +276,8 @@ class ImageFolderDataset(Dataset):
     """Unlabelled images (folder, glob or file list) letterboxed for prediction.
 
     ``auto=True`` pads only to a multiple of ``stride`` (images then differ in size: use batch_size=1).
-    ``meta`` has image_id (running index), file, orig_shape, ratio, pad, load_failed.
+    ``meta`` has image_id (running index), file, file_name (:func:`~yolo12l.data.images.unique_names`),
+    orig_shape, ratio, pad, load_failed.
     """
 
     def __init__(self, source: str | os.PathLike | list, imgsz: int = 640, auto: bool = False, stride: int = 32):
@@ -285,6 +286,7 @@ class ImageFolderDataset(Dataset):
         if not self.files:
             raise NoUsableDataError(f"no images found in {source}")
         self.imgsz, self.auto, self.stride = imgsz, auto, stride
+        self.names = unique_names(self.files)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -298,7 +300,7 @@ class ImageFolderDataset(Dataset):
             log.warning("%s: %s (predicted as an empty grey image)", e.file, e.reason)
             img, failed = np.full((self.imgsz, self.imgsz, 3), FILL, np.uint8), True
         lb, rp = letterbox(img, self.imgsz, auto=self.auto, stride=self.stride)
-        meta = {"index": i, "image_id": i, "file": str(f), "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio,
+        meta = {"index": i, "image_id": i, "file": str(f), "file_name": self.names[i], "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio,
                 "pad": rp.pad, "load_failed": failed, "boxes": torch.zeros((0, 4)),
                 "labels": torch.zeros(0, dtype=torch.int64)}
         return {"image": _to_chw(lb), "boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64),

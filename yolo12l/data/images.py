@@ -22,6 +22,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import cv2
 import numpy as np
@@ -234,3 +235,20 @@ def list_images(source: str | os.PathLike) -> list[Path]:
 
         files = [Path(f) for f in glob.glob(s, recursive=True) if Path(f).suffix.lower() in IMAGE_SUFFIXES]
     return sorted(files)
+
+
+def unique_names(paths: Sequence[str | os.PathLike]) -> list[str]:
+    """Output names of ``paths``: the file name, or for files whose names occur more than once the shortest tail of
+    their path (``a/00000.jpg``, ``b/00000.jpg``) that tells them apart. Predictions and drawings use the same name."""
+    parts = [Path(p).parts for p in paths]
+    depth = {i: 1 for i in range(len(parts))}
+    while True:
+        names: dict[str, list[int]] = {}
+        for i, ps in enumerate(parts):
+            names.setdefault("/".join(ps[-depth[i]:]), []).append(i)
+        clashes = [ids for ids in names.values() if len(ids) > 1]
+        grow = [i for ids in clashes for i in ids if depth[i] < len(parts[i])]
+        if not grow:
+            return ["/".join(ps[-depth[i]:]) for i, ps in enumerate(parts)]
+        for i in grow:
+            depth[i] += 1

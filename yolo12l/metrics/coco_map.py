@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import io
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -116,27 +116,33 @@ def to_coco(data: DetectionData, labels: list[int]) -> tuple[dict, list[dict]]:
     return gt, dets
 
 
-def coco_results(data: DetectionData, category_ids: list[int] | None = None, box_decimals: int | None = 5,
-                 score_digits: int | None = 8) -> list[dict]:
-    """Every detection of ``data`` as a COCO result entry (the ``predictions.json`` format): ``image_id`` (the
-    dataset's), ``category_id`` = ``category_ids[label]`` (label itself when None), ``bbox`` [x, y, w, h] in
-    original pixels rounded to ``box_decimals`` (5: about float32's resolution; 3, as Ultralytics writes, moved a small
-    object across an IoU threshold in the held-out check, 2.6e-4 on mAP_small), ``score`` to ``score_digits`` significant digits (a float32 score
-    has 7-8: rounding to decimals would tie low scores and reorder them); None: unrounded. Ordered by image id, then
-    decreasing score."""
+BOX_DECIMALS = 5
+SCORE_DIGITS = 8
+
+
+def coco_result(image_id: int, box_xyxy: Sequence[float], score: float, label: int,
+                category_ids: Sequence[int] | None = None) -> dict[str, Any]:
+    """One COCO result entry (the ``predictions.json`` format of validate, test and predict): ``image_id``,
+    ``category_id`` = ``category_ids[label]`` (label itself when None), ``bbox`` [x, y, w, h] in original pixels
+    rounded to 5 decimals (about float32's resolution; 3, as Ultralytics writes, moved a small object across an IoU
+    threshold in the held-out check, 2.6e-4 on mAP_small), ``score`` to 8 significant digits (a float32 score has
+    7-8: rounding to decimals would tie low scores and reorder them)."""
+    x1, y1, x2, y2 = (float(v) for v in box_xyxy)
+    return {
+        "image_id": int(image_id),
+        "category_id": int(category_ids[label]) if category_ids is not None else int(label),
+        "bbox": [round(v, BOX_DECIMALS) for v in (x1, y1, x2 - x1, y2 - y1)],
+        "score": float(f"{float(score):.{SCORE_DIGITS}g}"),
+    }
+
+
+def coco_results(data: DetectionData, category_ids: list[int] | None = None) -> list[dict]:
+    """Every detection of ``data`` as a :func:`coco_result` entry (``image_id`` the dataset's), ordered by image id,
+    then decreasing score."""
     order = np.lexsort((-data.det_scores, data.image_ids[data.det_image])) if len(data.det_scores) else []
     ids = data.image_ids
-    xywh = _xywh(data.det_boxes)
-    out = []
-    for k in order:
-        label = int(data.det_labels[k])
-        out.append({
-            "image_id": int(ids[data.det_image[k]]),
-            "category_id": int(category_ids[label]) if category_ids is not None else label,
-            "bbox": [float(v) if box_decimals is None else round(float(v), box_decimals) for v in xywh[k]],
-            "score": float(data.det_scores[k]) if score_digits is None else float(f"{data.det_scores[k]:.{score_digits}g}"),
-        })
-    return out
+    return [coco_result(int(ids[data.det_image[k]]), data.det_boxes[k], data.det_scores[k], int(data.det_labels[k]),
+                        category_ids) for k in order]
 
 
 def _run_cocoeval(gt: dict, dets: list[dict], backend: str, verbose: bool) -> tuple[np.ndarray, np.ndarray, list]:

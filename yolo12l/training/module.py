@@ -20,8 +20,7 @@ from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves
 from ..models import build_model
 from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
-from ..data.letterbox import scale_boxes
-from ..ops import postprocess
+from ..inference.run import to_original
 from .plots import TrainingPlots, final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .nonfinite import NonFiniteGuard
@@ -362,12 +361,10 @@ class YOLODetector(L.LightningModule):
             y = fused(images.float() / 255 if images.dtype == torch.uint8 else images)
         else:
             y = self(batch["images"])
-        dets = postprocess(y, conf=hp.conf_thres if conf is None else conf, iou=hp.iou_thres, max_det=hp.max_det)
-        out = []
-        for d, meta in zip(dets, batch["meta"]):
-            boxes = scale_boxes(d[:, :4], (meta["ratio"], meta["pad"]), meta["orig_shape"])
-            out.append({"boxes": boxes, "scores": d[:, 4], "labels": d[:, 5].long()})
-        return out
+        metas = batch["meta"]
+        dets = to_original(y, [(m["ratio"], m["pad"]) for m in metas], [m["orig_shape"] for m in metas],
+                           conf=hp.conf_thres if conf is None else conf, iou=hp.iou_thres, max_det=hp.max_det)
+        return [{"boxes": d["boxes"], "scores": d["scores"], "labels": d["classes"]} for d in dets]
 
     def _eval_target(self, meta: dict[str, Any]) -> dict[str, Any]:
         """The metric's target for one image: its boxes plus its crowd / difficult regions (``iscrowd`` 1) and the

@@ -1,7 +1,7 @@
-"""Writes ``trainer.predict`` results: COCO-results JSON (original category ids) and annotated images."""
+"""Writes ``trainer.predict`` results with the steps of ``yolo12l predict --weights`` (:mod:`yolo12l.inference`):
+``predictions.json`` and annotated images, byte for byte the same on the same images and weights."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -13,20 +13,20 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from ..data.images import read_image
 from ..data.visualize import draw_boxes
-from ..predict import coco_results
+from ..inference import save_annotated, write_predictions
 
 
 def _as_predict_records(preds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """predict_step outputs → the records of :func:`yolo12l.predict.coco_results` (same JSON as ``yolo12l predict``)."""
-    return [{"boxes": p["boxes"].detach().cpu().double(), "scores": p["scores"].detach().cpu(),
-             "classes": p["labels"].detach().cpu(), "file_name": Path(p["meta"]["file"]).name,
-             "index": p["meta"].get("image_id", i)} for i, p in enumerate(preds)]
+    """predict_step outputs → the records :func:`yolo12l.inference.write_predictions` takes."""
+    return [{"boxes": p["boxes"].detach().cpu(), "scores": p["scores"].detach().cpu(),
+             "classes": p["labels"].detach().cpu(), "index": p["meta"].get("index", i),
+             "file_name": p["meta"].get("file_name") or Path(p["meta"]["file"]).name} for i, p in enumerate(preds)]
 
 
 class DetectionWriter(BasePredictionWriter):
     """At the end of ``predict``: ``<output_dir>/predictions.json`` and, if ``save_images``, one annotated image per
-    input under ``<output_dir>/images/``. Category ids are the model's ``label_to_category_id`` when set.
-    ``output_dir`` defaults to ``<trainer.default_root_dir>/predict``."""
+    input under ``<output_dir>/images/`` (named as in the JSON). Category ids are the model's
+    ``label_to_category_id`` when set. ``output_dir`` defaults to ``<trainer.default_root_dir>/predict``."""
 
     def __init__(self, output_dir: str | None = None, save_images: bool = True, max_images: int | None = None):
         super().__init__(write_interval="epoch")
@@ -42,23 +42,19 @@ class DetectionWriter(BasePredictionWriter):
         gathered = _gather_objects(trainer, preds)
         if not trainer.is_global_zero:
             return
-        preds = [p for part in gathered for p in part]
+        by_index = {p["meta"].get("index", i): p for i, p in enumerate(p for part in gathered for p in part)}
+        preds = [by_index[i] for i in sorted(by_index)]  # input order; DDP padding copies dropped
         self.output_dir.mkdir(parents=True, exist_ok=True)
-        ids = getattr(pl_module.hparams, "label_to_category_id", None)
-        results = coco_results(_as_predict_records(preds), ids)
-        (self.output_dir / "predictions.json").write_text(json.dumps(results, indent=1))
+        records = _as_predict_records(preds)
+        write_predictions(records, self.output_dir, getattr(pl_module.hparams, "label_to_category_id", None))
         if self.save_images:
-            names = [pl_module.net.names[i] for i in range(len(pl_module.net.names))]
-            folder = self.output_dir / "images"
-            folder.mkdir(exist_ok=True)
-            for p in preds[: self.max_images]:
-                file = Path(p["meta"]["file"])
+            names = dict(pl_module.net.names)
+            for p, record in list(zip(preds, records))[: self.max_images]:
                 try:
-                    img = read_image(file)
+                    img = read_image(p["meta"]["file"])
                 except OSError:
                     continue
-                drawn = draw_boxes(img, p["boxes"].cpu().numpy(), p["labels"].tolist(), names)
-                cv2.imwrite(str(folder / f"{file.stem}.jpg"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+                save_annotated(img, record, names, self.output_dir / "images" / record["file_name"])
 
 
 def _gather_objects(trainer: L.Trainer, obj: Any) -> list[Any]:

@@ -10,9 +10,16 @@ import torch
 from PIL import Image
 
 from yolo12l.interop import read_ultralytics_checkpoint
-from yolo12l.predict import coco_results, load_for_prediction, main, predict_images
+from yolo12l.cli import main as yolo12l_main
+from yolo12l.inference import coco_results, predict_images
+from yolo12l.interop import load_network
 
 CKPT = "yolo12n_shapes_ultralytics.pt"
+
+
+def main(argv: list[str]) -> int:
+    """``yolo12l predict …`` through the console entry point (user errors: one line, exit 2)."""
+    return yolo12l_main(["predict", *argv])
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +34,7 @@ def images(reference_dir):
 
 @pytest.fixture(scope="module")
 def loaded(reference_dir):
-    return load_for_prediction(reference_dir / CKPT)
+    return load_network(reference_dir / CKPT)
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +119,7 @@ def test_cli_lightning_checkpoint_maps_category_ids(reference_dir, reference, pr
                 "hyper_parameters": {"model": "yolo12n.yaml", "num_classes": 3,
                                      "class_names": ["circle", "square", "triangle"],
                                      "label_to_category_id": [11, 12, 13]}}, ckpt)
-    net, info = load_for_prediction(ckpt)
+    net, info = load_network(ckpt)
     assert info["format"] == "lightning" and net.names == {0: "circle", 1: "square", 2: "triangle"}
     out = tmp_path / "run"
     assert main(["--weights", str(ckpt), "--source", str(reference_dir / "shapes_images" / "0000[01].jpg"),
@@ -131,7 +138,7 @@ def test_cli_bad_input(reference_dir, tmp_path, caplog):
     out = tmp_path / "run"
     assert main(["--weights", str(reference_dir / CKPT), "--source", str(src), "--imgsz", "256",
                  "--out", str(out)]) == 0
-    assert "broken.jpg" in caplog.text and "1 of 2 images could not be read" in caplog.text
+    assert "broken.jpg" in caplog.text and "1 of 2 inputs could not be read" in caplog.text
     results = json.loads((out / "predictions.json").read_text())
     assert results and {r["file_name"] for r in results} == {"cat.jpg"}
     assert {r["image_id"] for r in results} == {1}  # non-numeric stems: index in the sorted source list
@@ -170,11 +177,10 @@ def test_cli_timing_lines_and_batch(reference_dir, tmp_path, capsys):
 
 def test_onnxruntime_backend_matches_torch_and_caches(reference_dir, images, tmp_path, caplog):
     from yolo12l.export.ort_runtime import OnnxRuntimeModel, onnx_cache_path
-    from yolo12l.predict import load_for_prediction
 
     weights = tmp_path / CKPT
     shutil.copy(reference_dir / CKPT, weights)
-    net = load_for_prediction(weights)[0]
+    net = load_network(weights)[0]
     ort_model = OnnxRuntimeModel(weights, net, (256, 256))
     assert ort_model.exported and ort_model.path == onnx_cache_path(weights, (256, 256))
     assert ort_model.path.parent == tmp_path and ort_model.path.is_file()
