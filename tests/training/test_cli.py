@@ -116,6 +116,16 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path, monkeypatch):
                    "--data.init_args.predict_source", str(val_images(synth_cache))])
     check_predictions(tmp_path, val_images(synth_cache))
 
+    # the other form of predict: the same predictions.json bytes, at the checkpoint's training size (64) by default
+    out = cli_inprocess(["predict", "--weights", str(last), "--source", str(val_images(synth_cache)), "--conf", "0",
+                         "--out", str(tmp_path / "weights_form"), "--quiet"])
+    assert "at shape (1, 3, 64, 64)" in out, out
+    config_form = tmp_path / "runs" / "quickstart" / "predict"
+    assert (tmp_path / "weights_form" / "predictions.json").read_bytes() == \
+        (config_form / "predictions.json").read_bytes()
+    assert sorted(p.name for p in (tmp_path / "weights_form").glob("*.jpg")) == \
+        sorted(p.name for p in (config_form / "images").iterdir())
+
 
 @pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml"])
 def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, model_yaml):

@@ -1,6 +1,6 @@
 """``predictions.json`` of ``yolo12l predict`` (both forms) and where a run writes it.
 
-Entries are :func:`yolo12l.metrics.coco_result` (the COCO results format validate and test write too) plus the
+Entries are :func:`yolo12l.ops.coco_result.coco_result` (the COCO results format validate and test write too) plus the
 image's output ``file_name`` (and ``frame``, the frame index from 0, for videos). ``image_id`` is the file stem as
 an integer when every input is an image whose stem is a distinct integer (COCO file names such as
 ``000000000139.jpg``), otherwise the input's ``index``: its position in the sorted image list, then a running
@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
-from ..metrics.coco_map import coco_result
+from ..ops.coco_result import coco_result
 
 __all__ = ["coco_results", "next_run_dir", "write_predictions"]
 
