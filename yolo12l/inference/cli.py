@@ -83,49 +83,49 @@ def _device(text: str) -> torch.device:
     try:
         device = torch.device(text)
     except RuntimeError as exc:
-        raise ConfigError(f"--device {text!r}: not a torch device (cpu, cuda, cuda:1, mps)") from exc
+        raise ConfigError(f"invalid --device {text!r}: not a torch device (cpu, cuda, cuda:1, mps)") from exc
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ConfigError(f"--device {text}: CUDA is not available on this machine (use --device cpu)")
+            raise ConfigError(f"invalid --device {text}: CUDA is not available on this machine (use --device cpu)")
         if device.index is not None and device.index >= torch.cuda.device_count():
-            raise ConfigError(f"--device {text}: only {torch.cuda.device_count()} CUDA device(s)")
+            raise ConfigError(f"invalid --device {text}: only {torch.cuda.device_count()} CUDA device(s)")
     elif device.type == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError(f"--device {text}: MPS is not available on this machine")
+        raise ConfigError(f"invalid --device {text}: MPS is not available on this machine")
     elif device.type not in ("cpu", "cuda", "mps"):
-        raise ConfigError(f"--device {text}: unsupported device type {device.type!r} (cpu, cuda, mps)")
+        raise ConfigError(f"invalid --device {text}: unsupported device type {device.type!r} (cpu, cuda, mps)")
     return device
 
 
 def check_args(args: argparse.Namespace) -> None:
     """Every value that can be wrong without reading a file: ConfigError / UserError naming it."""
     if not 0 <= args.conf <= 1:
-        raise ConfigError(f"--conf must be in 0..1, got {args.conf}")
+        raise ConfigError(f"invalid --conf {args.conf}: must be in 0..1")
     if not 0 <= args.iou <= 1:
-        raise ConfigError(f"--iou must be in 0..1, got {args.iou}")
+        raise ConfigError(f"invalid --iou {args.iou}: must be in 0..1")
     if args.max_det < 1:
-        raise ConfigError(f"--max-det must be >= 1, got {args.max_det}")
+        raise ConfigError(f"invalid --max-det {args.max_det}: must be >= 1")
     if args.batch < 1:
-        raise ConfigError(f"--batch must be >= 1, got {args.batch}")
+        raise ConfigError(f"invalid --batch {args.batch}: must be >= 1")
     if args.workers is not None and args.workers < 0:
-        raise ConfigError(f"--workers must be >= 0, got {args.workers}")
+        raise ConfigError(f"invalid --workers {args.workers}: must be >= 0")
     if args.vid_stride < 1:
-        raise ConfigError(f"--vid-stride must be >= 1, got {args.vid_stride}")
+        raise ConfigError(f"invalid --vid-stride {args.vid_stride}: must be >= 1")
     if args.classes is not None and any(k < 0 for k in args.classes):
-        raise ConfigError(f"--classes must be class indices >= 0, got {args.classes}")
+        raise ConfigError(f"invalid --classes {args.classes}: class indices are >= 0")
     if args.imgsz is not None:
         args.imgsz = check_imgsz(args.imgsz)
     args.device = _device(args.device)
     if args.half and args.device.type != "cuda":
-        raise ConfigError("--half needs a CUDA device")
+        raise ConfigError("invalid --half: float16 needs a CUDA device")
     weights = Path(args.weights)
     if weights.suffix.lower() in NOT_WEIGHTS:
-        raise UserError(f"--weights {weights}: a {weights.suffix} file is not a weights file (expected a yolo12l "
+        raise UserError(f"invalid --weights {weights}: a {weights.suffix} file is not a weights file (expected a yolo12l "
                         f".ckpt or an Ultralytics / YOLOv12 .pt)")
     if not weights.is_file():
-        raise UserError(f"--weights {weights}: " + ("is a folder, not a weights file" if weights.is_dir()
-                                                     else "no such file"))
+        raise UserError(f"invalid --weights {weights}: " + ("a folder, not a weights file" if weights.is_dir()
+                                                             else "no such file"))
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserError(f"--out {args.out}: is an existing file, not a folder")
+        raise UserError(f"invalid --out {args.out}: an existing file, not a folder")
 
 
 def _summary(classes: torch.Tensor, names: dict[int, str]) -> str:
@@ -231,14 +231,14 @@ def main(argv: list[str] | None = None) -> int:
         images = [p for p in images if out_resolved not in p.resolve().parents]
         videos = [p for p in videos if out_resolved not in p.resolve().parents]
     if not images and not videos:
-        raise UserError(f"--source {args.source}: no images or videos found")
+        raise UserError(f"invalid --source {args.source}: no images or videos found")
     retain_freed_memory()  # no page faults on every image's activations (see yolo12l.allocator)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     net, info = load_network(args.weights)
     names = dict(net.names)
     if args.classes is not None and max(args.classes) >= net.nc:
-        raise ConfigError(f"--classes {args.classes}: the model has {net.nc} classes (0..{net.nc - 1})")
+        raise ConfigError(f"invalid --classes {args.classes}: the model has {net.nc} classes (0..{net.nc - 1})")
     if args.imgsz is None:
         args.imgsz = check_imgsz(info.get("imgsz") or 640)
     model = _build_model(args, net)
@@ -279,7 +279,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Speed: {t['preprocess'] / n:.1f}ms preprocess, {t['inference'] / n:.1f}ms inference, "
               f"{t['postprocess'] / n:.1f}ms postprocess per image at shape {run.shape}")
     frames = sum("frame" in p for p in run.preds)
-    what = f"{len(run.preds) - frames} images" + (f", {frames} video frames" if frames else "")
+    counts = [(len(run.preds) - frames, "images"), (frames, "video frames")]
+    what = ", ".join(f"{n} {label}" for n, label in counts if n or (label == "images" and not frames))
     print(f"{what}, {count} detections -> {path}" + (f" ({failed} unreadable inputs skipped)" if failed else ""))
     return 0 if run.preds else 1
 

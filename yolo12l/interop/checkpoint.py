@@ -33,7 +33,7 @@ from .load import fold_pe_bias, load_ultralytics_checkpoint
 from .safe_unpickle import UnsafeCheckpointError
 from .ultralytics_checkpoint import read_ultralytics_checkpoint
 
-__all__ = ["load_network", "read_network_state"]
+__all__ = ["check_lightning_checkpoint", "check_state_fits", "load_network", "read_network_state"]
 
 _UNREADABLE = (pickle.UnpicklingError, EOFError, struct.error, zipfile.BadZipFile, UnicodeDecodeError, RuntimeError,
                ValueError, KeyError, AttributeError, TypeError, IndexError)
@@ -163,3 +163,36 @@ def read_network_state(path: str | os.PathLike) -> dict[str, torch.Tensor]:
         state = {k: v for k, v in state.items() if k.startswith("net.")}
     state = convert_ultralytics_state_dict({k: v for k, v in state.items() if torch.is_tensor(v)})
     return dict(fold_pe_bias(state)[0])
+
+
+def check_lightning_checkpoint(path: str | os.PathLike, argument: str = "--ckpt_path") -> None:
+    """Refuses (CheckpointError, one line) a ``--ckpt_path`` that is not a yolo12l Lightning checkpoint: an
+    Ultralytics / YOLOv12 ``.pt`` or a plain state dict is a starting point for ``--model.weights`` instead.
+    "last" / "best" / "hpc" (Lightning's names) pass through."""
+    if str(path) in ("last", "best", "hpc", "registry"):
+        return
+    path = _existing(path)
+    if _is_lightning(_plain(path)):
+        return
+    raise CheckpointError(f"{argument} {path}: not a yolo12l Lightning checkpoint (an Ultralytics / YOLOv12 .pt or "
+                          f"a state dict?); use --model.weights {path} to start from its weights")
+
+
+def check_state_fits(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], what: str) -> None:
+    """CheckpointError (one line) when ``state`` (a checkpoint's ``net.`` weights) does not fit the network of
+    ``own`` keys and shapes, naming the class count when that is the difference."""
+    absent = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    reshaped = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if not (absent or unexpected or reshaped):
+        return
+    cls = [k for k in reshaped if ".cv3." in k and k.endswith(".weight") and state[k].shape[0] != own[k].shape[0]]
+    if cls and not absent and not unexpected:
+        k = cls[-1]
+        raise CheckpointError(f"{what} has {state[k].shape[0]} classes, the configured model "
+                              f"{own[k].shape[0]} (set the data / --model.num_classes to the checkpoint's, or "
+                              f"fine-tune from it with --model.weights)")
+    example = (reshaped or absent or unexpected)[0]
+    raise CheckpointError(f"{what} does not fit the configured model: {len(absent)} missing, {len(unexpected)} "
+                          f"unexpected, {len(reshaped)} of another shape (e.g. {example}); is it a checkpoint of "
+                          f"another architecture? (--model.weights loads what fits)")

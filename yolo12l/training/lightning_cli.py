@@ -8,6 +8,7 @@ from typing import Any
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningCLI
 
+from ..interop.checkpoint import check_lightning_checkpoint
 from .module import YOLODetector
 from .progress import YOLOProgressBar, default_loggers
 
@@ -42,6 +43,10 @@ class YOLOCLI(LightningCLI):
         self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
 
     def before_instantiate_classes(self) -> None:
+        sub = self.config.get("subcommand")
+        ckpt_path = self.config[sub].get("ckpt_path") if sub else None
+        if ckpt_path:  # an Ultralytics .pt here is a mistake for --model.weights: say so before anything loads
+            check_lightning_checkpoint(ckpt_path)
         model = self._model_config()
         for key, value in getattr(self, "_eval_arguments", {}).items():
             model[key] = value

@@ -18,6 +18,7 @@ from ..losses import DetectionLoss
 from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
                        plot_confidence_curve, plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
 from ..models import build_model
+from ..interop.checkpoint import check_state_fits
 from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..inference.run import to_original
@@ -265,6 +266,9 @@ class YOLODetector(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # before Lightning's strict load: one line instead of ~100 of size mismatches
+        check_state_fits(self.net.state_dict(), {k[len("net."):]: v for k, v in checkpoint["state_dict"].items()
+                                                 if k.startswith("net.")}, "the checkpoint")
         self.skipped_steps = self._skipped_reported = int(checkpoint.get("skipped_steps", 0))
         acc = checkpoint.get("accumulation") or {}
         self.last_step_batch = int(acc.get("last_step_batch", -1))
