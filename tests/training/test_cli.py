@@ -150,3 +150,30 @@ def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, m
                    "--data.init_args.predict_source", str(val_images(synth_cache))])
     check_predictions(root, val_images(synth_cache), out=root / "predict")
     assert not list((tmp_path / "cwd").iterdir())  # nothing written where the command ran
+
+
+def test_ckpt_path_of_another_kind_is_one_line(synth_cache, reference_dir, tmp_path, monkeypatch, capsys):
+    """validate --ckpt_path <an Ultralytics .pt> says --model.weights; a 3-class checkpoint on the 5-class
+    quickstart config is one line (not ~100 of size mismatches)."""
+    from yolo12l.interop import read_ultralytics_checkpoint
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["yolo12l"])
+    base = ["--config", str(QUICKSTART), *overrides(synth_cache)]
+    pt = reference_dir / "yolo12n_shapes_ultralytics.pt"
+    assert main(["validate", *base, "--ckpt_path", str(pt)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == (f"yolo12l validate: error: invalid --ckpt_path {pt}: not a yolo12l Lightning checkpoint (an "
+                       f"Ultralytics / YOLOv12 .pt or a state dict?); use --model.weights {pt} to start from its "
+                       "weights"), err
+    sd = read_ultralytics_checkpoint(pt).state_dict
+    three = tmp_path / "three.ckpt"
+    torch.save({"state_dict": {f"net.{k}": v for k, v in sd.items()}, "epoch": 0, "global_step": 0,
+                "pytorch-lightning_version": "2.5.0",
+                "hyper_parameters": {"model": "yolo12n.yaml", "num_classes": 3, "class_names": ["a", "b", "c"]}},
+               three)
+    assert main(["validate", *base, "--ckpt_path", str(three)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("yolo12l validate: error: the checkpoint (--ckpt_path) has 3 classes, the configured "
+                              "model 5"), err
+    assert not any("Traceback" in line or "size mismatch" in line for line in err)

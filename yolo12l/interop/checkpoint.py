@@ -174,7 +174,7 @@ def check_lightning_checkpoint(path: str | os.PathLike, argument: str = "--ckpt_
     path = _existing(path)
     if _is_lightning(_plain(path)):
         return
-    raise CheckpointError(f"{argument} {path}: not a yolo12l Lightning checkpoint (an Ultralytics / YOLOv12 .pt or "
+    raise CheckpointError(f"invalid {argument} {path}: not a yolo12l Lightning checkpoint (an Ultralytics / YOLOv12 .pt or "
                           f"a state dict?); use --model.weights {path} to start from its weights")
 
 

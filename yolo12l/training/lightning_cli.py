@@ -42,11 +42,14 @@ class YOLOCLI(LightningCLI):
         model = self._model_config()
         self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
 
-    def before_instantiate_classes(self) -> None:
+    def _parse_ckpt_path(self) -> None:
         sub = self.config.get("subcommand")
         ckpt_path = self.config[sub].get("ckpt_path") if sub else None
         if ckpt_path:  # an Ultralytics .pt here is a mistake for --model.weights: say so before anything loads
             check_lightning_checkpoint(ckpt_path)
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
         model = self._model_config()
         for key, value in getattr(self, "_eval_arguments", {}).items():
             model[key] = value

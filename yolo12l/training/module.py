@@ -268,7 +268,7 @@ class YOLODetector(L.LightningModule):
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # before Lightning's strict load: one line instead of ~100 of size mismatches
         check_state_fits(self.net.state_dict(), {k[len("net."):]: v for k, v in checkpoint["state_dict"].items()
-                                                 if k.startswith("net.")}, "the checkpoint")
+                                                 if k.startswith("net.")}, "the checkpoint (--ckpt_path)")
         self.skipped_steps = self._skipped_reported = int(checkpoint.get("skipped_steps", 0))
         acc = checkpoint.get("accumulation") or {}
         self.last_step_batch = int(acc.get("last_step_batch", -1))
