@@ -120,7 +120,8 @@ def _predict(argv: list[str]) -> int:
         return predict_main(rest)
     if not rest:
         print(USAGE, file=sys.stderr, end="")
-        print("yolo12l predict: error: give --weights and --source, or --config (and --ckpt_path)", file=sys.stderr)
+        print("yolo12l predict: error: give --weights and --source, or --config (and --ckpt_path)",
+              file=sys.stderr)
         return 2
     if rest in (["-h"], ["--help"]):
         build_parser().print_help()

@@ -40,7 +40,8 @@ def _load(args: argparse.Namespace) -> tuple[object, str, int | None]:
         return build_model(args.model, scale=args.scale, nc=args.nc), args.model.rsplit("/", 1)[-1].removesuffix(
             ".yaml"), None
     if args.scale is not None or args.nc is not None:
-        raise ConfigError(f"{path}: a weights file records its own scale and classes (--scale / --nc apply to a model YAML)")
+        raise ConfigError(f"{path}: a weights file records its own scale and classes (--scale / --nc apply to a "
+                          "model YAML)")
     from .interop import load_network
 
     net, info = load_network(path)

@@ -20,13 +20,13 @@ import torch
 import torch.nn as nn
 
 from ..allocator import retain_freed_memory
+from ..data.images import unique_names
 from ..errors import ConfigError, UserError
 from ..interop import load_network
 from .draw import VideoSink, save_annotated
 from .results import next_run_dir, write_predictions
 from .run import check_imgsz, iter_predictions, prepare, run_inputs
 from .source import iter_frames, list_sources, video_info
-from ..data.images import unique_names
 
 __all__ = ["USAGE", "build_parser", "main"]
 
@@ -119,8 +119,8 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError("invalid --half: float16 needs a CUDA device")
     weights = Path(args.weights)
     if weights.suffix.lower() in NOT_WEIGHTS:
-        raise UserError(f"invalid --weights {weights}: a {weights.suffix} file is not a weights file (expected a yolo12l "
-                        f".ckpt or an Ultralytics / YOLOv12 .pt)")
+        raise UserError(f"invalid --weights {weights}: a {weights.suffix} file is not a weights file (expected a "
+                        f"yolo12l .ckpt or an Ultralytics / YOLOv12 .pt)")
     if not weights.is_file():
         raise UserError(f"invalid --weights {weights}: " + ("a folder, not a weights file" if weights.is_dir()
                                                              else "no such file"))
@@ -194,8 +194,8 @@ class _Run:
 def _predict_video(run: _Run, model: Callable, path: Path, name: str, k: int, n: int) -> None:
     args = run.args
     info = video_info(path)
-    sink = None if args.no_images else VideoSink(run.out / Path(name).with_suffix(".mp4"), info["fps"] / args.vid_stride,
-                                                 (info["width"], info["height"]))
+    sink = None if args.no_images else VideoSink(run.out / Path(name).with_suffix(".mp4"),
+                                                 info["fps"] / args.vid_stride, (info["width"], info["height"]))
     frames = iter_frames(path, args.vid_stride)
     total = info["frames"] or "?"
     try:

@@ -174,8 +174,8 @@ def check_lightning_checkpoint(path: str | os.PathLike, argument: str = "--ckpt_
     path = _existing(path)
     if _is_lightning(_plain(path)):
         return
-    raise CheckpointError(f"invalid {argument} {path}: not a yolo12l Lightning checkpoint (an Ultralytics / YOLOv12 .pt or "
-                          f"a state dict?); use --model.weights {path} to start from its weights")
+    raise CheckpointError(f"invalid {argument} {path}: not a yolo12l Lightning checkpoint (an Ultralytics / "
+                          f"YOLOv12 .pt or a state dict?); use --model.weights {path} to start from its weights")
 
 
 def check_state_fits(own: Mapping[str, torch.Tensor], state: Mapping[str, torch.Tensor], what: str) -> None:
