@@ -7,6 +7,7 @@ import pytest
 import torch
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
+from yolo12l.cli import main as yolo12l_main
 from yolo12l.info import main
 from yolo12l.models import build_model
 from yolo12l.models.flops import count_flops, to_meta
@@ -40,8 +41,9 @@ def test_info_command(capsys):
     assert "convolutions 21.38 + attention matmuls 1.97" in out[-1]
     assert main(["--model", "yolo12n.yaml", "--imgsz", "384", "640", "--quiet"]) == 0
     assert "at 384x640" in capsys.readouterr().out
-    assert main(["--model", "nope.yaml"]) == 2 and "not found" in capsys.readouterr().err
-    assert main(["--imgsz", "100"]) == 2 and "multiples of 32" in capsys.readouterr().err
+    # user mistakes: one line through the console entry point (yolo12l.cli.run_command), exit 2
+    assert yolo12l_main(["info", "--model", "nope.yaml"]) == 2 and "not found" in capsys.readouterr().err
+    assert yolo12l_main(["info", "--imgsz", "100"]) == 2 and "multiples of 32" in capsys.readouterr().err
 
 
 def test_lightning_model_summary_shows_flops():
