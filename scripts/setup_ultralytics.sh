@@ -10,12 +10,12 @@ PY=${PYTHON:-python3}
 UL_TORCH_SPEC=${UL_TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
 [ -x .venv-ul/bin/python ] || "$PY" -m venv .venv-ul
 stamp=.venv-ul/.installed
-want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $UL_TORCH_SPEC ultralytics==8.4.190"
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $UL_TORCH_SPEC ultralytics==8.4.190 sahi==0.12.8"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv-ul/bin/python -m pip install -q --upgrade pip
   # shellcheck disable=SC2086
   .venv-ul/bin/python -m pip install -q $UL_TORCH_SPEC
-  .venv-ul/bin/python -m pip install -q "ultralytics==8.4.190"
+  .venv-ul/bin/python -m pip install -q "ultralytics==8.4.190" "sahi==0.12.8"  # SAHI: benchmarks/bench_sliced.py
   .venv-ul/bin/python -m pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi

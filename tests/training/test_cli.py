@@ -127,7 +127,7 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path, monkeypatch):
         sorted(p.name for p in (config_form / "images").iterdir())
 
 
-@pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml"])
+@pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml", "yolo12n-p2.yaml"])
 def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, model_yaml):
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")

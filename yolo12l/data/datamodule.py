@@ -40,6 +40,7 @@ from .rect import RectEvalDataset
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
 from .synthetic import synthetic_dataset
+from .synthetic_tiny import tiny_objects_dataset
 from .transforms import AugmentConfig
 from .verify import VerifyMode
 from .voc import VOC_CLASSES, parse_voc, voc_sources
@@ -410,4 +411,36 @@ class SyntheticDataModule(CocoDataModule):
         self.synthetic_paths = paths
 
 
-__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule"]
+class TinyObjectsDataModule(CocoDataModule):
+    """The built-in "large images, tiny objects" set (see ``synthetic_tiny.py``: by default 1600 x 1600 images with
+    8-48 px circles, squares and triangles), generated once under ``cache_dir`` and read through the COCO path.
+    ``predict_source`` defaults to the generated validation images."""
+
+    def __init__(
+        self,
+        num_train: int = 24,
+        num_val: int = 8,
+        imgsz: int = 640,
+        seed: int = 0,
+        cache_dir: PathLike | None = None,
+        image_size: tuple[int, int] = (1600, 1600),
+        object_size: tuple[float, float] = (8.0, 48.0),
+        num_objects: tuple[int, int] = (10, 60),
+        **kwargs,
+    ) -> None:
+        check_loader_args(imgsz=imgsz)
+        try:
+            paths = tiny_objects_dataset(num_train, num_val, seed, tuple(image_size), tuple(object_size),
+                                         tuple(num_objects), cache_dir)
+        except ValueError as err:
+            raise ConfigError(str(err)) from err
+        kwargs.setdefault("predict_source", None)
+        if kwargs["predict_source"] is None:
+            kwargs["predict_source"] = paths.val_images
+        super().__init__(paths.train_annotations, paths.train_images, paths.val_annotations, paths.val_images,
+                         imgsz=imgsz, cache_dir=cache_dir, **kwargs)
+        self.synthetic_paths = paths
+
+
+__all__ = ["DetectionDataModule", "CocoDataModule", "VOCDataModule", "YoloDataModule", "SyntheticDataModule",
+           "TinyObjectsDataModule"]

@@ -9,12 +9,14 @@ partly occluded; boxes are the full shape extent). Written once to
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,13 +123,16 @@ def render_image(rng: np.random.Generator, size_range: tuple[int, int], max_obje
     return img, [b.tolist() for b in boxes], labels
 
 
-def _write_split(root: Path, split: str, n: int, seed: int, size_range: tuple[int, int], max_objects: int) -> None:
+def _write_split(root: Path, split: str, n: int, seed: int, render: Callable[[np.random.Generator], tuple],
+                 class_names: Sequence[str], description: str) -> None:
+    """Renders ``n`` images with ``render(rng) -> (image, boxes xyxy, labels)`` (rng seeded by (seed, split, index))
+    into ``root/images/split`` and their COCO annotations (category ids 1..)."""
     img_dir = root / "images" / split
     img_dir.mkdir(parents=True, exist_ok=True)
     images, anns = [], []
     for i in range(n):
         rng = np.random.default_rng([seed, 0 if split == "train" else 1, i])
-        img, boxes, labels = render_image(rng, size_range, max_objects)
+        img, boxes, labels = render(rng)
         name = f"{i:06d}.jpg"
         cv2.imwrite(str(img_dir / name), cv2.cvtColor(img, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, 92])
         images.append({"id": i + 1, "file_name": name, "width": img.shape[1], "height": img.shape[0]})
@@ -135,11 +140,38 @@ def _write_split(root: Path, split: str, n: int, seed: int, size_range: tuple[in
             x, y, bw, bh = b[0], b[1], b[2] - b[0], b[3] - b[1]
             anns.append({"id": len(anns) + 1, "image_id": i + 1, "category_id": k + 1,
                          "bbox": [round(v, 2) for v in (x, y, bw, bh)], "area": round(bw * bh, 2), "iscrowd": 0})
-    cats = [{"id": k + 1, "name": n_, "supercategory": "shape"} for k, n_ in enumerate(SHAPE_CLASSES)]
+    cats = [{"id": k + 1, "name": n_, "supercategory": "shape"} for k, n_ in enumerate(class_names)]
     (root / "annotations").mkdir(exist_ok=True)
     with open(root / "annotations" / f"instances_{split}.json", "w") as f:
-        json.dump({"info": {"description": f"yolo12l synthetic shapes ({split})"}, "images": images,
+        json.dump({"info": {"description": f"{description} ({split})"}, "images": images,
                    "annotations": anns, "categories": cats}, f)
+
+
+def cached_dataset(prefix: str, params: dict, num_train: int, num_val: int, seed: int,
+                   render: Callable[[np.random.Generator], tuple], class_names: Sequence[str], description: str,
+                   cache_dir: str | os.PathLike | None = None) -> SyntheticPaths:
+    """Generates a synthetic COCO dataset once (atomically) under ``<cache>/synthetic/<prefix>-<hash of params>``
+    and returns its paths."""
+    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    base = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "synthetic"
+    root = base / f"{prefix}-{key}"
+    if not (root / "params.json").is_file():
+        base.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=base, prefix=".tmp-"))
+        try:
+            _write_split(tmp, "train", num_train, seed, render, class_names, description)
+            _write_split(tmp, "val", num_val, seed, render, class_names, description)
+            (tmp / "params.json").write_text(json.dumps(params, indent=1))
+            os.chmod(tmp, 0o755)  # mkdtemp makes it private
+            try:
+                os.replace(tmp, root)  # atomic publish; fails if another process won the race
+            except OSError:
+                if not (root / "params.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return SyntheticPaths(root, root / "annotations" / "instances_train.json", root / "images" / "train",
+                          root / "annotations" / "instances_val.json", root / "images" / "val")
 
 
 def synthetic_dataset(
@@ -153,23 +185,6 @@ def synthetic_dataset(
     """Generates the dataset once (atomically) under the cache and returns its paths."""
     params = {"v": GENERATOR_VERSION, "num_train": num_train, "num_val": num_val, "seed": seed,
               "size_range": list(size_range), "max_objects": max_objects}
-    key = hashlib.sha1(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
-    base = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "synthetic"
-    root = base / f"shapes-{key}"
-    if not (root / "params.json").is_file():
-        base.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=base, prefix=".tmp-"))
-        try:
-            _write_split(tmp, "train", num_train, seed, size_range, max_objects)
-            _write_split(tmp, "val", num_val, seed, size_range, max_objects)
-            (tmp / "params.json").write_text(json.dumps(params, indent=1))
-            os.chmod(tmp, 0o755)  # mkdtemp makes it private
-            try:
-                os.replace(tmp, root)  # atomic publish; fails if another process won the race
-            except OSError:
-                if not (root / "params.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return SyntheticPaths(root, root / "annotations" / "instances_train.json", root / "images" / "train",
-                          root / "annotations" / "instances_val.json", root / "images" / "val")
+    return cached_dataset("shapes", params, num_train, num_val, seed,
+                          functools.partial(render_image, size_range=size_range, max_objects=max_objects),
+                          SHAPE_CLASSES, "yolo12l synthetic shapes", cache_dir)
