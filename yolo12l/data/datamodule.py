@@ -182,16 +182,25 @@ class DetectionDataModule(L.LightningDataModule):
         if rep.problems:
             log.warning("%s split: %s", name, rep.summary(list_files=True))
         parsed.require_usable()
-        if not rep.num_boxes:
-            if train:  # every loss would be a background loss: the run would "train" to zero box / dfl losses
-                raise NoUsableDataError(f"the training split {rep.name or name} has {rep.num_images} images but not "
-                                        "one box (empty or missing 'annotations' / label files?): nothing to learn")
+        if train:
+            self.require_training_boxes()
+        elif not rep.num_boxes:
             log.warning("%s: the %s split has no box at all: its mAP is undefined (-1)", rep.name or name, name)
         if not train and self.rect_val:
             return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
                  "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
         return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
+
+    def require_training_boxes(self) -> None:
+        """Raises :class:`NoUsableDataError` when the training split has images but not one box: every loss would
+        be a background loss and the run would "train" to zero box / dfl losses (the CLI checks this before
+        ``fit`` builds anything; parsing is cached)."""
+        parsed = self.split("train")
+        if parsed is not None and parsed.records and not parsed.report.num_boxes:
+            rep = parsed.report
+            raise NoUsableDataError(f"the training split {rep.name or 'train'} has {rep.num_images} images but not "
+                                    "one box (empty or missing 'annotations' / label files?): nothing to learn")
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
