@@ -64,6 +64,10 @@ class YOLOCLI(LightningCLI):
             log.info("--ckpt_path last: resuming from %s", last)
             cfg["ckpt_path"] = str(last)
 
+    def before_fit(self) -> None:
+        """A training split without a single box stops here, before the Trainer starts."""
+        self.datamodule.require_training_boxes()
+
     def before_test(self) -> None:
         """``test`` evaluates the test split only: without one it stops here, before any evaluation."""
         if self.datamodule.split("test") is None:
