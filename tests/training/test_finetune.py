@@ -88,6 +88,12 @@ def test_backbone_finetuning_callback(synth_cache, tmp_path, n_weights):
                       weights_only=True)
     groups = ckpt["optimizer_states"][0]["param_groups"]
     assert [g.get("kind") for g in groups] == ["weight", "norm", "bias", None]  # the callback's backbone group
-    assert len(groups[3]["params"]) == len(list(backbone_layers(build_model("yolo12n.yaml", nc=5)).parameters()))
+    # the callback freezes the backbone except its BatchNorms (train_bn): those stay in our groups, the rest is its
+    backbone = backbone_layers(build_model("yolo12n.yaml", nc=5))
+    bn = [p for m in backbone.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)
+          for p in m.parameters(recurse=False)]
+    assert len(groups[3]["params"]) == len(list(backbone.parameters())) - len(bn)
+    n_params = len(list(build_model("yolo12n.yaml", nc=5).parameters()))
+    assert sum(len(g["params"]) for g in groups) == n_params  # every parameter optimised exactly once
     raw = {k[4:]: v for k, v in ckpt["current_model_state"].items() if k.startswith("net.")}
     assert not torch.equal(raw["model.0.conv.weight"], initial["model.0.conv.weight"])  # unfrozen at epoch 1
