@@ -56,7 +56,7 @@ def read_network_state(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # not loadable as plain tensors: an Ultralytics pickle of the whole model
-        log.info("%s is not a plain checkpoint (%s); reading it as an Ultralytics checkpoint", path, exc)
+        log.debug("%s is not a plain checkpoint (%s); reading it as an Ultralytics checkpoint", path, exc)
         return fold_pe_bias(convert_ultralytics_state_dict(read_ultralytics_checkpoint(path).state_dict))[0]
     if isinstance(obj, dict) and "state_dict" in obj and isinstance(obj["state_dict"], dict):
         obj = obj["state_dict"]
@@ -70,7 +70,7 @@ def read_network_state(path: str | Path) -> dict[str, torch.Tensor]:
 def load_weights(net: nn.Module, path: str | Path) -> LoadReport:
     """Loads initial weights from ``path`` into ``net`` (matching shapes), logging the report."""
     report = load_matching(net, read_network_state(path))
-    log.info("initial weights %s: %s", path, report)
+    log.debug("initial weights %s: %s", path, report)  # the caller reports it (training.finetune)
     if not report.loaded:
         raise CheckpointError(f"{path}: no tensor matches the network (is it a checkpoint of another architecture?)")
     return report

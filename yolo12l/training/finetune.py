@@ -23,7 +23,7 @@ def report_transfer(report: LoadReport, source: object, total: int) -> LoadRepor
         log.warning("only %d of the network's %d tensors (%.0f%%) were found in %s with the same name and shape "
                     "(%d differ in shape, %d absent): the rest trains from scratch; are these weights of another "
                     "model or scale?", n, total, 100 * n / total, source, len(report.shape_mismatch),
-                    len(report.missing) - len(report.shape_mismatch))
+                    len(report.missing))
     return report
 
 
