@@ -50,13 +50,6 @@ log = logging.getLogger("yolo12l.data")
 PathLike = str | os.PathLike
 
 
-def check_loader_args(imgsz: int, batch_size: int = 1, val_batch_size: int | None = None,
-                      num_workers: int = 0) -> None:
-    """Raises :class:`~yolo12l.errors.ConfigError` naming the first unusable loader argument."""
-    check_data_args({"imgsz": imgsz, "batch_size": batch_size, "val_batch_size": val_batch_size,
-                     "num_workers": num_workers}, prefix="")
-
-
 class DetectionDataModule(L.LightningDataModule):
     """Common loader/augmentation settings; subclasses implement :meth:`parse_split`.
 

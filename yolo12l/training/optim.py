@@ -14,7 +14,6 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..config_checks import OPTIMIZERS, SCHEDULES, check_model_args  # noqa: F401 (re-exported)
 from ..errors import ConfigError
 
 GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn", "bias"
@@ -96,11 +95,6 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
 
 
 FUSED_DEVICES = ("cuda", "mps", "xpu")  # fused=True also works on the CPU; None picks it on these only
-def check_recipe_args(optimizer: str, schedule: str) -> None:
-    """Raises :class:`~yolo12l.errors.ConfigError` for an unknown optimizer or LR schedule name."""
-    check_model_args({"optimizer": optimizer, "schedule": schedule}, prefix="")
-
-
 def lr_factor(epoch: float, epochs: int, lrf: float, schedule: str = "linear") -> float:
     """LR multiplier of an epoch: 1 at epoch 0, down to ``lrf`` at ``epochs`` (linear, or half a cosine)."""
     epochs = max(epochs, 1)
