@@ -54,11 +54,11 @@ def test_unknown_command(capsys):
     (["--model.model", "nosuch.yaml"], "model YAML 'nosuch.yaml' not found"),
     (["--config", "missing-config.yaml"], "missing-config.yaml"),
     (["--trainer.max_epochs", "abc"], "trainer.max_epochs"),
-    (["--data.init_args.imgsz", "100"], "imgsz must be a positive multiple of 32, got 100"),
-    (["--data.init_args.batch_size", "0"], "batch_size must be >= 1, got 0"),
+    (["--data.init_args.imgsz", "100"], "--data.init_args.imgsz 100: must be a positive multiple of 32"),
+    (["--data.init_args.batch_size", "0"], "--data.init_args.batch_size 0: must be an integer >= 1"),
     (["--no-such-option", "1"], "--no-such-option"),
-    (["--model.optimizer", "Adamm"], "unknown optimizer 'Adamm'"),
-    (["--model.schedule", "step"], "unknown lr schedule 'step'"),
+    (["--model.optimizer", "Adamm"], "--model.optimizer 'Adamm': must be one of SGD, AdamW, Adam, auto"),
+    (["--model.schedule", "step"], "--model.schedule 'step': must be one of linear, cosine"),
 ])
 def test_fit_user_mistakes_are_one_line(capsys, tmp_path, cache, extra, expect):
     args = ["fit", *QUICKSTART, "--trainer.default_root_dir", str(tmp_path), "--data.init_args.cache_dir", cache,
@@ -122,4 +122,4 @@ def test_console_run_prints_no_unactionable_warnings(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert "Warning" not in proc.stderr and "args parameter" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == \
-        "yolo12l validate: error: imgsz must be a positive multiple of 32, got 65"
+        "yolo12l validate: error: --data.init_args.imgsz 65: must be a positive multiple of 32"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from importlib import import_module
 from typing import Callable
@@ -67,7 +68,7 @@ def one_line(exc: BaseException) -> str:
         text = str(exc.args[0])
     else:
         text = str(exc)
-    parts = [p.strip(" -") for p in text.splitlines()]
+    parts = [re.sub(r"^-+\s+", "", p.strip()) for p in text.splitlines()]  # jsonargparse's "- " bullets, not "--x"
     if isinstance(exc, argparse.ArgumentError):  # jsonargparse: drop the Union bookkeeping around the real reason
         parts = [p for p in parts if not p.startswith(_JSONARGPARSE_NOISE)]
         parts = [p.replace("Expected a <class '", "expected ").replace("'>", "") for p in parts]
@@ -100,9 +101,11 @@ def run_command(command: str, func: Callable[[], int | None], debug: bool = Fals
 
 
 def _lightning(argv: list[str]) -> int:
+    from .console_log import enable_console_logging
     from .training.quiet import quiet_third_party
 
     quiet_third_party(argv[0] if argv else "fit")
+    enable_console_logging()
     from .training.lightning_cli import lightning_main
 
     lightning_main(argv)

@@ -68,7 +68,7 @@ def test_voc_and_yolo_class_info_without_parsing(datasets_dir, tmp_path):
     vs.setup("fit")
     assert len(vs.datasets["train"]) == 197 and "val" not in vs.datasets
     assert vs.val_dataloader() == []  # Lightning: no validation loop
-    with pytest.raises(NoUsableDataError, match="no test or val split"):
+    with pytest.raises(NoUsableDataError, match="VOCDataModule has no test split: set --data.init_args.test_split"):
         vs.test_dataloader()
 
 

@@ -66,8 +66,12 @@ def main(argv: list[str] | None = None) -> int:
     if not parsed.records:
         print(f"yolo12l check-data: error: no usable image in {rep.name}", file=sys.stderr)
         return 1
-    print(f"OK: {rep.num_images} usable images, {rep.num_boxes} boxes, {len(parsed.class_names)} classes; "
-          f"{len(rep.problems)} problem(s) in {len(set(i.file for i in rep.problems))} file(s)")
+    print(f"{'OK' if rep.num_boxes else 'WARNING'}: {rep.num_images} usable images, {rep.num_boxes} boxes, "
+          f"{len(parsed.class_names)} classes; {len(rep.problems)} problem(s) in "
+          f"{len(set(i.file for i in rep.problems))} file(s)")
+    if not rep.num_boxes:
+        print(f"WARNING: {rep.name}: not one box in {rep.num_images} images (empty or missing 'annotations' / label "
+              "files?): `yolo12l fit` refuses such a training split; as a val / test split its mAP is undefined")
     return 0
 
 

@@ -30,6 +30,7 @@ import lightning as L
 import torch
 from torch.utils.data import DataLoader
 
+from ..config_checks import DATA_RULES, check_data_args
 from ..errors import ConfigError
 from .cache import AnnotationCache
 from .coco import parse_coco
@@ -48,17 +49,6 @@ from .yolo_txt import load_data_yaml, parse_yolo, yolo_sources
 
 log = logging.getLogger("yolo12l.data")
 PathLike = str | os.PathLike
-
-
-def check_loader_args(imgsz: int, batch_size: int = 1, val_batch_size: int | None = None,
-                      num_workers: int = 0) -> None:
-    """Raises :class:`~yolo12l.errors.ConfigError` naming the first unusable loader argument."""
-    if not isinstance(imgsz, int) or imgsz < 32 or imgsz % 32:
-        raise ConfigError(f"imgsz must be a positive multiple of 32, got {imgsz}")
-    if batch_size < 1 or (val_batch_size is not None and val_batch_size < 1):
-        raise ConfigError(f"batch_size must be >= 1, got {batch_size if batch_size < 1 else val_batch_size}")
-    if num_workers < 0:
-        raise ConfigError(f"num_workers must be >= 0, got {num_workers}")
 
 
 class DetectionDataModule(L.LightningDataModule):
@@ -112,7 +102,7 @@ class DetectionDataModule(L.LightningDataModule):
         rect_val: bool = True,
     ) -> None:
         super().__init__()
-        check_loader_args(imgsz=imgsz, batch_size=batch_size, val_batch_size=val_batch_size, num_workers=num_workers)
+        check_data_args({k: v for k, v in locals().items() if k in DATA_RULES}, prefix="")
         self.imgsz = imgsz
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
@@ -125,8 +115,6 @@ class DetectionDataModule(L.LightningDataModule):
             min_box_size=min_box_size, min_visibility=min_visibility,
         )
         self.cache = AnnotationCache(cache_dir, enabled=cache)
-        if cache_images not in (None, "ram", "disk"):
-            raise ConfigError(f"cache_images must be None, 'ram' or 'disk', got {cache_images!r}")
         self.cache_images = cache_images
         self.image_cache_dir = cache_dir
         self.image_buffer_mb = image_buffer_mb
@@ -184,25 +172,37 @@ class DetectionDataModule(L.LightningDataModule):
         if parsed is None:
             raise NoUsableDataError(f"{type(self).__name__}: no '{name}' split configured")
         rep = parsed.report
-        problems = rep.problems
-        log.log(logging.WARNING if problems else logging.INFO, "%s split: %s", name,
-                rep.summary(list_files=bool(problems)))
+        log.info("%s: %s", name, parsed.scan_line())  # Ultralytics' "Scanning … N images, K backgrounds, …"
+        if rep.problems:
+            log.warning("%s split: %s", name, rep.summary(list_files=True))
         parsed.require_usable()
+        if train:
+            self.require_training_boxes()
+        elif not rep.num_boxes:
+            log.warning("%s: the %s split has no box at all: its mAP is undefined (-1)", rep.name or name, name)
         if not train and self.rect_val:
             return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
                  "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
         return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
 
+    def require_training_boxes(self) -> None:
+        """Raises :class:`NoUsableDataError` when the training split has images but not one box: every loss would
+        be a background loss and the run would "train" to zero box / dfl losses (the CLI checks this before
+        ``fit`` builds anything; parsing is cached)."""
+        parsed = self.split("train")
+        if parsed is not None and parsed.records and not parsed.report.num_boxes:
+            rep = parsed.report
+            raise NoUsableDataError(f"the training split {rep.name or 'train'} has {rep.num_images} images but not "
+                                    "one box (empty or missing 'annotations' / label files?): nothing to learn")
+
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
             self.datasets["train"] = self._dataset("train", train=True)
         if stage in (None, "fit", "validate") and "val" not in self.datasets and self.split("val") is not None:
             self.datasets["val"] = self._dataset("val", train=False)
-        if stage in (None, "test") and "test" not in self.datasets:
-            name = "test" if self.split("test") is not None else "val"
-            if self.split(name) is not None:
-                self.datasets["test"] = self._dataset(name, train=False)
+        if stage in (None, "test") and "test" not in self.datasets and self.split("test") is not None:
+            self.datasets["test"] = self._dataset("test", train=False)
         if stage in (None, "predict") and self.predict_source is not None and "predict" not in self.datasets:
             # Ultralytics' predict letterbox (pad to a multiple of 32, one image per batch): the same detections as
             # ``yolo12l predict --weights`` (yolo12l.inference)
@@ -256,8 +256,15 @@ class DetectionDataModule(L.LightningDataModule):
         if "test" not in self.datasets:
             self.setup("test")
         if "test" not in self.datasets:
-            raise NoUsableDataError(f"{type(self).__name__}: no test or val split configured")
+            raise NoUsableDataError(self.no_test_split_message())
         return self._loader(self.datasets["test"], self.val_batch_size)
+
+    TEST_SPLIT_HINT = "configure a test split"
+
+    def no_test_split_message(self) -> str:
+        """Why ``test`` cannot run: it evaluates the test split only (``validate`` evaluates the val split)."""
+        return (f"{type(self).__name__} has no test split: {self.TEST_SPLIT_HINT}, or run `yolo12l validate` for the "
+                "val split (test never falls back to val, so test/... numbers are always test-split numbers)")
 
     def predict_dataloader(self) -> DataLoader:
         if "predict" not in self.datasets:
@@ -285,7 +292,9 @@ class DetectionDataModule(L.LightningDataModule):
 
 class CocoDataModule(DetectionDataModule):
     """COCO ``instances_*.json`` + image folders. Classes come from the training JSON (its sorted category
-    ids map to ``0..nc-1``; ``label_to_category_id`` maps back). ``test_*`` default to the val split."""
+    ids map to ``0..nc-1``; ``label_to_category_id`` maps back). ``test`` needs ``test_*`` (it never uses val)."""
+
+    TEST_SPLIT_HINT = "set --data.init_args.test_annotations and test_images"
 
     def __init__(
         self,
@@ -321,6 +330,8 @@ class VOCDataModule(DetectionDataModule):
     """Pascal VOC. Either ``root`` (one ``VOCdevkit/VOC20xx`` folder) with ``train_split``/``val_split``/
     ``test_split`` names, or explicit ``train_sets``/``val_sets``/``test_sets`` lists of ``(root, split)`` to
     combine years. ``class_names`` defaults to the 20 VOC classes; ``keep_difficult`` keeps difficult boxes."""
+
+    TEST_SPLIT_HINT = "set --data.init_args.test_split (e.g. test) or test_sets"
 
     def __init__(
         self,
@@ -365,6 +376,8 @@ class YoloDataModule(DetectionDataModule):
     """YOLO txt dataset described by an Ultralytics dataset YAML (``path``, ``train``, ``val``, ``test``,
     ``names``); class names come from the YAML."""
 
+    TEST_SPLIT_HINT = "add a 'test:' entry to the dataset YAML"
+
     def __init__(self, data_yaml: PathLike, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_yaml = Path(data_yaml)
@@ -399,9 +412,7 @@ class SyntheticDataModule(CocoDataModule):
         max_objects: int = 6,
         **kwargs,
     ) -> None:
-        check_loader_args(imgsz=imgsz)
-        if num_train < 1 or num_val < 1:
-            raise ConfigError(f"num_train and num_val must be >= 1, got {num_train}, {num_val}")
+        check_data_args({k: v for k, v in locals().items() if k in DATA_RULES}, prefix="")
         paths = synthetic_dataset(num_train, num_val, seed, tuple(size_range), max_objects, cache_dir)
         kwargs.setdefault("predict_source", None)
         if kwargs["predict_source"] is None:  # the demo predicts on the validation images

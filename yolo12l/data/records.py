@@ -174,6 +174,17 @@ class ParsedSplit:
     category_ids: list[int]
     report: DatasetReport
 
+    def scan_line(self) -> str:
+        """One line per split, as Ultralytics' "Scanning …" line: images, boxes, classes present, background
+        images (no box), images skipped (listed but unusable) and where it came from."""
+        rep = self.report
+        present = len({int(c) for r in self.records for c in r.labels})
+        backgrounds = sum(1 for r in self.records if not len(r.boxes))
+        skipped = max(rep.num_listed - rep.num_images, 0)
+        return (f"{rep.num_images} images, {rep.num_boxes} boxes, {present}/{len(self.class_names)} classes, "
+                f"{backgrounds} backgrounds, {skipped} skipped, {len(rep.problems)} problems"
+                f"{f' ({rep.name})' if rep.name else ''}")
+
     def require_usable(self) -> None:
         if not self.records:
             raise NoUsableDataError(

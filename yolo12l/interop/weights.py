@@ -49,7 +49,7 @@ def load_matching(net: nn.Module, state_dict: dict[str, torch.Tensor]) -> LoadRe
 def load_weights(net: nn.Module, path: str | Path) -> LoadReport:
     """Loads initial weights from ``path`` into ``net`` (matching shapes), logging the report."""
     report = load_matching(net, read_network_state(path))
-    log.info("initial weights %s: %s", path, report)
+    log.debug("initial weights %s: %s", path, report)  # the caller reports it (training.finetune)
     if not report.loaded:
         raise CheckpointError(f"{path}: no tensor matches the network (is it a checkpoint of another architecture?)")
     return report

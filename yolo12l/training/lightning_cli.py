@@ -1,6 +1,7 @@
 """The LightningCLI behind ``yolo12l fit|validate|test|predict --config …`` (imported only for those commands)."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any
@@ -9,8 +10,13 @@ from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from ..interop.checkpoint import check_lightning_checkpoint
+from ..config_checks import check_run_config
+from ..data.records import NoUsableDataError
 from .module import YOLODetector
 from .progress import YOLOProgressBar, default_loggers
+from .run_folder import find_last_checkpoint, run_version
+
+log = logging.getLogger("yolo12l.training")
 
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
@@ -41,6 +47,36 @@ class YOLOCLI(LightningCLI):
         super().parse_arguments(parser, args)
         model = self._model_config()
         self._eval_arguments = {k: model[k] for k in EVAL_ARGUMENTS if model is not None and k in model}
+        self._resolve_last()
+
+    def _resolve_last(self) -> None:
+        """``--ckpt_path last`` → the newest ``<default_root_dir>/logs/version_*/checkpoints/last.ckpt`` (Lightning
+        would look in the new run's empty folder); none yet: a warning, and the fit starts from scratch."""
+        cfg = self._run_config()
+        if cfg.get("ckpt_path") != "last" or cfg["trainer"].get("logger") not in (None, True):
+            return
+        root = cfg["trainer"].get("default_root_dir") or os.getcwd()
+        last = find_last_checkpoint(root)
+        if last is None:
+            log.warning("--ckpt_path last: no %s/logs/version_*/checkpoints/last.ckpt yet: starting from scratch",
+                        root)
+            cfg["ckpt_path"] = None
+        else:
+            log.info("--ckpt_path last: resuming from %s", last)
+            cfg["ckpt_path"] = str(last)
+
+    def before_fit(self) -> None:
+        """A training split without a single box stops here, before the Trainer starts."""
+        self.datamodule.require_training_boxes()
+
+    def before_test(self) -> None:
+        """``test`` evaluates the test split only: without one it stops here, before any evaluation."""
+        if self.datamodule.split("test") is None:
+            raise NoUsableDataError(self.datamodule.no_test_split_message())
+
+    def _run_config(self) -> Any:
+        sub = self.config.get("subcommand")
+        return self.config[sub] if sub else self.config
 
     def _parse_ckpt_path(self) -> None:
         sub = self.config.get("subcommand")
@@ -53,10 +89,15 @@ class YOLOCLI(LightningCLI):
         model = self._model_config()
         for key, value in getattr(self, "_eval_arguments", {}).items():
             model[key] = value
+        check_run_config(self._run_config())  # every value's range, before any model or data is built
 
     def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Any]) -> Any:
         if config.get("logger") in (None, True):  # no logger configured: ours, under default_root_dir
-            config["logger"] = default_loggers(config.get("default_root_dir") or os.getcwd())
+            root = config.get("default_root_dir") or os.getcwd()
+            cfg = self._run_config()
+            # a fit resumed from <root>/logs/version_N/checkpoints/… continues in version_N
+            version = run_version(cfg.get("ckpt_path"), root) if self.config.get("subcommand") == "fit" else None
+            config["logger"] = default_loggers(root, version=version)
         given = list(config.get("callbacks") or []) + list(callbacks)
         if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar)
                                                                              for c in given):

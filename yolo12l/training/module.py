@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import logging
 import time
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
+from ..config_checks import MODEL_RULES, check_model_args
 from ..errors import ConfigError
 from ..losses import DetectionLoss
 from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
@@ -25,11 +27,23 @@ from ..inference.run import to_original
 from .plots import TrainingPlots, final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .nonfinite import NonFiniteGuard
-from .optim import StepSchedule, auto_iterations, build_optimizer, check_recipe_args, resolve_optimizer
+from .finetune import BatchNormFreeze, backbone_layers, freeze_layers, report_transfer
+from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optimizer
 
 log = logging.getLogger(__name__)
 LOGGED_MAP_KEYS = ("mAP50-95", "mAP50", "mAP75", "mAP50_voc", "mAP50_voc07")
 CONFUSION_CONF, CONFUSION_IOU = 0.25, 0.45  # Ultralytics' confusion-matrix thresholds
+
+
+def report_auto_optimizer(hp: Any, name: str, lr: float, momentum: float, iterations: int) -> None:
+    """``optimizer: auto`` picks its own lr and momentum: warns once that ``lr0`` / ``momentum`` are ignored when
+    they differ from the defaults (Ultralytics says "ignoring 'lr0=…'")."""
+    defaults = inspect.signature(YOLODetector.__init__).parameters
+    ignored = [f"{k}={hp[k]:g}" for k in ("lr0", "momentum") if hp[k] != defaults[k].default]
+    if ignored:
+        log.warning("optimizer 'auto' ignores %s: it picks %s lr %g momentum %g for %d iterations; set "
+                    "--model.optimizer SGD or AdamW to use them", " and ".join(ignored), name, lr, momentum,
+                    iterations)
 
 
 class YOLODetector(L.LightningModule):
@@ -44,7 +58,12 @@ class YOLODetector(L.LightningModule):
         scale: scale letter overriding the one in the name.
         num_classes / class_names / label_to_category_id: linked from the DataModule by the CLI.
         weights: initial weights (yolo12l checkpoint, state dict, or Ultralytics ``.pt``); tensors whose shape
-            differs (a class head for another ``num_classes``) stay freshly initialised.
+            differs (a class head for another ``num_classes``) stay freshly initialised. Prints "Transferred x/y
+            items from …" and warns when less than 90% of the network's tensors were found.
+        freeze: as Ultralytics' ``freeze``: ``N`` freezes the first N layers (model YAML rows ``0..N-1``), a list
+            freezes those layer indices: their parameters get no gradient and their BatchNorm statistics are not
+            updated (the layers' BatchNorms stay in eval mode while training). ``backbone`` (the backbone rows)
+            is what Lightning's ``BackboneFinetuning`` callback freezes and later unfreezes.
         optimizer: ``SGD``, ``AdamW``, ``Adam`` or ``auto`` (AdamW lr 0.002·5/(4+nc), beta1 0.9, ``warmup_bias_lr``
             0 for ≤ 10k iterations; SGD lr 0.01 momentum 0.9 beyond, where Ultralytics 8.4 uses its MuSGD).
         lr0 / lrf / momentum / weight_decay / schedule (``linear`` or ``cosine``): the per-epoch decay from lr0 to
@@ -77,6 +96,7 @@ class YOLODetector(L.LightningModule):
         class_names: list[str] | None = None,
         label_to_category_id: list[int] | None = None,
         weights: str | None = None,
+        freeze: int | list[int] | None = None,
         optimizer: str = "auto",
         lr0: float = 0.01,
         lrf: float = 0.01,
@@ -103,15 +123,16 @@ class YOLODetector(L.LightningModule):
         summary_imgsz: int = 640,
     ):
         super().__init__()
+        check_model_args({k: v for k, v in locals().items() if k in MODEL_RULES}, prefix="")  # before any work
         self.save_hyperparameters()
-        check_recipe_args(optimizer, schedule)  # a typo fails here, not after the data has been loaded
         self.net = build_model(model, scale=scale, nc=num_classes)
         names = class_names or [str(i) for i in range(num_classes)]
         if len(names) != num_classes:
             raise ConfigError(f"{len(names)} class names for {num_classes} classes")
         self.net.names = dict(enumerate(names))
         if weights:
-            load_weights(self.net, weights)
+            report_transfer(load_weights(self.net, weights), weights, len(self.net.state_dict()))
+        self._frozen_layers = freeze_layers(self.net, freeze)
         self.criterion = DetectionLoss(nc=num_classes, strides=tuple(self.net.stride.tolist()), box=box, cls=cls,
                                        dfl=dfl)
         self.val_map = COCOMeanAveragePrecision(num_classes=num_classes, backend=map_backend)
@@ -124,6 +145,20 @@ class YOLODetector(L.LightningModule):
         self._schedule: StepSchedule | None = None
         self.last_step_batch = -1  # global batch index of the last optimizer step
         self._pending_grads: list[torch.Tensor | None] | None = None  # from a checkpoint, until on_train_start
+
+    # --------------------------------------------------------------------------------------------------- freezing
+    @property
+    def backbone(self) -> torch.nn.Sequential:
+        """The network's backbone layers (the model YAML's ``backbone`` rows), for Lightning's
+        ``BackboneFinetuning``; a view of ``self.net``'s modules, not a copy."""
+        return backbone_layers(self.net)
+
+    def train(self, mode: bool = True) -> "YOLODetector":
+        """``nn.Module.train``, with the BatchNorms of ``freeze``'s layers kept in eval mode (statistics frozen)."""
+        super().train(mode)
+        if mode:
+            BatchNormFreeze.apply(self.net, getattr(self, "_frozen_layers", ()))
+        return self
 
     # ----------------------------------------------------------------------------------------------------- forward
     def forward(self, images: torch.Tensor) -> torch.Tensor | list[torch.Tensor]:
@@ -277,6 +312,8 @@ class YOLODetector(L.LightningModule):
 
     def on_train_start(self) -> None:
         self._guard.track(self.net.buffers())  # on the fit's device, after Lightning moved the module
+        # Lightning never calls train() when fitting (its loops save and restore each submodule's mode)
+        BatchNormFreeze.apply(self.net, self._frozen_layers)
         grads, self._pending_grads = self._pending_grads, None
         if grads is None:
             return
@@ -313,6 +350,8 @@ class YOLODetector(L.LightningModule):
         batch = self._global_batch_size() or hp.nominal_batch_size
         iterations = auto_iterations(self._num_train_images(nb, batch), batch, epochs, hp.nominal_batch_size)
         name, lr, momentum = resolve_optimizer(hp.optimizer, hp.lr0, hp.momentum, hp.num_classes, iterations)
+        if hp.optimizer.lower() == "auto":
+            report_auto_optimizer(hp, name, lr, momentum, iterations)
         warmup_bias_lr = 0.0 if hp.optimizer.lower() == "auto" else hp.warmup_bias_lr  # as the reference's auto
         self._schedule = StepSchedule(
             epochs=epochs, batches_per_epoch=nb, batch_size=batch, nominal_batch_size=hp.nominal_batch_size,
@@ -320,9 +359,14 @@ class YOLODetector(L.LightningModule):
             warmup_bias_lr=warmup_bias_lr,
             warmup_momentum=hp.warmup_momentum, momentum=hp.momentum)
         wd = self._schedule.weight_decay(hp.weight_decay)
-        opt = build_optimizer(self.net, name, lr, momentum, wd, fused=hp.fused_optimizer)
-        log.info("optimizer %s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
-                 "(%d batches per epoch)", name, lr, momentum, wd, self._schedule.accumulate_target,
+        # parameters frozen by a callback (BackboneFinetuning) stay out of the groups: it adds them itself later
+        ours = {id(p) for i in self._frozen_layers for p in self.net.model[i].parameters()}
+        callback_frozen = [p for n, p in self.net.named_parameters()
+                           if not p.requires_grad and id(p) not in ours and ".dfl" not in n]
+        opt = build_optimizer(self.net, name, lr, momentum, wd, fused=hp.fused_optimizer, skip=callback_frozen)
+        log.info("optimizer %s%s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
+                 "(%d batches per epoch)", name, " (auto)" if hp.optimizer.lower() == "auto" else "", lr, momentum, wd,
+                 self._schedule.accumulate_target,
                  self._schedule.warmup_iters, nb)
         return opt
 
@@ -414,9 +458,9 @@ class YOLODetector(L.LightningModule):
         for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
             aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
             result[key] = float(np.mean(aps)) if aps else -1.0  # VOC2010+ all-point / VOC2007 11-point AP @ 0.5
-        for key in LOGGED_MAP_KEYS:
+        for key in LOGGED_MAP_KEYS:  # equal on every rank (computed from all ranks' data): a "max" sync is exact
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key in ("mAP50-95", "mAP50"),
-                     rank_zero_only=False, sync_dist=False)
+                     rank_zero_only=False, sync_dist=True, reduce_fx="max")
         log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
         if not self.trainer.is_global_zero or not log_dir or self.trainer.sanity_checking:  # sanity: a few batches
             return
@@ -425,7 +469,7 @@ class YOLODetector(L.LightningModule):
         if hp.save_plots and final:  # ~2 s of matplotlib: not after every epoch (TensorBoard has the curves)
             self._save_plots(stage, data, curves, folder / "plots")
         if hp.save_json and final:
-            path = folder / ("predictions.json" if stage == "val" else f"{stage}_predictions.json")
+            path = folder / "predictions.json"  # validate and test alike (each run has its own folder)
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
             log.info("%s: %d detections of %d images written to %s", stage, len(data.det_scores), data.num_images,

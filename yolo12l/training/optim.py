@@ -20,16 +20,17 @@ GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn
 NORM_TYPES = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+def param_groups(model: nn.Module, weight_decay: float, skip: Iterable[nn.Parameter] = ()) -> list[dict]:
     """Three groups, by the reference's rules: [0] ``weight`` (decayed): every parameter that is neither of the
     others, 1-D ones such as layer-scale ``gamma`` included; [1] ``norm``: parameters of ``torch.nn`` normalisation
     layers (and ``logit_scale``), no decay; [2] ``bias``: parameters whose qualified name contains ``bias``, no decay.
 
     Frozen parameters (the DFL projection) are listed too, as the reference does; without gradients the optimizer
-    leaves them alone. The kind is stored as ``group["kind"]``.
+    leaves them alone. The kind is stored as ``group["kind"]``. ``skip``: parameters left out of every group
+    (those a callback such as BackboneFinetuning froze, so that it can add them as its own group later).
     """
     groups: dict[str, list[nn.Parameter]] = {k: [] for k in GROUP_KINDS}
-    seen: set[int] = set()
+    seen: set[int] = {id(p) for p in skip}
     for module_name, module in model.named_modules():
         for name, p in module.named_parameters(recurse=False):
             if id(p) in seen:
@@ -62,7 +63,8 @@ def resolve_optimizer(name: str, lr: float, momentum: float, nc: int, iterations
 
 
 def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momentum: float = 0.937,
-                    weight_decay: float = 5e-4, fused: bool | None = None) -> torch.optim.Optimizer:
+                    weight_decay: float = 5e-4, fused: bool | None = None,
+                    skip: Iterable[nn.Parameter] = ()) -> torch.optim.Optimizer:
     """SGD (Nesterov) or AdamW/Adam (betas (momentum, 0.999)) over :func:`param_groups`.
 
     ``fused``: torch's fused kernels (one pass over each parameter; they take ``optimizer.found_inf``, a device
@@ -73,7 +75,7 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
     A fused SGD gets zero momentum buffers up front, so that a skipped first step leaves no uninitialised buffer
     (``0.9·0 + g`` equals the first step's ``g``).
     """
-    groups = param_groups(model, weight_decay)
+    groups = param_groups(model, weight_decay, skip)
     key = name.lower()
     if key == "sgd":
         cls, kwargs = torch.optim.SGD, {"momentum": momentum, "nesterov": True}
@@ -93,18 +95,6 @@ def build_optimizer(model: nn.Module, name: str = "SGD", lr: float = 0.01, momen
 
 
 FUSED_DEVICES = ("cuda", "mps", "xpu")  # fused=True also works on the CPU; None picks it on these only
-OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
-SCHEDULES = ("linear", "cosine")
-
-
-def check_recipe_args(optimizer: str, schedule: str) -> None:
-    """Raises :class:`~yolo12l.errors.ConfigError` for an unknown optimizer or LR schedule name."""
-    if optimizer.lower() not in {o.lower() for o in OPTIMIZERS}:
-        raise ConfigError(f"unknown optimizer {optimizer!r} ({', '.join(OPTIMIZERS)})")
-    if schedule not in SCHEDULES:
-        raise ConfigError(f"unknown lr schedule {schedule!r} ({' or '.join(SCHEDULES)})")
-
-
 def lr_factor(epoch: float, epochs: int, lrf: float, schedule: str = "linear") -> float:
     """LR multiplier of an epoch: 1 at epoch 0, down to ``lrf`` at ``epochs`` (linear, or half a cosine)."""
     epochs = max(epochs, 1)
@@ -197,8 +187,11 @@ class StepSchedule:
         return target
 
     def apply(self, optimizer: torch.optim.Optimizer, ni: int, epoch: int) -> None:
-        """Sets every group's ``lr`` (from its ``initial_lr``) and, during warmup, SGD's ``momentum`` for batch ni."""
+        """Sets every group's ``lr`` (from its ``initial_lr``) and, during warmup, SGD's ``momentum`` for batch ni.
+        Groups without a ``kind`` (added after :func:`build_optimizer` by a callback) are left to whoever added them."""
         for group in optimizer.param_groups:
+            if "kind" not in group:  # added by a callback (e.g. BackboneFinetuning), which sets its LR itself
+                continue
             base = group.setdefault("initial_lr", group["lr"])
             group["lr"] = self.lr(base, group.get("kind", "weight"), ni, epoch)
             if "momentum" in group and self.in_warmup(ni):

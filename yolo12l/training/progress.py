@@ -16,7 +16,9 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import TQDMProgressBar
-from lightning.pytorch.loggers import CSVLogger, Logger, TensorBoardLogger
+from lightning.pytorch.loggers import Logger, TensorBoardLogger
+
+from .run_folder import ResumableCSVLogger
 
 LOSS_KEYS = ("box_loss", "cls_loss", "dfl_loss")
 
@@ -49,9 +51,11 @@ class EpochLossMeans:
         return {k: t / n for k, t, n in zip(LOSS_KEYS, sums, counts) if n}
 
 
-def default_loggers(root: str | Path) -> list[Logger]:
-    """TensorBoard (``<root>/logs/version_N``: events, config.yaml, checkpoints, plots) and CSV (``<root>/csv``)."""
-    return [TensorBoardLogger(save_dir=str(root), name="logs"), CSVLogger(save_dir=str(root), name="csv")]
+def default_loggers(root: str | Path, version: int | None = None) -> list[Logger]:
+    """TensorBoard (``<root>/logs/version_N``: events, config.yaml, checkpoints, plots) and CSV (``<root>/csv``);
+    ``version``: continue that run folder (a resumed fit), else the next free one."""
+    return [TensorBoardLogger(save_dir=str(root), name="logs", version=version),
+            ResumableCSVLogger(save_dir=str(root), name="csv", version=version)]
 
 
 def format_duration(seconds: float) -> str:

@@ -15,6 +15,9 @@ IGNORED_WARNINGS: tuple[tuple[str, type[Warning]], ...] = (
     # Lightning's suggestion for tiny data loaders (val sets of a few images)
     (r".*does not have many workers which may be a bottleneck.*", UserWarning),
     (r".*The number of training batches .* is smaller than the logging interval.*", UserWarning),
+    # BackboneFinetuning (train_bn) keeps the backbone's BatchNorms trainable, so they are in the module's optimizer
+    # groups from the start; when it unfreezes the backbone the callback skips them, as intended
+    (r".*The provided params to be frozen already exist within another group of this optimizer.*", UserWarning),
     # checkpoints are read with weights_only=True: the hint is for other code paths
     (r".*You are using `torch.load` with `weights_only=False`.*", FutureWarning),
 )

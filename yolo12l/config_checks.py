@@ -1,0 +1,175 @@
+"""Range checks of every model, data and trainer setting: one rule per value, all in this file.
+
+The LightningCLI runs :func:`check_run_config` on the parsed configuration before it builds the model, the
+DataModule or the Trainer (so nonsense such as ``--model.lr0 -0.01`` or ``--data.init_args.mosaic 2`` is one line,
+``yolo12l fit: error: …``, exit 2, before any data is read); :class:`~yolo12l.training.YOLODetector` and the
+DataModules run :func:`check_model_args` / :func:`check_data_args` on their own arguments with the same rules, for
+Python users. Ranges follow Ultralytics' (its fraction keys — lr0, momentum, hsv gains, flips, mosaic, conf, iou … —
+lie in [0, 1]).
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import ConfigError
+
+Rule = tuple[Callable[[Any], bool], str]  # (value is usable, what a usable value is)
+
+
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _in(lo: float, hi: float, lo_open: bool = False) -> Rule:
+    return ((lambda x: _number(x) and (lo < x if lo_open else lo <= x) and x <= hi),
+            f"a number in {'(' if lo_open else '['}{lo:g}, {hi:g}]")
+
+
+def _at_least(lo: float, integer: bool = False) -> Rule:
+    return ((lambda x: _number(x) and x >= lo and (not integer or float(x).is_integer())),
+            f"{'an integer' if integer else 'a number'} >= {lo:g}")
+
+
+def _one_of(*names: str, case: bool = True) -> Rule:
+    allowed = set(names) if case else {n.lower() for n in names}
+    return ((lambda x: isinstance(x, str) and (x if case else x.lower()) in allowed), f"one of {', '.join(names)}")
+
+
+def _optional(rule: Rule) -> Rule:
+    ok, text = rule
+    return (lambda x: x is None or ok(x)), f"null or {text}"
+
+
+def _freeze_ok(x: Any) -> bool:
+    if x is None:
+        return True
+    if isinstance(x, int) and not isinstance(x, bool):
+        return x >= 0
+    return isinstance(x, (list, tuple)) and all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in x)
+
+
+FRACTION = _in(0, 1)
+OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
+SCHEDULES = ("linear", "cosine")
+MAP_BACKENDS = ("pycocotools", "faster_coco_eval")
+
+# YOLODetector's arguments (yolo12l.training.module)
+MODEL_RULES: dict[str, Rule] = {
+    "optimizer": _one_of(*OPTIMIZERS, case=False),
+    "lr0": _in(0, 1, lo_open=True),
+    "lrf": _in(0, 1, lo_open=True),
+    "momentum": _in(0, 1, lo_open=False),
+    "weight_decay": _in(0, 1),
+    "schedule": _one_of(*SCHEDULES),
+    "warmup_epochs": _at_least(0),
+    "warmup_min_iters": _at_least(0, integer=True),
+    "warmup_bias_lr": _in(0, 1),
+    "warmup_momentum": FRACTION,
+    "nominal_batch_size": _at_least(1, integer=True),
+    "grad_clip_norm": _at_least(0),
+    "box": _at_least(0),
+    "cls": _at_least(0),
+    "dfl": _at_least(0),
+    "conf_thres": FRACTION,
+    "iou_thres": FRACTION,
+    "max_det": _at_least(1, integer=True),
+    "map_backend": _one_of(*MAP_BACKENDS),
+    "predict_conf": FRACTION,
+    "summary_imgsz": ((lambda x: isinstance(x, int) and (x == 0 or (x >= 32 and x % 32 == 0))),
+                      "0 or a positive multiple of 32"),
+    "num_classes": _at_least(1, integer=True),
+    "freeze": (_freeze_ok, "null, a number of first layers >= 0, or a list of layer indices >= 0"),
+}
+
+# DetectionDataModule's (and its subclasses') arguments (yolo12l.data.datamodule)
+DATA_RULES: dict[str, Rule] = {
+    "imgsz": ((lambda x: isinstance(x, int) and x >= 32 and x % 32 == 0), "a positive multiple of 32"),
+    "batch_size": _at_least(1, integer=True),
+    "val_batch_size": _optional(_at_least(1, integer=True)),
+    "num_workers": _at_least(0, integer=True),
+    "mosaic": FRACTION,
+    "mixup": FRACTION,
+    "close_mosaic": _at_least(0, integer=True),
+    "degrees": _in(-180, 180),
+    "translate": FRACTION,
+    "scale": FRACTION,
+    "shear": _in(-180, 180),
+    "hsv_h": FRACTION,
+    "hsv_s": FRACTION,
+    "hsv_v": FRACTION,
+    "fliplr": FRACTION,
+    "min_box_size": _at_least(0),
+    "min_visibility": FRACTION,
+    "cache_images": ((lambda x: x in (None, "ram", "disk")), "null, ram or disk"),
+    "image_buffer_mb": _at_least(0),
+    "verify": _one_of("header", "full", "none"),
+    "num_train": _at_least(1, integer=True),
+    "num_val": _at_least(1, integer=True),
+    "max_objects": _at_least(1, integer=True),
+}
+
+
+def _check(values: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str) -> None:
+    for key, (ok, text) in rules.items():
+        if key in values and not ok(values[key]):
+            raise ConfigError(f"{prefix}{key} {values[key]!r}: must be {text}")
+
+
+def check_model_args(values: Mapping[str, Any], prefix: str = "model.") -> None:
+    """Raises :class:`~yolo12l.errors.ConfigError` naming the first model argument out of its range."""
+    _check(values, MODEL_RULES, prefix)
+
+
+def check_data_args(values: Mapping[str, Any], prefix: str = "data.") -> None:
+    """Raises :class:`~yolo12l.errors.ConfigError` naming the first data argument out of its range."""
+    _check(values, DATA_RULES, prefix)
+
+
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available() or (hasattr(torch.backends, "mps") and torch.backends.mps.is_available())
+
+
+def check_trainer_args(values: Mapping[str, Any], prefix: str = "trainer.") -> None:
+    """The Trainer settings the recipe cannot use (it steps the optimizer itself), impossible epochs, and GPU
+    accelerators on a machine without one (``configs/ddp.yaml`` on a CPU box)."""
+    epochs = values.get("max_epochs")
+    if epochs is not None and not (isinstance(epochs, int) and epochs >= 1):
+        raise ConfigError(f"{prefix}max_epochs {epochs!r}: must be an integer >= 1 (the LR schedule decays over a "
+                          "finite number of epochs)")
+    accumulate = values.get("accumulate_grad_batches")
+    if accumulate not in (None, 1):
+        raise ConfigError(f"{prefix}accumulate_grad_batches {accumulate!r}: the module accumulates gradients itself "
+                          "(the recipe's warmup ramp); set --model.nominal_batch_size instead (gradients accumulate "
+                          "to that many images per optimizer step, e.g. 64 = 4 x batch 16)")
+    if values.get("gradient_clip_val") not in (None, 0, 0.0):
+        raise ConfigError(f"{prefix}gradient_clip_val {values['gradient_clip_val']!r}: the module clips gradients "
+                          "itself; set --model.grad_clip_norm instead (0 = no clipping)")
+    accelerator = values.get("accelerator")
+    if isinstance(accelerator, str) and accelerator.lower() in ("gpu", "cuda", "mps") and not _has_gpu():
+        raise ConfigError(f"{prefix}accelerator {accelerator!r}: this machine has no GPU (torch.cuda.is_available() "
+                          "is False); configs/ddp.yaml and multinode.yaml are for GPU machines, use "
+                          "--trainer.accelerator cpu (or auto)")
+
+
+def _as_dict(ns: Any) -> dict[str, Any]:
+    if ns is None:
+        return {}
+    if hasattr(ns, "as_dict"):
+        return ns.as_dict()
+    return dict(ns)
+
+
+def check_run_config(config: Any) -> None:
+    """Checks a parsed LightningCLI configuration (``model``, ``data`` with ``init_args``, ``trainer``)."""
+    model, data, trainer = (_as_dict(config.get(k)) for k in ("model", "data", "trainer"))
+    check_trainer_args(trainer, "--trainer.")
+    check_model_args(model, "--model.")
+    check_data_args(data.get("init_args", data), "--data.init_args." if "init_args" in data else "--data.")
+
+
+__all__ = ["MODEL_RULES", "DATA_RULES", "check_model_args", "check_data_args", "check_trainer_args",
+           "check_run_config"]
