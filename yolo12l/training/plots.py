@@ -19,6 +19,7 @@ import numpy as np
 
 from ..metrics.plots import save_figure
 from .progress import EpochLossMeans
+from .reports import report_file
 
 log = logging.getLogger(__name__)
 TRAIN_BATCHES_PLOTTED = 3
@@ -156,11 +157,13 @@ class TrainingPlots(L.Callback):
         records = getattr(ds, "records", None)
         if folder is None or not records:
             return
-        boxes = np.concatenate([r.boxes.reshape(-1, 4) for r in records]).astype(np.float64)
-        labels = np.concatenate([r.labels for r in records])
-        sizes = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in records]).reshape(-1, 2)
-        path = plot_label_stats(boxes, labels, sizes, self._names(pl_module), folder / "labels.png")
-        log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
+        path = folder / "labels.png"
+        with report_file(path):
+            boxes = np.concatenate([r.boxes.reshape(-1, 4) for r in records]).astype(np.float64)
+            labels = np.concatenate([r.labels for r in records])
+            sizes = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in records]).reshape(-1, 2)
+            plot_label_stats(boxes, labels, sizes, self._names(pl_module), path)
+            log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._losses.reset()
@@ -177,8 +180,9 @@ class TrainingPlots(L.Callback):
         from ..data.visualize import plot_batch
 
         path = folder / f"train_batch{self._batches_plotted - 1}.jpg"
-        plot_batch(batch, self._names(pl_module), path)
-        log_images(pl_module.loggers, {f"train_plots/{path.stem}": path}, trainer.global_step)
+        with report_file(path):
+            plot_batch(batch, self._names(pl_module), path)
+            log_images(pl_module.loggers, {f"train_plots/{path.stem}": path}, trainer.global_step)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
@@ -194,5 +198,7 @@ class TrainingPlots(L.Callback):
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
         folder = self._folder(trainer) if final_epoch(trainer) else None
         if folder is not None:
-            path = plot_results(self.history, folder / "results.png")
-            log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)
+            path = folder / "results.png"
+            with report_file(path):
+                plot_results(self.history, path)
+                log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)
