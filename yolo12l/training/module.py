@@ -345,7 +345,11 @@ class YOLODetector(L.LightningModule):
 
     def on_validation_end(self) -> None:
         self._end_inference()
-        self._write_reports()  # after ModelCheckpoint's on_validation_end (callbacks run first): the epoch is saved
+        if self.trainer.state.fn != "fit":  # in fit: on_train_end, after ModelCheckpoint saved the last epoch
+            self._write_reports()
+
+    def on_train_end(self) -> None:
+        self._write_reports()
 
     def on_test_end(self) -> None:
         self._end_inference()
@@ -442,8 +446,9 @@ class YOLODetector(L.LightningModule):
                 f.write(json.dumps(record) + "\n")
 
     def _write_reports(self) -> None:
-        """Rank 0, after the final evaluation (and, in ``fit``, after that epoch's checkpoints): its plots (~2 s of
-        matplotlib, so not after every epoch; TensorBoard has the curves) and ``predictions.json``. A file that
+        """Rank 0, after the final evaluation: its plots (~2 s of matplotlib, so not after every epoch; TensorBoard
+        has the curves) and ``predictions.json``. In ``fit`` from ``on_train_end``, after the last epoch's
+        checkpoints (``ModelCheckpoint`` saves in ``on_train_epoch_end``, after the module's own hook). A file that
         cannot be written is a warning naming it (:func:`~yolo12l.training.reports.report_file`)."""
         pending, self._pending_reports = self._pending_reports, None
         if pending is None:

@@ -1,5 +1,5 @@
 """Training plots as a Lightning callback: label statistics at the start of fit, the first training batches with
-their boxes, and ``results.png`` (losses, learning rates and mAP per epoch) redrawn after every epoch.
+their boxes, and ``results.png`` (losses, learning rates and mAP per epoch) drawn when the run ends.
 
 All go to ``<log_dir>/plots/`` (rank 0) and, where a ``TensorBoardLogger`` is configured, to TensorBoard as images.
 The per-epoch history is the logged metrics (``trainer.callback_metrics``: the epoch mean of each ``train/*`` loss
@@ -127,8 +127,8 @@ def final_epoch(trainer: L.Trainer) -> bool:
 
 class TrainingPlots(L.Callback):
     """``labels.png`` at the start of fit, ``train_batch{0,1,2}.jpg`` (the first batches this run trains on, with
-    their targets) and ``results.png`` at the last epoch (or a stop), all in ``<log_dir>/plots``; the per-epoch
-    history it draws is kept (and checkpointed) every epoch."""
+    their targets) and ``results.png`` when the run ends (last epoch or a stop, after its checkpoints), all in
+    ``<log_dir>/plots``; the per-epoch history it draws is kept (and checkpointed) every epoch."""
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
@@ -196,8 +196,11 @@ class TrainingPlots(L.Callback):
                 row[f"lr/pg{j}" if i == 0 else f"lr/opt{i}_pg{j}"] = float(group["lr"])
         self._losses.reset()
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
-        folder = self._folder(trainer) if final_epoch(trainer) else None
-        if folder is not None:
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """``results.png`` once the run ends (last epoch or a stop), after the last epoch's checkpoints."""
+        folder = self._folder(trainer)
+        if folder is not None and self.history:
             path = folder / "results.png"
             with report_file(path):
                 plot_results(self.history, path)
