@@ -96,3 +96,7 @@ def test_precision_helpers():
         with autocast_off(x):
             assert not torch.is_autocast_enabled("cpu") and compute_dtype(x) == torch.float32
         assert torch.is_autocast_enabled("cpu")
+    meta = torch.empty(2, device="meta")  # no autocast on the meta device (FLOP counting builds there)
+    assert compute_dtype(meta) == torch.float32
+    with autocast_off(meta):
+        pass

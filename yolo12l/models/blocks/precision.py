@@ -15,10 +15,15 @@ from collections.abc import Iterator
 import torch
 
 
+def autocast_enabled(device: str) -> bool:
+    """Whether autocast is on for ``device`` (a device type; False for those without autocast, e.g. ``meta``)."""
+    return torch.amp.is_autocast_available(device) and torch.is_autocast_enabled(device)
+
+
 def compute_dtype(x: torch.Tensor) -> torch.dtype:
     """The dtype matrix products on ``x``'s device run in: autocast's where it is on there, else ``x``'s."""
     device = x.device.type
-    if torch.is_autocast_enabled(device):
+    if autocast_enabled(device):
         return torch.get_autocast_dtype(device)
     return x.dtype
 
@@ -33,7 +38,7 @@ def output_dtype(x: torch.Tensor) -> torch.dtype:
 def autocast_off(x: torch.Tensor) -> Iterator[None]:
     """Autocast disabled on ``x``'s device inside the block (a no-op context, nothing traced, where it is off)."""
     device = x.device.type
-    if not torch.is_autocast_enabled(device):
+    if not autocast_enabled(device):
         yield
         return
     with torch.autocast(device_type=device, enabled=False):
