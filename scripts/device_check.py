@@ -15,6 +15,14 @@ section, so a run stopped by the time limit still leaves what it measured):
 * ``loader``: our train loader and Ultralytics' on a generated YOLO-layout dataset (640x480 JPEGs), 640 px,
   batch 64, 16 workers, img/s after a 2-epoch warm-up, against the fastest GPU step rate measured in ``fit``.
 * ``ddp``: 2 processes (``devices=2``, SyncBatchNorm) when 2 GPUs are visible, else the reason it was skipped.
+* ``precision``: the GPU half of the suite's precision matrix (``tests/training/test_precision_matrix.py``): per
+  precision (16-mixed: fp16 autocast + GradScaler; bf16-mixed) the real CLI commands fit → validate → test →
+  predict → export on tiny synthetic data (``cells``), what really ran (recorded inside the runs by
+  ``tests/training/precision_probe.py``: Lightning's precision, autocast dtype, the head's input and output dtypes,
+  the GradScaler's state in the checkpoint), finite losses, the last epoch's checkpoint, metrics and predictions;
+  ``ddp_bf16``: the same fit with 2-process DDP when 2 GPUs are visible (gloo on CPU in the dry run);
+  ``sdpa``: which ``scaled_dot_product_attention`` kernel area attention runs (the aten op seen by the profiler:
+  flash / efficient / cudnn / math) per dtype, with and without the padding mask, and each backend's time.
 * ``goals``: the issue's targets evaluated from the above.
 """
 from __future__ import annotations
@@ -307,9 +315,252 @@ def ddp_child(a) -> None:
             "losses_finite": bool(losses) and all(np.isfinite(losses)), "losses": losses}))
 
 
+PRECISION_CELLS = ["16-mixed", "bf16-mixed"]
+PROBE_DIR = REPO / "tests" / "training"  # precision_probe.PrecisionProbe, the matrix test's recorder
+
+
+TINY = {"num_train": 8, "num_val": 4}  # the matrix test's sizes
+
+
+def tiny_cli(cache: Path, precision: str, accel: str) -> list[str]:
+    """configs/quickstart.yaml shrunk to 8 train / 4 val images of 64 px, batch 4, one epoch."""
+    return ["--config", str(REPO / "configs" / "quickstart.yaml"), "--trainer.accelerator", accel,
+            "--trainer.max_epochs", "1", "--trainer.log_every_n_steps", "1", "--trainer.precision", precision,
+            "--data.init_args.num_train", str(TINY["num_train"]), "--data.init_args.num_val", str(TINY["num_val"]),
+            "--data.init_args.imgsz", "64",
+            "--data.init_args.batch_size", "4", "--data.init_args.num_workers", "0",
+            "--data.init_args.persistent_workers", "false", "--data.init_args.cache_dir", str(cache),
+            "--model.summary_imgsz", "0", "--trainer.callbacks+=precision_probe.PrecisionProbe"]
+
+
+def fit_outcome(run: Path) -> dict[str, Any]:
+    """What a fit left in its run folder: finite losses, the last checkpoint (its epoch, float32 finite weights, the
+    GradScaler's state), the validation record, predictions and plots."""
+    import csv
+
+    out: dict[str, Any] = {}
+    rows = list(csv.DictReader((run.parents[1] / "csv" / "version_0" / "metrics.csv").open()))
+    losses = [float(r[k]) for r in rows for k in ("train/box_loss", "train/cls_loss", "train/dfl_loss") if r.get(k)]
+    out["losses"] = [round(v, 4) for v in losses]
+    out["losses_finite"] = bool(losses) and all(np.isfinite(losses))
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    weights = [t for t in ckpt["state_dict"].values() if t.is_floating_point()]
+    out["last_epoch"] = ckpt["epoch"]
+    out["weights_float32_finite"] = all(t.dtype == torch.float32 and bool(torch.isfinite(t).all()) for t in weights)
+    scaler = ckpt.get("MixedPrecision") or {}
+    out["grad_scaler_scale"] = float(scaler["scale"]) if "scale" in scaler else None
+    out["val_records"] = len((run / "val_metrics.jsonl").read_text().splitlines())
+    out["predictions"] = len(json.loads((run / "predictions.json").read_text()))
+    out["plots"] = sorted(p.name for p in (run / "plots").iterdir())
+    return out
+
+
+def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
+    """fit → validate → test → predict → export through ``yolo12l.cli.main`` in this process."""
+    import contextlib
+    import io
+
+    from yolo12l.cli import main as cli_main
+    from yolo12l.data import SyntheticDataModule
+
+    root = tmp / f"cell-{precision}"
+    root.mkdir()
+    cache = tmp / "synth"
+    SyntheticDataModule(**TINY, seed=0, cache_dir=cache)
+    os.environ["PRECISION_PROBE_DIR"] = str(root / "probe")
+    if str(PROBE_DIR) not in sys.path:
+        sys.path.insert(0, str(PROBE_DIR))
+    base = tiny_cli(cache, precision, accel)
+    run = root / "runs" / "quickstart" / "logs"
+    last = run / "version_0" / "checkpoints" / "last.ckpt"
+    cell: dict[str, Any] = {"commands": {}}
+    cwd, argv = os.getcwd(), sys.argv
+    os.chdir(root)
+    sys.argv = ["yolo12l"]
+    try:
+        for name, args in [("fit", ["fit", *base]),
+                           ("validate", ["validate", *base, "--ckpt_path", str(last)]),
+                           ("test", ["test", *base, "--ckpt_path", str(last)]),
+                           ("predict", ["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+                                        "--data.init_args.predict_source", str(run / "version_0" / "plots")]),
+                           ("export", ["export", "--weights", str(last), "--imgsz", "64", "--out",
+                                       str(root / "model.onnx")])]:
+            ts = time.time()
+            buf = io.StringIO()
+            try:
+                with contextlib.redirect_stdout(buf):
+                    rc = cli_main(args)
+            except SystemExit as e:
+                rc = e.code
+            cell["commands"][name] = {"rc": rc, "s": round(time.time() - ts, 1)}
+            if rc != 0:
+                cell["commands"][name]["output"] = buf.getvalue()[-1500:]
+                break
+            probe = root / "probe" / f"{'fit' if name == 'fit' else name}-rank0.json"
+            if probe.is_file():
+                cell["commands"][name]["ran"] = json.loads(probe.read_text())
+        if cell["commands"].get("fit", {}).get("rc") == 0:
+            cell["fit"] = fit_outcome(run / "version_0")
+        for name, folder, files in [("validate", "version_1", ("val_metrics.jsonl", "predictions.json")),
+                                    ("test", "version_2", ("test_metrics.jsonl", "test_predictions.json"))]:
+            if cell["commands"].get(name, {}).get("rc") == 0:
+                cell[name] = {f: (run / folder / f).is_file() for f in files}
+        pred = root / "runs" / "quickstart" / "predict" / "predictions.json"
+        cell["predict_detections"] = len(json.loads(pred.read_text())) if pred.is_file() else None
+        cell["onnx_bytes"] = (root / "model.onnx").stat().st_size if (root / "model.onnx").is_file() else None
+    finally:
+        os.chdir(cwd)
+        sys.argv = argv
+    return cell
+
+
+def cell_ok(cell: dict[str, Any], precision: str, cuda: bool) -> bool:
+    """Every command exited 0 and ran what was asked, losses finite, last epoch saved, every report written."""
+    cmds = cell.get("commands", {})
+    if [n for n, c in cmds.items() if c.get("rc") == 0] != ["fit", "validate", "test", "predict", "export"]:
+        return False
+    really = precision if cuda else "bf16-mixed"  # CPU: Lightning runs 16-mixed as bf16
+    dtype = "torch.float16" if really == "16-mixed" else "torch.bfloat16"
+    for name in ("fit", "validate", "test", "predict"):
+        ran = cmds[name].get("ran") or {}
+        stages = [s for s in ("train", "validate", "test", "predict") if s in ran]
+        if ran.get("precision") != really or not stages:
+            return False
+        for s in stages:
+            seen = ran[s]
+            if seen["autocast_dtype"] != dtype or seen["head_input"] != dtype or not seen["finite"]:
+                return False
+            if s != "train" and seen["output"] != "torch.float32":
+                return False
+    fit = cell.get("fit", {})
+    scaler_ok = (fit.get("grad_scaler_scale") is not None) == (really == "16-mixed")
+    return bool(fit.get("losses_finite") and fit.get("last_epoch") == 0 and fit.get("weights_float32_finite")
+                and fit.get("val_records") == 1 and scaler_ok and all(cell.get("validate", {}).values())
+                and all(cell.get("test", {}).values()) and cell.get("predict_detections") and cell.get("onnx_bytes"))
+
+
+def ddp_precision_cell(accel: str, tmp: Path) -> dict[str, Any]:
+    """``train.py fit`` with 2-process DDP in bf16-mixed (Lightning re-launches the command as rank 1)."""
+    from yolo12l.data import SyntheticDataModule
+
+    root = tmp / "cell-ddp-bf16"
+    root.mkdir()
+    cache = tmp / "synth"
+    SyntheticDataModule(**TINY, seed=0, cache_dir=cache)
+    env = dict(os.environ, PRECISION_PROBE_DIR=str(root / "probe"),
+               PYTHONPATH=os.pathsep.join([str(REPO), str(PROBE_DIR), os.environ.get("PYTHONPATH", "")]))
+    if accel == "cpu":
+        env["OMP_NUM_THREADS"] = "1"
+    args = ["fit", *tiny_cli(cache, "bf16-mixed", accel), "--trainer.devices", "2", "--trainer.strategy", "ddp",
+            "--data.init_args.batch_size", "2"]
+    ts = time.time()
+    p = subprocess.run([sys.executable, str(REPO / "train.py"), *args], cwd=root, env=env, capture_output=True,
+                       text=True, timeout=300)
+    cell: dict[str, Any] = {"rc": p.returncode, "s": round(time.time() - ts, 1)}
+    if p.returncode != 0:
+        cell["output"] = (p.stdout + p.stderr)[-2000:]
+        return cell
+    cell["fit"] = fit_outcome(root / "runs" / "quickstart" / "logs" / "version_0")
+    cell["ran"] = {r: json.loads((root / "probe" / f"fit-rank{r}.json").read_text()) for r in (0, 1)
+                   if (root / "probe" / f"fit-rank{r}.json").is_file()}
+    return cell
+
+
+def sdpa_kernels(device: str, dry: bool) -> dict[str, Any]:
+    """Area attention's SDPA kernel per dtype, unmasked (sides multiples of 32) and masked (padded tokens), at
+    yolo12n's P4 stage for a 640 px image (40x40 tokens, 4 areas, 128 channels, 4 heads of 32): the aten op the
+    profiler sees, and the forward time under each backend forced with ``sdpa_kernel``."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.profiler import ProfilerActivity, profile
+
+    from yolo12l.models.blocks import AAttn
+
+    side, reps = (8, 1) if dry else (40, 20)
+    attn = AAttn(128, num_heads=4, area=4).to(device).eval()
+    backends = {"flash": SDPBackend.FLASH_ATTENTION, "efficient": SDPBackend.EFFICIENT_ATTENTION,
+                "cudnn": SDPBackend.CUDNN_ATTENTION, "math": SDPBackend.MATH}
+    out: dict[str, Any] = {"shape": [1, 128, side, side], "heads": 4, "area": 4}
+    for dtype in ("bfloat16", "float16"):
+        for masked in (False, True):
+            w = side - 1 if masked else side  # 40x39 tokens: not divisible by 4 areas, padded keys masked
+            x = torch.randn(1, 128, side, w, device=device)
+            key = f"{dtype}|{'masked' if masked else 'unmasked'}"
+            r: dict[str, Any] = {}
+            with torch.inference_mode(), torch.autocast(device_type=device, dtype=getattr(torch, dtype)):
+                acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device == "cuda" else [])
+                with profile(activities=acts) as prof:
+                    attn(x)
+                r["default_op"] = sorted({e.key for e in prof.key_averages()
+                                          if e.key.startswith("aten::_scaled_dot_product")})
+                r["fused"] = any(k in op for op in r["default_op"] for k in ("flash", "efficient", "cudnn"))
+                for name, backend in backends.items():
+                    try:
+                        with sdpa_kernel([backend]):
+                            attn(x)
+                            if device == "cuda":
+                                torch.cuda.synchronize()
+                            ts = time.perf_counter()
+                            for _ in range(reps):
+                                attn(x)
+                            if device == "cuda":
+                                torch.cuda.synchronize()
+                        r[f"{name}_ms"] = round((time.perf_counter() - ts) / reps * 1e3, 3)
+                    except RuntimeError as e:
+                        r[f"{name}_ms"] = None
+                        r[f"{name}_error"] = str(e).splitlines()[0][:200]
+            out[key] = r
+    return out
+
+
+def section_precision(cfg: dict, device: str, dry: bool, rec: dict, tmp: Path) -> None:
+    cuda = device.startswith("cuda")
+    accel = "gpu" if cuda else "cpu"
+    out: dict[str, Any] = {"cells": {}, "ok": {}}
+    rec["precision"] = out
+    for precision in PRECISION_CELLS:
+        try:
+            out["cells"][precision] = precision_cell(precision, accel, tmp)
+        except Exception as e:
+            out["cells"][precision] = {"error": f"{type(e).__name__}: {e}"}
+            rec["errors"].append(f"precision {precision}: {traceback.format_exc(limit=3)}")
+        out["ok"][precision] = cell_ok(out["cells"][precision], precision, cuda)
+        print(f"precision {precision}: ok={out['ok'][precision]}", flush=True)
+    n = torch.cuda.device_count() if cuda else 0
+    if cuda and n < 2:
+        out["ddp_bf16"] = {"skipped": f"{n} GPU(s) visible: 2-process DDP needs 2"}
+    else:
+        try:
+            out["ddp_bf16"] = ddp_precision_cell(accel, tmp)
+        except Exception as e:
+            out["ddp_bf16"] = {"error": f"{type(e).__name__}: {e}"}
+            rec["errors"].append(f"precision ddp_bf16: {traceback.format_exc(limit=3)}")
+        d = out["ddp_bf16"]
+        fit = d.get("fit", {})
+        out["ok"]["ddp_bf16"] = bool(d.get("rc") == 0 and fit.get("losses_finite") and fit.get("last_epoch") == 0
+                                     and fit.get("val_records") == 1 and len(d.get("ran", {})) == 2
+                                     and all(r.get("precision") == "bf16-mixed" for r in d["ran"].values()))
+        print(f"precision ddp_bf16: ok={out['ok']['ddp_bf16']}", flush=True)
+    try:
+        out["sdpa"] = sdpa_kernels(device, dry)
+        print("sdpa: " + json.dumps({k: v.get("default_op") for k, v in out["sdpa"].items() if isinstance(v, dict)}),
+              flush=True)
+    except Exception as e:
+        out["sdpa"] = {"error": f"{type(e).__name__}: {e}"}
+        rec["errors"].append(f"precision sdpa: {traceback.format_exc(limit=3)}")
+
+
 def goals(rec: dict) -> dict[str, Any]:
     g: dict[str, Any] = {}
+    prec = rec.get("precision") or {}
+    for key, ok in (prec.get("ok") or {}).items():
+        g[f"precision matrix {key}: every command"] = ok
+    sdpa = prec.get("sdpa") or {}
+    if "bfloat16|unmasked" in sdpa and not rec.get("dry_run"):
+        g["area attention runs a fused SDPA kernel (bf16 and fp16, unmasked)"] = all(
+            sdpa.get(f"{d}|unmasked", {}).get("fused") for d in ("bfloat16", "float16"))
     for key, r in rec["fit"].items():
+        if not isinstance(r, dict):  # {"skipped": "time budget"}
+            continue
         ratios = r.get("ratios") or {}
         if key.endswith("|bf16-mixed") and ratios:
             m = key.split("|")[0]
@@ -361,7 +612,8 @@ def main() -> None:
         "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "ultralytics": None, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()),
-        "fit": {}, "host_syncs": {}, "loader": {}, "ddp": {}, "goals": {}, "errors": [], "section_s": {}, "wall_s": None}
+        "fit": {}, "host_syncs": {}, "loader": {}, "ddp": {}, "precision": {}, "goals": {}, "errors": [],
+        "section_s": {}, "wall_s": None}
     if have_ul:
         import ultralytics
 
@@ -372,13 +624,15 @@ def main() -> None:
         rec["goals"] = goals(rec)
         path.write_text(json.dumps(rec, indent=1) + "\n")
 
-    def over_budget() -> bool:
-        return time.time() - t0 > cfg["budget_s"]
+    def over_budget() -> bool:  # the dry run checks every section's code path, however slow the machine
+        return not a.dry_run and time.time() - t0 > cfg["budget_s"]
 
     with tempfile.TemporaryDirectory() as tmp:
         # dry run: the DDP launch overlaps the other sections (timings mean nothing there); on the GPU it runs last
         early = start_ddp(cfg, device, True, Path(tmp)) if a.dry_run else None
-        for name, fn in [("fit", lambda: section_fit(cfg, device, have_ul, rec, over_budget)),
+        # the precision matrix first: whether every command works matters more than how fast the others are
+        for name, fn in [("precision", lambda: section_precision(cfg, device, a.dry_run, rec, Path(tmp))),
+                         ("fit", lambda: section_fit(cfg, device, have_ul, rec, over_budget)),
                          ("host_syncs", lambda: section_syncs(cfg, device, rec)),
                          ("loader", lambda: section_loader(cfg, have_ul, rec, Path(tmp))),
                          ("ddp", lambda: finish_ddp(early if early is not None

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# GPU throughput check for one H100/H200 machine (16 cores, no network), finishing in under 8 minutes:
+# GPU check for one H100/H200 machine (16 cores, no network), finishing in under 8 minutes: the precision matrix
+# (fit/validate/test/predict/export through the CLI in 16-mixed with GradScaler and bf16-mixed, bf16 + 2-GPU DDP,
+# which SDPA kernel area attention runs),
 # bf16-mixed / 16-mixed fit steps of yolo12n and yolo12s at 640 px, batch 64, on generated data (finite losses, img/s,
 # peak memory), the same with Ultralytics for the ratio (when importable), loader img/s with 16 workers against the
 # GPU step rate, 2-process DDP when 2 GPUs are visible. Writes <outdir>/device_check.json (see scripts/device_check.py).

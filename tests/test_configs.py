@@ -60,3 +60,11 @@ def test_configs_hard_code_no_run_paths(config):
     assert "logger" not in cfg["trainer"]
     for cb in cfg["trainer"]["callbacks"]:
         assert not {"save_dir", "output_dir", "dirpath"} & set(cb.get("init_args") or {}), cb
+
+
+@pytest.mark.parametrize("config", ["coco.yaml", "voc.yaml", "ddp.yaml", "multinode.yaml"])
+def test_gpu_recipes_train_in_mixed_precision(config):
+    """The GPU-sized recipes and overlays train in bf16 mixed precision (Ultralytics' amp=True), and say so."""
+    text = (CONFIGS / config).read_text()
+    assert yaml.safe_load(text)["trainer"]["precision"] == "bf16-mixed"
+    assert config in ("ddp.yaml", "multinode.yaml") or "amp=True" in text

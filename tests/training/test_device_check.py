@@ -20,7 +20,8 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
     check(p, 0, p.stdout + p.stderr)
     rec = json.loads((out / "device_check_dry_run.json").read_text())
     assert rec["dry_run"] is True and rec["errors"] == []
-    assert set(rec) >= {"config", "device", "torch", "fit", "loader", "ddp", "goals", "section_s", "wall_s"}
+    assert set(rec) >= {"config", "device", "torch", "fit", "loader", "ddp", "precision", "goals", "section_s",
+                        "wall_s"}
     assert set(rec["fit"]) == {f"{m}|{p}" for m in ("yolo12n.yaml", "yolo12s.yaml")
                                for p in ("bf16-mixed", "16-mixed")}
     for key, r in rec["fit"].items():
@@ -34,6 +35,19 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
     syncs = rec["host_syncs"]["per_batch"]
     assert len(syncs) == 3 and all(e["host_sync_ops"] == 2 for e in syncs[1:]), syncs  # the loss's two nonzero
     assert all(rec["goals"][f"{k} losses finite"] for k in rec["fit"])
+    # the GPU half of the precision matrix, on CPU: both cells and bf16 DDP ran every command (16-mixed as bf16)
+    prec = rec["precision"]
+    assert prec["ok"] == {"16-mixed": True, "bf16-mixed": True, "ddp_bf16": True}, prec
+    for precision, cell in prec["cells"].items():
+        assert list(cell["commands"]) == ["fit", "validate", "test", "predict", "export"], precision
+        assert cell["commands"]["fit"]["ran"]["precision"] == "bf16-mixed"  # Lightning's CPU substitute for fp16
+        assert cell["fit"]["grad_scaler_scale"] is None and cell["fit"]["losses_finite"]
+    assert set(prec["ddp_bf16"]["ran"]) == {"0", "1"}
+    for key in ("bfloat16|unmasked", "bfloat16|masked", "float16|unmasked", "float16|masked"):
+        sdpa = prec["sdpa"][key]
+        assert sdpa["default_op"] and all(op.startswith("aten::_scaled_dot_product") for op in sdpa["default_op"])
+        assert sdpa["math_ms"] > 0 and {"flash_ms", "efficient_ms", "cudnn_ms"} <= set(sdpa)
+    assert rec["goals"]["precision matrix ddp_bf16: every command"] is True
 
 
 def test_device_check_needs_an_output_folder(tmp_path):

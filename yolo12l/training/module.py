@@ -26,6 +26,7 @@ from ..data.collate import targets_to_loss_dict
 from ..inference.run import to_original
 from .plots import TrainingPlots, final_epoch, log_images
 from .prediction_writer import save_prediction_grid
+from .reports import report_file
 from .nonfinite import NonFiniteGuard
 from .finetune import BatchNormFreeze, backbone_layers, freeze_layers, report_transfer
 from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optimizer
@@ -145,6 +146,7 @@ class YOLODetector(L.LightningModule):
         self._schedule: StepSchedule | None = None
         self.last_step_batch = -1  # global batch index of the last optimizer step
         self._pending_grads: list[torch.Tensor | None] | None = None  # from a checkpoint, until on_train_start
+        self._pending_reports: tuple[str, Any, dict, Path] | None = None  # the final evaluation's, until *_end
 
     # --------------------------------------------------------------------------------------------------- freezing
     @property
@@ -393,9 +395,15 @@ class YOLODetector(L.LightningModule):
 
     def on_validation_end(self) -> None:
         self._end_inference()
+        if self.trainer.state.fn != "fit":  # in fit: on_train_end, after ModelCheckpoint saved the last epoch
+            self._write_reports()
+
+    def on_train_end(self) -> None:
+        self._write_reports()
 
     def on_test_end(self) -> None:
         self._end_inference()
+        self._write_reports()
 
     def on_predict_end(self) -> None:
         self._end_inference()
@@ -465,15 +473,8 @@ class YOLODetector(L.LightningModule):
         if not self.trainer.is_global_zero or not log_dir or self.trainer.sanity_checking:  # sanity: a few batches
             return
         folder = Path(log_dir)
-        final = self._final_evaluation()
-        if hp.save_plots and final:  # ~2 s of matplotlib: not after every epoch (TensorBoard has the curves)
-            self._save_plots(stage, data, curves, folder / "plots")
-        if hp.save_json and final:
-            path = folder / "predictions.json"  # validate and test alike (each run has its own folder)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
-            log.info("%s: %d detections of %d images written to %s", stage, len(data.det_scores), data.num_images,
-                     path)
+        if self._final_evaluation():  # plots and predictions.json: written by _write_reports, after the checkpoints
+            self._pending_reports = (stage, data, curves, folder)
         per_class = result.get("per_class_ap")
         names = self.net.names
         record = {
@@ -487,9 +488,30 @@ class YOLODetector(L.LightningModule):
                                   if per_class is not None else {}),
         }
         path = folder / f"{stage}_metrics.jsonl"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
+        with report_file(path):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+
+    def _write_reports(self) -> None:
+        """Rank 0, after the final evaluation: its plots (~2 s of matplotlib, so not after every epoch; TensorBoard
+        has the curves) and ``predictions.json``. In ``fit`` from ``on_train_end``, after the last epoch's
+        checkpoints (``ModelCheckpoint`` saves in ``on_train_epoch_end``, after the module's own hook). A file that
+        cannot be written is a warning naming it (:func:`~yolo12l.training.reports.report_file`)."""
+        pending, self._pending_reports = self._pending_reports, None
+        if pending is None:
+            return
+        stage, data, curves, folder = pending
+        hp = self.hparams
+        if hp.save_plots:
+            self._save_plots(stage, data, curves, folder / "plots")
+        if hp.save_json:
+            path = folder / "predictions.json"  # validate and test alike (each run has its own folder)
+            with report_file(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
+                log.info("%s: %d detections of %d images written to %s", stage, len(data.det_scores),
+                         data.num_images, path)
 
     def _final_evaluation(self) -> bool:
         """Whether this evaluation writes ``predictions.json`` and the plots: always on ``validate`` / ``test``;
@@ -500,22 +522,31 @@ class YOLODetector(L.LightningModule):
         """Rank 0: PR curves, normalised confusion matrix, P / R / F1 against confidence and the first batch with its
         predictions, as files in ``folder`` and as TensorBoard images."""
         names = [self.net.names[i] for i in range(len(self.net.names))]
-        paths = [plot_pr_curves(curves, folder / f"{stage}_pr_curve.png", names)]
-        matrix = confusion_matrix(data, self.hparams.num_classes, conf=CONFUSION_CONF, iou_threshold=CONFUSION_IOU)
-        paths.append(plot_confusion_matrix(matrix, folder / f"{stage}_confusion_matrix_normalized.png", names,
-                                           title=f"confusion matrix, normalised per true class\n(conf "
-                                                 f"{CONFUSION_CONF}, IoU {CONFUSION_IOU})"))
+        paths = []
+        path = folder / f"{stage}_pr_curve.png"
+        with report_file(path):
+            paths.append(plot_pr_curves(curves, path, names))
+        path = folder / f"{stage}_confusion_matrix_normalized.png"
+        with report_file(path):
+            matrix = confusion_matrix(data, self.hparams.num_classes, conf=CONFUSION_CONF,
+                                      iou_threshold=CONFUSION_IOU)
+            paths.append(plot_confusion_matrix(matrix, path, names, title=f"confusion matrix, normalised per true "
+                                               f"class\n(conf {CONFUSION_CONF}, IoU {CONFUSION_IOU})"))
         conf_curves = confidence_curves(curves)
         for which, tag in (("precision", "P"), ("recall", "R"), ("f1", "F1")):
-            paths.append(plot_confidence_curve(conf_curves, which, folder / f"{stage}_{tag}_curve.png", names))
+            path = folder / f"{stage}_{tag}_curve.png"
+            with report_file(path):
+                paths.append(plot_confidence_curve(conf_curves, which, path, names))
         if getattr(self, "_first_batch", None):
             shown = self.hparams.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: show confident ones
             confident = [{**p, "boxes": p["boxes"][p["scores"] >= shown], "labels": p["labels"][p["scores"] >= shown]}
                          for p in self._first_batch]
-            try:
-                save_prediction_grid(confident, names, folder / f"{stage}_batch0_pred.jpg")
-            except ValueError:
-                pass
+            path = folder / f"{stage}_batch0_pred.jpg"
+            with report_file(path):
+                try:
+                    save_prediction_grid(confident, names, path)
+                except ValueError:  # none of the batch's images could be read back: nothing to draw
+                    pass
         log_images(self.loggers, {f"{stage}_plots/{p.stem}": p for p in paths}, self.global_step)
 
     def on_validation_epoch_end(self) -> None:

@@ -1,5 +1,5 @@
 """Training plots as a Lightning callback: label statistics at the start of fit, the first training batches with
-their boxes, and ``results.png`` (losses, learning rates and mAP per epoch) redrawn after every epoch.
+their boxes, and ``results.png`` (losses, learning rates and mAP per epoch) drawn when the run ends.
 
 All go to ``<log_dir>/plots/`` (rank 0) and, where a ``TensorBoardLogger`` is configured, to TensorBoard as images.
 The per-epoch history is the logged metrics (``trainer.callback_metrics``: the epoch mean of each ``train/*`` loss
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..metrics.plots import save_figure
 from .progress import EpochLossMeans
+from .reports import report_file
 
 log = logging.getLogger(__name__)
 TRAIN_BATCHES_PLOTTED = 3
@@ -126,8 +127,8 @@ def final_epoch(trainer: L.Trainer) -> bool:
 
 class TrainingPlots(L.Callback):
     """``labels.png`` at the start of fit, ``train_batch{0,1,2}.jpg`` (the first batches this run trains on, with
-    their targets) and ``results.png`` at the last epoch (or a stop), all in ``<log_dir>/plots``; the per-epoch
-    history it draws is kept (and checkpointed) every epoch."""
+    their targets) and ``results.png`` when the run ends (last epoch or a stop, after its checkpoints), all in
+    ``<log_dir>/plots``; the per-epoch history it draws is kept (and checkpointed) every epoch."""
 
     def __init__(self) -> None:
         self.history: list[dict[str, float]] = []
@@ -156,11 +157,13 @@ class TrainingPlots(L.Callback):
         records = getattr(ds, "records", None)
         if folder is None or not records:
             return
-        boxes = np.concatenate([r.boxes.reshape(-1, 4) for r in records]).astype(np.float64)
-        labels = np.concatenate([r.labels for r in records])
-        sizes = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in records]).reshape(-1, 2)
-        path = plot_label_stats(boxes, labels, sizes, self._names(pl_module), folder / "labels.png")
-        log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
+        path = folder / "labels.png"
+        with report_file(path):
+            boxes = np.concatenate([r.boxes.reshape(-1, 4) for r in records]).astype(np.float64)
+            labels = np.concatenate([r.labels for r in records])
+            sizes = np.concatenate([np.tile([r.width, r.height], (len(r.boxes), 1)) for r in records]).reshape(-1, 2)
+            plot_label_stats(boxes, labels, sizes, self._names(pl_module), path)
+            log_images(pl_module.loggers, {"train_plots/labels": path}, trainer.global_step)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._losses.reset()
@@ -177,8 +180,9 @@ class TrainingPlots(L.Callback):
         from ..data.visualize import plot_batch
 
         path = folder / f"train_batch{self._batches_plotted - 1}.jpg"
-        plot_batch(batch, self._names(pl_module), path)
-        log_images(pl_module.loggers, {f"train_plots/{path.stem}": path}, trainer.global_step)
+        with report_file(path):
+            plot_batch(batch, self._names(pl_module), path)
+            log_images(pl_module.loggers, {f"train_plots/{path.stem}": path}, trainer.global_step)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook: val/* are this epoch's
@@ -192,7 +196,12 @@ class TrainingPlots(L.Callback):
                 row[f"lr/pg{j}" if i == 0 else f"lr/opt{i}_pg{j}"] = float(group["lr"])
         self._losses.reset()
         self.history = [h for h in self.history if h.get("epoch") != row["epoch"]] + [row]
-        folder = self._folder(trainer) if final_epoch(trainer) else None
-        if folder is not None:
-            path = plot_results(self.history, folder / "results.png")
-            log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        """``results.png`` once the run ends (last epoch or a stop), after the last epoch's checkpoints."""
+        folder = self._folder(trainer)
+        if folder is not None and self.history:
+            path = folder / "results.png"
+            with report_file(path):
+                plot_results(self.history, path)
+                log_images(pl_module.loggers, {"train_plots/results": path}, trainer.global_step)

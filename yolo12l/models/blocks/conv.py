@@ -8,6 +8,7 @@ import torch.nn as nn
 
 from ..registry import register_block
 from . import onednn
+from .precision import compute_dtype
 
 BN_EPS = 1e-3
 BN_MOMENTUM = 0.03
@@ -106,36 +107,42 @@ class Conv(nn.Module):
         the weight), accumulated in place (``addmm_``), which also reads channel slices (``chunk``) without copies.
         The first product carries the bias (and, when it is the only one, the activation) inside a oneDNN kernel
         where one runs, instead of ``addmm``'s broadcast copy of the bias and a separate SiLU pass.
+        In-place products are not autocast: every operand is cast to :func:`~.precision.compute_dtype` (autocast's
+        dtype under autocast, e.g. bf16-mixed; the parts' own otherwise, e.g. a ``.half()`` network).
         """
         conv = self.conv
         if not self.pointwise or not _eager_inference():
             return self(torch.cat(parts, 1) if len(parts) > 1 else parts[0])
+        dtype = compute_dtype(parts[0])
+        parts = [p.to(dtype) for p in parts]  # no-op in plain float32 (or a .half() network)
         rows = [_rows(p) for p in parts]
         if any(r is None for r in rows):
             return self.act(self.conv(torch.cat(parts, 1) if len(parts) > 1 else parts[0]))
         b, _, h, w = parts[0].shape
-        weights = self._weight_parts(tuple(r.shape[1] for r in rows))
+        weights = self._weight_parts(tuple(r.shape[1] for r in rows), dtype)
+        bias = conv.bias.to(dtype)
         act = onednn.activation_name(self.act)
         out, first = None, 0
-        if act is not None and rows[0].is_contiguous() and onednn.usable(rows[0], conv.weight):
-            out = onednn.linear_act(rows[0], weights[0], conv.bias, act if len(rows) == 1 else "none")
+        if act is not None and rows[0].is_contiguous() and onednn.usable(rows[0], weights[0]):
+            out = onednn.linear_act(rows[0], weights[0], bias, act if len(rows) == 1 else "none")
             if len(rows) == 1:
                 return out.view(b, h, w, -1).permute(0, 3, 1, 2)
             first = 1
         for r, wp in zip(rows[first:], weights[first:]):
-            out = torch.addmm(conv.bias, r, wp.t()) if out is None else out.addmm_(r, wp.t())
+            out = torch.addmm(bias, r, wp.t()) if out is None else out.addmm_(r, wp.t())
         return self.act(out.view(b, h, w, -1).permute(0, 3, 1, 2))
 
-    def _weight_parts(self, sizes: tuple[int, ...]) -> list[torch.Tensor]:
-        """The (c2, c1) weight split by input channels into dense (c2, size) blocks, one per part; cached per split
-        (a block a oneDNN kernel reads without re-packing a strided slice)."""
+    def _weight_parts(self, sizes: tuple[int, ...], dtype: torch.dtype) -> list[torch.Tensor]:
+        """The (c2, c1) weight in ``dtype``, split by input channels into dense (c2, size) blocks, one per part;
+        cached per split and dtype (a block a oneDNN kernel reads without re-packing a strided slice; under
+        autocast the cast happens once, not per call)."""
         weight = self.conv.weight
         cache = self.__dict__.setdefault("_weight_cache", {})
         version = None if weight.is_inference() else weight._version
-        key = (sizes, weight.data_ptr(), weight.device, weight.dtype, version)
+        key = (sizes, weight.data_ptr(), weight.device, weight.dtype, version, dtype)
         if key not in cache:
             cache.clear()
-            w2 = weight.detach().reshape(self.conv.out_channels, self.conv.in_channels)
+            w2 = weight.detach().reshape(self.conv.out_channels, self.conv.in_channels).to(dtype)
             cache[key] = list(w2.split(list(sizes), 1)) if len(sizes) == 1 else [
                 p.contiguous() for p in w2.split(list(sizes), 1)]
         return cache[key]

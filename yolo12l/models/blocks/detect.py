@@ -10,6 +10,7 @@ from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from . import onednn
 from .conv import Conv, DWConv, _eager_inference, _rows, is_channels_last
+from .precision import autocast_off, output_dtype
 
 
 class DFL(nn.Module):
@@ -29,7 +30,7 @@ class DFL(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, _, a = x.shape
         p = x.view(b, 4, self.reg_max, a).transpose(2, 1).softmax(1)  # (B, reg_max, 4, A)
-        return self.conv(p).view(b, 4, a)
+        return nn.functional.conv2d(p, self.conv.weight.to(p.dtype)).view(b, 4, a)  # in p's dtype (float32 decode)
 
     def forward_last(self, x: torch.Tensor) -> torch.Tensor:
         """The same expectation with the bins last: (B, A, 4·reg_max) → (B, A, 4) (softmax over contiguous bins)."""
@@ -44,7 +45,9 @@ class Detect(nn.Module):
     stages + 1×1 → nc logits).
 
     Train mode: list of per-level maps (B, 4·reg_max + nc, H_i, W_i).
-    Eval mode: (B, 4 + nc, A) — xywh boxes in input pixels and class probabilities, anchors P3, P4, P5 row-major.
+    Eval mode: (B, 4 + nc, A) — xywh boxes in input pixels and class probabilities, anchors P3, P4, P5 row-major;
+    float32 whatever the branches computed in (bf16 / fp16 autocast, a ``.half()`` network): the decode runs in
+    float32 with autocast off (``precision.py``), so everything downstream (NMS, metrics, plots, JSON) sees float32.
     """
 
     def __init__(self, nc: int = 80, ch: tuple[int, ...] | list[int] = ()):
@@ -90,36 +93,41 @@ class Detect(nn.Module):
         for i in range(self.nl):
             box.append(_pointwise(self.cv2[i][-1], self.cv2[i][:-1](x[i])).view(b, -1, 4 * self.reg_max))
             cls.append(_pointwise(self.cv3[i][-1], self.cv3[i][:-1](x[i])).view(b, -1, self.nc))
-        points, strides = self.anchors(x)
-        dist = self.dfl.forward_last(torch.cat(box, 1)).view(b, -1, 4)  # (B, A, 4)
-        boxes = dist2bbox(dist, points, xywh=self.xywh, dim=-1) * strides.view(-1, 1)
-        return torch.cat((boxes, torch.cat(cls, 1).sigmoid_()), -1).transpose(1, 2)
+        dtype = output_dtype(box[0])
+        points, strides = self.anchors(x, dtype)
+        with autocast_off(box[0]):
+            dist = self.dfl.forward_last(torch.cat(box, 1).to(dtype)).view(b, -1, 4)  # (B, A, 4)
+            boxes = dist2bbox(dist, points, xywh=self.xywh, dim=-1) * strides.view(-1, 1)
+            return torch.cat((boxes, torch.cat(cls, 1).to(dtype).sigmoid_()), -1).transpose(1, 2)
 
     def decode(self, maps: list[torch.Tensor]) -> torch.Tensor:
         """Per-level raw maps → (B, 4 + nc, A) boxes in input pixels (xywh, or xyxy if ``self.xywh`` is False) +
         class probabilities."""
         b = maps[0].shape[0]
-        flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2)
-        box, cls = flat.split((4 * self.reg_max, self.nc), 1)
-        points, strides = self.anchors(maps)
-        boxes = dist2bbox(self.dfl(box), points, xywh=self.xywh, dim=1)
-        return torch.cat((boxes * strides, cls.sigmoid()), 1)
+        dtype = output_dtype(maps[0])
+        points, strides = self.anchors(maps, dtype)
+        with autocast_off(maps[0]):
+            flat = torch.cat([m.view(b, self.no, -1) for m in maps], 2).to(dtype)
+            box, cls = flat.split((4 * self.reg_max, self.nc), 1)
+            boxes = dist2bbox(self.dfl(box), points, xywh=self.xywh, dim=1)
+            return torch.cat((boxes * strides, cls.sigmoid()), 1)
 
-    def anchors(self, maps: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Anchor points (A, 2) in grid units and strides (1, A) for these map sizes; rebuilt only when the sizes,
-        device, dtype or ``stride`` change (not cached while tracing, so exported graphs stay shape-generic)."""
+    def anchors(self, maps: list[torch.Tensor], dtype: torch.dtype | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Anchor points (A, 2) in grid units and strides (1, A) for these map sizes, in ``dtype`` (default the
+        maps'); rebuilt only when the sizes, device, dtype or ``stride`` change (not cached while tracing, so exported
+        graphs stay shape-generic)."""
+        dtype = dtype or maps[0].dtype
         if torch.jit.is_tracing() or torch.compiler.is_compiling():
-            points, strides = make_anchors(maps, self.stride)
+            points, strides = make_anchors(maps, self.stride, dtype=dtype)
             return points, strides.T
         # the stride buffer is keyed by identity + storage (no device sync): .to() and assignment replace it,
         # in-place edits bump its version (inference tensors have none, and cannot be edited outside that mode)
         stride = self.stride
         version = None if stride.is_inference() else stride._version
-        key = (tuple(m.shape[-2:] for m in maps), maps[0].device, maps[0].dtype, id(stride), stride.data_ptr(),
-               version)
+        key = (tuple(m.shape[-2:] for m in maps), maps[0].device, dtype, id(stride), stride.data_ptr(), version)
         cache = self._anchor_cache
         if cache is None or cache[0] != key:
-            points, strides = make_anchors(maps, self.stride)
+            points, strides = make_anchors(maps, self.stride, dtype=dtype)
             cache = self._anchor_cache = (key, points, strides.T.contiguous())
         return cache[1], cache[2]
 

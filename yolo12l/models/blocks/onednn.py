@@ -5,8 +5,8 @@ PyTorch's CPU build ships the oneDNN primitives that ``torch.compile`` (inductor
 ``torch.ops.mkldnn._convolution_pointwise`` and ``torch.ops.mkldnn._linear_pointwise``; eager code runs the same
 ops without compiling. Unfused, a Conv at inference is three passes over its output (the convolution or GEMM, the
 bias broadcast that ``addmm`` copies in first, the SiLU), each a parallel region of its own; fused it is one.
-Each helper returns None where the op cannot run (a build without oneDNN, a non-CPU or non-float32 tensor, autograd
-or tracing), and the caller takes its plain path — the results agree to float rounding.
+``usable`` is False where the op cannot run (a build without oneDNN, a non-CPU or non-float32 tensor, autograd,
+tracing or CPU autocast), and the caller takes its plain path — the results agree to float rounding.
 """
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ def activation_name(act: nn.Module) -> str | None:
 
 
 def usable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    """Eager float32 CPU inference on both tensors (no autograd graph, no tracing)."""
+    """Eager float32 CPU inference on both tensors (no autograd graph, no tracing), CPU autocast off (under
+    autocast the op must compute in autocast's dtype, as the plain path does)."""
     return (AVAILABLE and x.device.type == "cpu" and weight.device.type == "cpu" and x.dtype == torch.float32
             and weight.dtype == torch.float32 and not torch.is_grad_enabled() and not torch.jit.is_tracing()
-            and not torch.compiler.is_compiling())
+            and not torch.compiler.is_compiling() and not torch.is_autocast_enabled("cpu"))
 
 
 def fuse_convolutions() -> bool:
