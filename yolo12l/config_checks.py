@@ -83,6 +83,17 @@ MODEL_RULES: dict[str, Rule] = {
     "freeze": (_freeze_ok, "null, a number of first layers >= 0, or a list of layer indices >= 0"),
 }
 
+# Sliced inference (yolo12l.inference.slicing.SliceConfig: predict / validate / test ``--slice`` …)
+SLICE_RULES: dict[str, Rule] = {
+    "slice_size": ((lambda x: isinstance(x, int) and not isinstance(x, bool) and x >= 32),
+                   "an integer >= 32 (pixels of the original image)"),
+    "overlap": ((lambda x: _number(x) and 0 <= x < 1), "a number in [0, 1) (a fraction of the slice size)"),
+    "merge": _one_of("nmm", "nms"),
+    "match_metric": _one_of("ios", "iou"),
+    "match_thres": FRACTION,
+    "full_image": ((lambda x: isinstance(x, bool)), "true or false"),
+}
+
 # DetectionDataModule's (and its subclasses') arguments (yolo12l.data.datamodule)
 DATA_RULES: dict[str, Rule] = {
     "imgsz": ((lambda x: isinstance(x, int) and x >= 32 and x % 32 == 0), "a positive multiple of 32"),
@@ -127,6 +138,16 @@ def check_data_args(values: Mapping[str, Any], prefix: str = "data.") -> None:
     _check(values, DATA_RULES, prefix)
 
 
+def check_slice_args(values: Mapping[str, Any], prefix: str = "slicing.",
+                     names: Mapping[str, str] | None = None) -> None:
+    """Raises :class:`~yolo12l.errors.ConfigError` naming the first sliced-inference option out of its range
+    (``names``: how to call a key in the message, e.g. ``{"overlap": "invalid --overlap"}``)."""
+    names = names or {}
+    for key, (ok, text) in SLICE_RULES.items():
+        if key in values and not ok(values[key]):
+            raise ConfigError(f"{names.get(key, prefix + key)} {values[key]!r}: must be {text}")
+
+
 def _has_gpu() -> bool:
     import torch
 
@@ -168,8 +189,10 @@ def check_run_config(config: Any) -> None:
     model, data, trainer = (_as_dict(config.get(k)) for k in ("model", "data", "trainer"))
     check_trainer_args(trainer, "--trainer.")
     check_model_args(model, "--model.")
+    if model.get("slicing") is not None:
+        check_slice_args(_as_dict(model["slicing"]), "--model.slicing.")
     check_data_args(data.get("init_args", data), "--data.init_args." if "init_args" in data else "--data.")
 
 
-__all__ = ["MODEL_RULES", "DATA_RULES", "check_model_args", "check_data_args", "check_trainer_args",
-           "check_run_config"]
+__all__ = ["MODEL_RULES", "DATA_RULES", "SLICE_RULES", "check_model_args", "check_data_args", "check_slice_args",
+           "check_trainer_args", "check_run_config"]

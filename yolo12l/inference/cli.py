@@ -12,20 +12,24 @@ import argparse
 import logging
 import os
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
 import torch.nn as nn
 
 from ..allocator import retain_freed_memory
-from ..data.images import unique_names
+from ..data.images import ImageLoadError, probe_image, read_image, unique_names
 from ..errors import ConfigError, UserError
 from ..interop import load_network
 from .draw import VideoSink, save_annotated
 from .results import next_run_dir, write_predictions
+from .progress import Progress
 from .run import check_imgsz, iter_predictions, prepare, run_inputs
+from .slice_options import add_slice_arguments, slice_config
+from .slicing import SliceConfig, predict_sliced, slice_grid
 from .source import iter_frames, list_sources, video_info
 
 __all__ = ["USAGE", "build_parser", "main"]
@@ -38,6 +42,8 @@ yolo12l predict has two forms:
   yolo12l predict --weights W --source S [--imgsz N] [--conf C] [--classes 0 2] [--out DIR] ...
       any weights file (a yolo12l .ckpt, an Ultralytics / YOLOv12 .pt, a state dict) on images, folders, globs
       or videos; writes annotated images / videos and predictions.json to runs/predict, runs/predict2, ...
+      --slice S [--overlap 0.2] [--full-image] [--merge nmm|nms] [--match-metric ios|iou] [--match-thres 0.5]:
+      sliced inference for small objects on large images (also in the second form and in validate / test)
 
   yolo12l predict --config configs/….yaml --ckpt_path last.ckpt --data.init_args.predict_source S
       the LightningCLI (yolo12l predict --config C --help lists its options); writes
@@ -60,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-det", type=int, default=300, help="maximum detections per image (default 300)")
     ap.add_argument("--classes", type=int, nargs="+", default=None, metavar="K",
                     help="keep only these class indices (e.g. --classes 0 2)")
-    ap.add_argument("--batch", type=int, default=1, help="images (or video frames) per forward pass (default 1)")
+    ap.add_argument("--batch", type=int, default=None,
+                    help="images (or video frames) per forward pass (default 1); with --slice: slices per forward "
+                         "pass (default 8)")
     ap.add_argument("--workers", type=int, default=None,
                     help="DataLoader processes decoding and letterboxing images (default: 0 — in this process — on "
                          "≤ 2 cores, else 1 with a batch of 1, else 2)")
@@ -76,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--half", action="store_true", help="float16 on CUDA")
     ap.add_argument("--no-images", action="store_true", help="write predictions.json only")
     ap.add_argument("--quiet", action="store_true", help="no per-image lines")
+    add_slice_arguments(ap)
     return ap
 
 
@@ -104,8 +113,11 @@ def check_args(args: argparse.Namespace) -> None:
         raise ConfigError(f"invalid --iou {args.iou}: must be in 0..1")
     if args.max_det < 1:
         raise ConfigError(f"invalid --max-det {args.max_det}: must be >= 1")
-    if args.batch < 1:
+    if args.batch is not None and args.batch < 1:
         raise ConfigError(f"invalid --batch {args.batch}: must be >= 1")
+    args.slicing = slice_config(args)
+    if args.batch is None:
+        args.batch = 8 if args.slicing is not None else 1
     if args.workers is not None and args.workers < 0:
         raise ConfigError(f"invalid --workers {args.workers}: must be >= 0")
     if args.vid_stride < 1:
@@ -173,7 +185,8 @@ class _Run:
         self.shape = p["input_shape"]
         if not self.args.quiet:
             h, w = p["input_shape"][2:]
-            print(f"{line}: {h}x{w} {_summary(p['classes'], self.names)}, {p['ms']['inference']:.1f}ms", flush=True)
+            size = f"{p['input_shape'][0]} slices at {h}x{w}" if self.args.slicing is not None else f"{h}x{w}"
+            print(f"{line}: {size} {_summary(p['classes'], self.names)}, {p['ms']['inference']:.1f}ms", flush=True)
         image = p.pop("image", None)
         if image is not None and "frame" not in p:
             if self.writer is not None:
@@ -203,11 +216,14 @@ def _predict_video(run: _Run, model: Callable, path: Path, name: str, k: int, n:
             chunk = [f for _, f in zip(range(args.batch), frames)]
             if not chunk:
                 break
-            inputs = [prepare(image, args.imgsz, square=args.backend == "onnxruntime") for _, image in chunk]
-            dets = run_inputs(model, [x for x, _ in inputs], [rp for _, rp in inputs],
-                              [image.shape[:2] for _, image in chunk], conf=args.conf, iou=args.iou,
-                              max_det=args.max_det, classes=args.classes, device=args.device,
-                              dtype=torch.float16 if args.half else torch.float32)
+            if args.slicing is not None:
+                dets = [sliced_record(model, image, args) for _, image in chunk]
+            else:
+                inputs = [prepare(image, args.imgsz, square=args.backend == "onnxruntime") for _, image in chunk]
+                dets = run_inputs(model, [x for x, _ in inputs], [rp for _, rp in inputs],
+                                  [image.shape[:2] for _, image in chunk], conf=args.conf, iou=args.iou,
+                                  max_det=args.max_det, classes=args.classes, device=args.device,
+                                  dtype=torch.float16 if args.half else torch.float32)
             for (index, image), d in zip(chunk, dets):
                 d["ms"] = {"preprocess": d["ms"]["transfer"], "inference": d["ms"]["inference"],
                            "postprocess": d["ms"]["postprocess"]}
@@ -218,6 +234,58 @@ def _predict_video(run: _Run, model: Callable, path: Path, name: str, k: int, n:
     finally:
         if sink is not None:
             sink.close()
+
+
+def sliced_record(model: Callable, image: Any, args: argparse.Namespace,
+                  progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """One image (H, W, 3) uint8 RGB through :func:`~yolo12l.inference.slicing.predict_sliced` with the command's
+    options → the record :func:`iter_predictions` gives (``boxes``, ``scores``, ``classes``, ``input_shape`` =
+    (slices, 3, imgsz, imgsz), ``ms``: the whole sliced run counted as inference)."""
+    cfg: SliceConfig = args.slicing
+    t0 = time.perf_counter()
+    det = predict_sliced(model, [image], imgsz=args.imgsz, conf=args.conf, iou=args.iou, batch_size=args.batch,
+                         max_det=args.max_det, classes=args.classes, progress=progress, **cfg.options())[0]
+    k = len(slice_grid(*image.shape[:2], cfg.slice_size, cfg.overlap)) + int(cfg.full_image)
+    return {"boxes": det[:, :4], "scores": det[:, 4], "classes": det[:, 5].long(),
+            "input_shape": (k, 3, args.imgsz, args.imgsz),
+            "ms": {"preprocess": 0.0, "inference": 1e3 * (time.perf_counter() - t0), "postprocess": 0.0}}
+
+
+def _count_slices(paths: list[Path], cfg: SliceConfig) -> int:
+    """Slices of all images (header sizes; an unreadable image counts none)."""
+    total = 0
+    for path in paths:
+        try:
+            info = probe_image(path)
+        except ImageLoadError:
+            continue
+        total += len(slice_grid(info.height, info.width, cfg.slice_size, cfg.overlap)) + int(cfg.full_image)
+    return total
+
+
+def _iter_sliced(model: Callable, images: list[Path], args: argparse.Namespace) -> Iterator[dict[str, Any]]:
+    """:func:`iter_predictions`' records for ``--slice``: one image at a time (its slices batched by
+    ``--batch``), with a progress bar over all slices (one line every few seconds when not on a terminal)."""
+    bar = Progress(_count_slices(images, args.slicing), "slices", enabled=True)
+    names = unique_names(images)
+    try:
+        for i, path in enumerate(images):
+            try:
+                image = read_image(path)
+            except OSError as exc:
+                yield {"index": i, "path": str(path), "error": str(exc)}
+                continue
+            seen = [0]
+
+            def step(done: int, total: int, seen: list[int] = seen) -> None:
+                bar.update(done - seen[0])
+                seen[0] = done
+
+            record = sliced_record(model, image, args, step)
+            yield {**record, "index": i, "path": str(path), "file_name": names[i], "orig_shape": image.shape[:2],
+                   **({} if args.no_images else {"image": image})}
+    finally:
+        bar.close()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -252,10 +320,12 @@ def main(argv: list[str] | None = None) -> int:
     workers = min(workers, len(images))
     run, failed = _Run(args, names, out), 0
     try:
-        for p in iter_predictions(model, images, args.imgsz, args.conf, args.iou, args.max_det, batch=args.batch,
-                                  workers=workers, square=args.backend == "onnxruntime",
-                                  keep_images=not args.no_images, classes=args.classes, device=args.device,
-                                  half=args.half):
+        records = (_iter_sliced(model, images, args) if args.slicing is not None else
+                   iter_predictions(model, images, args.imgsz, args.conf, args.iou, args.max_det, batch=args.batch,
+                                    workers=workers, square=args.backend == "onnxruntime",
+                                    keep_images=not args.no_images, classes=args.classes, device=args.device,
+                                    half=args.half))
+        for p in records:
             if "error" in p:
                 failed += 1
                 log.warning("skipping unreadable image %s (%d so far): %s", p["path"], failed, p["error"])

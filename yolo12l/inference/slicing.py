@@ -12,16 +12,19 @@ whole side. These are the slices SAHI's ``get_slice_bboxes`` makes for the same 
 """
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from yolo12l.config_checks import check_slice_args
 from yolo12l.data.letterbox import letterbox, scale_boxes
 from yolo12l.errors import ConfigError
-from yolo12l.ops.merge import MATCH_METRICS, MERGE_METHODS, merge_detections
+from yolo12l.ops.merge import merge_detections
 from yolo12l.ops.nms import postprocess
 
 __all__ = ["SliceConfig", "slice_grid", "predict_sliced"]
@@ -42,17 +45,16 @@ class SliceConfig:
     full_image: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.slice_size, bool) or not isinstance(self.slice_size, int) or self.slice_size < 32:
-            raise ConfigError(f"slice size must be an integer >= 32 pixels, got {self.slice_size!r}")
-        if not 0.0 <= self.overlap < 1.0:
-            raise ConfigError(f"slice overlap must be in [0, 1), got {self.overlap!r}")
-        if self.merge not in MERGE_METHODS:
-            raise ConfigError(f"slice merge must be one of {', '.join(MERGE_METHODS)}, got {self.merge!r}")
-        if self.match_metric not in MATCH_METRICS:
-            raise ConfigError(f"slice match metric must be one of {', '.join(MATCH_METRICS)}, got "
-                              f"{self.match_metric!r}")
-        if not 0.0 <= self.match_thres <= 1.0:
-            raise ConfigError(f"slice match threshold must be in [0, 1], got {self.match_thres!r}")
+        check_slice_args(dataclasses.asdict(self), names=_MESSAGE_NAMES)
+
+    def options(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`predict_sliced` these options set."""
+        return dataclasses.asdict(self)
+
+
+_MESSAGE_NAMES = {"slice_size": "slice size", "overlap": "slice overlap", "merge": "slice merge",
+                  "match_metric": "slice match metric", "match_thres": "slice match threshold",
+                  "full_image": "slice full_image"}
 
 
 def _starts(length: int, size: int, step: int) -> list[int]:
@@ -97,6 +99,7 @@ def predict_sliced(
     batch_size: int = 8,
     max_det: int = 300,
     progress: Callable[[int, int], None] | None = None,
+    classes: Sequence[int] | None = None,
 ) -> list[Tensor]:
     """Sliced detection on RGB uint8 images ``(H, W, 3)`` -> one ``(N, 6)`` float32 CPU tensor per image:
     ``x1, y1, x2, y2, score, class`` in original-image pixels, by decreasing score.
@@ -115,6 +118,7 @@ def predict_sliced(
         batch_size: slices per network call; slices of consecutive images share batches.
         max_det: at most this many detections per slice and per image.
         progress: called as ``progress(slices_done, slices_total)`` after every batch.
+        classes: keep only these class indices (before NMS, as :func:`postprocess` does).
     """
     cfg = SliceConfig(slice_size, overlap, merge, match_metric, match_thres, full_image)
     if batch_size < 1:
@@ -142,7 +146,7 @@ def predict_sliced(
                 crops.append(padded)
                 ratio_pads.append(rp)
             x = torch.from_numpy(np.stack(crops)).to(device).permute(0, 3, 1, 2).to(dtype).div_(255)
-            dets = postprocess(run(x), conf=conf, iou=iou, max_det=max_det)
+            dets = postprocess(run(x), conf=conf, iou=iou, max_det=max_det, classes=classes)
             for (i, (x1, y1, x2, y2)), rp, det in zip(batch, ratio_pads, dets):
                 det = det.float().cpu()
                 if det.shape[0]:
