@@ -181,10 +181,27 @@ class DetectionDataModule(L.LightningDataModule):
         elif not rep.num_boxes:
             log.warning("%s: the %s split has no box at all: its mAP is undefined (-1)", rep.name or name, name)
         if not train and self.rect_val:
-            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
+            ds = RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
+            ds.keep_original = self.keep_originals
+            return ds
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
                  "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
-        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
+        ds = DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
+        ds.keep_original = self.keep_originals and not train
+        return ds
+
+    @property
+    def keep_originals(self) -> bool:
+        """Whether val / test / predict batches carry each decoded original image in ``meta["original"]`` (set by
+        :class:`~yolo12l.training.YOLODetector` with ``slicing``: sliced evaluation cuts the original)."""
+        return getattr(self, "_keep_originals", False)
+
+    @keep_originals.setter
+    def keep_originals(self, value: bool) -> None:
+        self._keep_originals = bool(value)
+        for name, ds in self.datasets.items():
+            if name != "train":
+                ds.keep_original = self._keep_originals
 
     def require_training_boxes(self) -> None:
         """Raises :class:`NoUsableDataError` when the training split has images but not one box: every loss would
@@ -207,6 +224,7 @@ class DetectionDataModule(L.LightningDataModule):
             # Ultralytics' predict letterbox (pad to a multiple of 32, one image per batch): the same detections as
             # ``yolo12l predict --weights`` (yolo12l.inference)
             self.datasets["predict"] = ImageFolderDataset(self.predict_source, self.imgsz, auto=True)
+            self.datasets["predict"].keep_original = self.keep_originals
 
     def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
         """Tells the training dataset (and its workers) the epoch, for ``close_mosaic``."""
@@ -439,7 +457,7 @@ class TinyObjectsDataModule(CocoDataModule):
         num_objects: tuple[int, int] = (10, 60),
         **kwargs,
     ) -> None:
-        check_loader_args(imgsz=imgsz)
+        check_data_args({"imgsz": imgsz, "num_train": num_train, "num_val": num_val}, prefix="")
         try:
             paths = tiny_objects_dataset(num_train, num_val, seed, tuple(image_size), tuple(object_size),
                                          tuple(num_objects), cache_dir)

@@ -219,6 +219,9 @@ class DetectionDataset(Dataset):
         }
 
     # evaluation: letterbox to ``imgsz`` square; ``rect.RectEvalDataset`` overrides these two for rect batches.
+    # ``keep_original``: the decoded original also goes to ``meta["original"]`` ((H, W, 3) uint8 RGB tensor), for
+    # sliced evaluation (yolo12l.inference.slicing), which cuts slices of the original, not of the letterbox.
+    keep_original: bool = False
     # Resize as Ultralytics 8.4 validates: bilinear (None: INTER_AREA when shrinking, as older versions did)
     eval_interpolation: int | None = cv2.INTER_LINEAR
 
@@ -261,11 +264,12 @@ class DetectionDataset(Dataset):
         if img.shape[:2] != (r.height, r.width):  # file changed since parsing: rescale boxes
             boxes = boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
         lb, rp = self.eval_letterbox(img, i)
+        original = {"original": torch.from_numpy(img)} if self.keep_original else {}
         return {
             "image": _to_chw(lb),
             "boxes": torch.from_numpy(boxes_to_letterbox(boxes, rp, img.shape[:2])),
             "labels": torch.from_numpy(r.labels),
-            "meta": self._eval_meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False),
+            "meta": self._eval_meta(i, ratio=rp.ratio, pad=rp.pad, load_failed=False, **original),
         }
 
     def __getitem__(self, index: int) -> dict[str, Any]:
@@ -277,8 +281,10 @@ class ImageFolderDataset(Dataset):
 
     ``auto=True`` pads only to a multiple of ``stride`` (images then differ in size: use batch_size=1).
     ``meta`` has image_id (running index), file, file_name (:func:`~yolo12l.data.images.unique_names`),
-    orig_shape, ratio, pad, load_failed.
+    orig_shape, ratio, pad, load_failed (and ``original``, the decoded image, with ``keep_original``).
     """
+
+    keep_original: bool = False  # as DetectionDataset's: meta["original"] for sliced prediction
 
     def __init__(self, source: str | os.PathLike | list, imgsz: int = 640, auto: bool = False, stride: int = 32):
         srcs = source if isinstance(source, (list, tuple)) else [source]
@@ -303,5 +309,7 @@ class ImageFolderDataset(Dataset):
         meta = {"index": i, "image_id": i, "file": str(f), "file_name": self.names[i], "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio,
                 "pad": rp.pad, "load_failed": failed, "boxes": torch.zeros((0, 4)),
                 "labels": torch.zeros(0, dtype=torch.int64)}
+        if self.keep_original:
+            meta["original"] = torch.from_numpy(img)
         return {"image": _to_chw(lb), "boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64),
                 "meta": meta}

@@ -22,7 +22,7 @@ LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 # Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
 EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots", "save_json",
-                  "summary_imgsz")
+                  "summary_imgsz", "slicing")
 
 
 class YOLOCLI(LightningCLI):
@@ -108,11 +108,16 @@ class YOLOCLI(LightningCLI):
 def lightning_main(args: list[str] | None = None, run: bool = True) -> YOLOCLI:
     """The LightningCLI over :class:`~yolo12l.training.YOLODetector` and the yolo12l DataModules.
 
-    Parse errors raise (``exit_on_error=False``) so that the ``yolo12l`` command prints them as one line.
+    Parse errors raise (``exit_on_error=False``) so that the ``yolo12l`` command prints them as one line. The
+    sliced-inference options (``--slice S --overlap …``, :mod:`yolo12l.inference.slice_options`) stand for
+    ``--model.slicing.*``.
     """
     from ..data import DetectionDataModule
+    from ..inference.slice_options import lightning_slice_argv
 
     args = list(sys.argv[1:] if args is None else args)
+    if args and not args[0].startswith("-"):
+        args = [args[0], *lightning_slice_argv(args[1:])]
     parser_kwargs = {"exit_on_error": False, **{c: {"exit_on_error": False} for c in LIGHTNING_COMMANDS}}
     argv0, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "yolo12l", *args]
     try:  # parsed from sys.argv (``args=`` would make LightningCLI warn that both are given)

@@ -24,6 +24,7 @@ from ..interop.checkpoint import check_state_fits
 from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..inference.run import to_original
+from ..inference.slicing import SliceConfig, predict_sliced
 from .plots import TrainingPlots, final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .reports import report_file
@@ -87,6 +88,10 @@ class YOLODetector(L.LightningModule):
             and category ids, xywh in original pixels) in the run folder on validate / test and at the last epoch.
         summary_imgsz: input size of ``example_input_array``, so Lightning's model summary shows the FLOPs
             (0: no example input, no FLOPs).
+        slicing: sliced evaluation and prediction (:class:`~yolo12l.inference.slicing.SliceConfig`; the command
+            line's ``--slice S --overlap …`` set it): every original image is cut into overlapping slices, each
+            letterboxed to the DataModule's ``imgsz``, and the detections merged (see :meth:`detect`). An
+            evaluation setting, not saved in checkpoints.
     """
 
     def __init__(
@@ -122,10 +127,12 @@ class YOLODetector(L.LightningModule):
         save_plots: bool = True,
         save_json: bool = True,
         summary_imgsz: int = 640,
+        slicing: SliceConfig | None = None,
     ):
         super().__init__()
         check_model_args({k: v for k, v in locals().items() if k in MODEL_RULES}, prefix="")  # before any work
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["slicing"])  # a dataclass: checkpoints keep plain values only
+        self.slicing = slicing
         self.net = build_model(model, scale=scale, nc=num_classes)
         names = class_names or [str(i) for i in range(num_classes)]
         if len(names) != num_classes:
@@ -408,10 +415,23 @@ class YOLODetector(L.LightningModule):
     def on_predict_end(self) -> None:
         self._end_inference()
 
+    def setup(self, stage: str) -> None:
+        """With ``slicing``: asks the DataModule for the original images (``meta["original"]``)."""
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        if self.slicing is not None and dm is not None and hasattr(dm, "keep_originals"):
+            dm.keep_originals = True
+
     def detect(self, batch: dict[str, Any], conf: float | None = None) -> list[dict[str, torch.Tensor]]:
-        """Detections per image in original-image pixels: dicts of boxes (N, 4) xyxy, scores (N,), labels (N,)."""
+        """Detections per image in original-image pixels: dicts of boxes (N, 4) xyxy, scores (N,), labels (N,).
+
+        With ``slicing``, each image's original (``meta["original"]``, (H, W, 3) uint8 RGB) goes through
+        :func:`~yolo12l.inference.slicing.predict_sliced` at the DataModule's ``imgsz``, the slices of the batch's
+        images in batches of the batch's size."""
         hp = self.hparams
+        conf = hp.conf_thres if conf is None else conf
         fused = getattr(self, "_fused_net", None)
+        if self.slicing is not None:
+            return self._detect_sliced(batch, fused if fused is not None else self.net, conf)
         if fused is not None:
             images = batch["images"]
             y = fused(images.float() / 255 if images.dtype == torch.uint8 else images)
@@ -419,8 +439,27 @@ class YOLODetector(L.LightningModule):
             y = self(batch["images"])
         metas = batch["meta"]
         dets = to_original(y, [(m["ratio"], m["pad"]) for m in metas], [m["orig_shape"] for m in metas],
-                           conf=hp.conf_thres if conf is None else conf, iou=hp.iou_thres, max_det=hp.max_det)
+                           conf=conf, iou=hp.iou_thres, max_det=hp.max_det)
         return [{"boxes": d["boxes"], "scores": d["scores"], "labels": d["classes"]} for d in dets]
+
+    def _detect_sliced(self, batch: dict[str, Any], net: torch.nn.Module, conf: float) -> list[dict[str, Any]]:
+        metas = batch["meta"]
+        if any("original" not in m for m in metas):
+            raise ConfigError("sliced detection needs the original images in the batch meta ('original'): use a "
+                              "yolo12l DataModule (the module sets its keep_originals) or set keep_originals")
+        if self.slicing.merge == "nmm" and conf < 0.1 and not getattr(self, "_nmm_warned", False):
+            self._nmm_warned = True
+            log.warning("sliced evaluation with merge 'nmm' at conf %g: greedy merging grows confident boxes into the "
+                        "union of the low-score boxes they match, which lowers mAP (docs/small_objects.md); "
+                        "--merge nms (or a higher --model.conf_thres) measures the detector", conf)
+        dm = getattr(self.trainer, "datamodule", None) if self._trainer is not None else None
+        imgsz = int(getattr(dm, "imgsz", None) or max(batch["images"].shape[-2:]))
+        images = [m["original"].cpu().numpy() if torch.is_tensor(m["original"]) else m["original"] for m in metas]
+        dets = predict_sliced(net, images, imgsz=imgsz, conf=conf, iou=self.hparams.iou_thres,
+                              max_det=self.hparams.max_det, batch_size=max(len(images), 1),
+                              **self.slicing.options())
+        return [{"boxes": d[:, :4].to(self.device), "scores": d[:, 4].to(self.device),
+                 "labels": d[:, 5].long().to(self.device)} for d in dets]
 
     def _eval_target(self, meta: dict[str, Any]) -> dict[str, Any]:
         """The metric's target for one image: its boxes plus its crowd / difficult regions (``iscrowd`` 1) and the
