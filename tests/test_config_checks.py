@@ -71,7 +71,8 @@ def test_ddp_config_without_a_gpu_is_one_line(capsys, tmp_path, monkeypatch):
 # arguments that are no range: names, paths, switches
 NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights", "fused_optimizer", "save_plots",
               "save_json", "cache_dir", "cache", "pin_memory", "persistent_workers", "predict_source", "rect_val",
-              "seed", "size_range", "kwargs", "self"}
+              "seed", "size_range", "kwargs", "self",
+              "slicing"}  # a SliceConfig: its fields have SLICE_RULES (test_slicing_fields_have_rules)
 
 
 @pytest.mark.parametrize("cls, rules", [(YOLODetector, MODEL_RULES), (DetectionDataModule, DATA_RULES),
@@ -79,6 +80,21 @@ NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights"
 def test_every_setting_has_a_rule(cls, rules):
     names = set(inspect.signature(cls.__init__).parameters) - NOT_RANGES
     assert names <= set(rules), names - set(rules)
+
+
+def test_slicing_fields_have_rules(capsys, tmp_path):
+    import dataclasses
+
+    from yolo12l.config_checks import SLICE_RULES
+    from yolo12l.inference.slicing import SliceConfig
+
+    assert {f.name for f in dataclasses.fields(SliceConfig)} == set(SLICE_RULES)
+    args = ["validate", *QUICKSTART, "--trainer.default_root_dir", str(tmp_path), "--data.init_args.cache_dir",
+            str(tmp_path / "cache"), "--model.slicing.slice_size", "320", "--model.slicing.overlap", "2"]
+    assert main(args) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("yolo12l validate: error: --model.slicing.overlap 2"), line
+    assert not (tmp_path / "cache").exists()
 
 
 def test_python_users_get_the_same_rules():

@@ -34,6 +34,7 @@ from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optim
 
 log = logging.getLogger(__name__)
 LOGGED_MAP_KEYS = ("mAP50-95", "mAP50", "mAP75", "mAP50_voc", "mAP50_voc07")
+SIZE_MAP_KEYS = ("mAP_small", "mAP_medium", "mAP_large")  # COCO's areas < 32², < 96², above (original pixels)
 CONFUSION_CONF, CONFUSION_IOU = 0.25, 0.45  # Ultralytics' confusion-matrix thresholds
 
 
@@ -505,7 +506,7 @@ class YOLODetector(L.LightningModule):
         for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
             aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
             result[key] = float(np.mean(aps)) if aps else -1.0  # VOC2010+ all-point / VOC2007 11-point AP @ 0.5
-        for key in LOGGED_MAP_KEYS:  # equal on every rank (computed from all ranks' data): a "max" sync is exact
+        for key in LOGGED_MAP_KEYS + SIZE_MAP_KEYS:  # equal on every rank (from all ranks' data): "max" is exact
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key in ("mAP50-95", "mAP50"),
                      rank_zero_only=False, sync_dist=True, reduce_fx="max")
         log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
@@ -519,7 +520,7 @@ class YOLODetector(L.LightningModule):
         record = {
             "epoch": self.current_epoch, "step": self.global_step,
             **{k: float(result[k]) for k in LOGGED_MAP_KEYS},
-            **{k: float(result[k]) for k in ("mAP_small", "mAP_medium", "mAP_large", "mAR100")},
+            **{k: float(result[k]) for k in (*SIZE_MAP_KEYS, "mAR100")},
             "num_images": int(result.get("num_images", -1)),
             "num_duplicates": int(result.get("num_duplicates", -1)),
             "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
