@@ -190,7 +190,7 @@ class DetectionDataModule(L.LightningDataModule):
         if not train and self.rect_val:
             return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
-                 "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
+                 "buffer_bytes": int(self.image_buffer_mb * 2**20), "mosaic_window": self.batch_size} if train else {}
         return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
 
     def setup(self, stage: str | None = None) -> None:

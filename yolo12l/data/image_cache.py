@@ -106,6 +106,7 @@ class ResizedImages:
         self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lru_bytes = 0
         self.filled = False
+        self.decodes = 0  # files decoded by get() in this process (the fill's decodes not included)
 
     # ------------------------------------------------------------------------------------------------ filling
     def estimate_bytes(self) -> int:
@@ -206,14 +207,18 @@ class ResizedImages:
             except (OSError, ValueError):
                 pass  # not written (decode failed at fill time) or damaged: decode the file
         if self.buffer_bytes <= 0:
-            return decode_resized(self.files[i], self.imgsz)
+            return self._decode(i)
         img = self._lru.get(i)
         if img is not None:
             self._lru.move_to_end(i)
             return img
-        img = decode_resized(self.files[i], self.imgsz)
+        img = self._decode(i)
         self._lru[i] = img
         self._lru_bytes += img.nbytes
         while self._lru_bytes > self.buffer_bytes and len(self._lru) > 1:
             self._lru_bytes -= self._lru.popitem(last=False)[1].nbytes
         return img
+
+    def _decode(self, i: int) -> np.ndarray:
+        self.decodes += 1
+        return decode_resized(self.files[i], self.imgsz)
