@@ -35,6 +35,7 @@ from .cache import AnnotationCache
 from .coco import parse_coco
 from .collate import collate_detections, collate_training
 from .dataset import DetectionDataset, ImageFolderDataset
+from .images import MAX_PIXELS
 from .loader import DeferredStartDataLoader
 from .rect import RectEvalDataset
 from .records import NoUsableDataError, ParsedSplit
@@ -75,6 +76,8 @@ class DetectionDataModule(L.LightningDataModule):
         image_buffer_mb: per-process memory (MiB) for recently decoded training images (0: off); small datasets
             are then decoded once per worker. See ``image_cache.py``; none of these change any sample.
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
+        max_pixels: images with more pixels (decompression bombs) are skipped at parse time and never decoded
+            (default 100 Mpx; None: only PIL's own ~179 Mpx limit).
         predict_source: folder / glob / file of images for ``predict_dataloader``.
         rect_val: validate / test on rectangular batches as Ultralytics does (images sorted by aspect ratio, each
             batch letterboxed to its own stride-aligned shape, see ``rect.py``); False: every image letterboxed to
@@ -109,6 +112,7 @@ class DetectionDataModule(L.LightningDataModule):
         verify: VerifyMode = "header",
         predict_source: PathLike | None = None,
         rect_val: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         super().__init__()
         check_loader_args(imgsz=imgsz, batch_size=batch_size, val_batch_size=val_batch_size, num_workers=num_workers)
@@ -130,6 +134,9 @@ class DetectionDataModule(L.LightningDataModule):
         self.image_cache_dir = cache_dir
         self.image_buffer_mb = image_buffer_mb
         self.verify = verify
+        if max_pixels is not None and max_pixels < 1:
+            raise ConfigError(f"max_pixels must be >= 1 or None, got {max_pixels}")
+        self.max_pixels = max_pixels
         self.predict_source = predict_source
         self.rect_val = rect_val
         self._splits: dict[str, ParsedSplit | None] = {}
@@ -188,10 +195,12 @@ class DetectionDataModule(L.LightningDataModule):
                 rep.summary(list_files=bool(problems)))
         parsed.require_usable()
         if not train and self.rect_val:
-            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
+            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep,
+                                   max_pixels=self.max_pixels)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
                  "buffer_bytes": int(self.image_buffer_mb * 2**20), "mosaic_window": self.batch_size} if train else {}
-        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
+        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep,
+                                max_pixels=self.max_pixels, **extra)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
@@ -309,8 +318,10 @@ class CocoDataModule(DetectionDataModule):
             t = self.split("train")
             cats = (t.class_names, t.category_ids)  # share the training class indices
         return self.cache.get_or_parse(
-            "coco", [ann, imgs], {"images": str(imgs), "verify": self.verify, "cats": cats, "split": split},
-            lambda: parse_coco(ann, imgs, categories=cats, verify=self.verify, name=f"{Path(ann).name}"),
+            "coco", [ann, imgs], {"images": str(imgs), "verify": self.verify, "cats": cats, "split": split,
+                                  "max_pixels": self.max_pixels},
+            lambda: parse_coco(ann, imgs, categories=cats, verify=self.verify, name=f"{Path(ann).name}",
+                               max_pixels=self.max_pixels),
         )
 
 
@@ -353,8 +364,10 @@ class VOCDataModule(DetectionDataModule):
             return None
         return self.cache.get_or_parse(
             "voc", voc_sources(sets),
-            {"sets": sets, "names": self._names, "difficult": self.keep_difficult, "verify": self.verify},
-            lambda: parse_voc(sets, self._names, keep_difficult=self.keep_difficult, verify=self.verify),
+            {"sets": sets, "names": self._names, "difficult": self.keep_difficult, "verify": self.verify,
+             "max_pixels": self.max_pixels},
+            lambda: parse_voc(sets, self._names, keep_difficult=self.keep_difficult, verify=self.verify,
+                              max_pixels=self.max_pixels),
         )
 
 
@@ -375,8 +388,9 @@ class YoloDataModule(DetectionDataModule):
         if not self._data.get(split):
             return None
         return self.cache.get_or_parse(
-            "yolo", yolo_sources(self.data_yaml, split), {"split": split, "verify": self.verify},
-            lambda: parse_yolo(self._data, split, verify=self.verify),
+            "yolo", yolo_sources(self.data_yaml, split), {"split": split, "verify": self.verify,
+                                                          "max_pixels": self.max_pixels},
+            lambda: parse_yolo(self._data, split, verify=self.verify, max_pixels=self.max_pixels),
         )
 
 

@@ -38,7 +38,7 @@ from torch.utils.data import Dataset
 
 from .image_cache import CacheMode, ResizedImages
 from .order import EpochWindows
-from .images import ImageLoadError, list_images, read_image
+from .images import MAX_PIXELS, ImageLoadError, list_images, read_image
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
@@ -66,6 +66,7 @@ class DetectionDataset(Dataset):
     ``cache_images`` "ram" / "disk" fills that cache when the dataset is built (``cache_dir`` for "disk");
     ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample. ``mosaic_window``:
     positions of the epoch order that partners are drawn from (see the module doc; the DataModule uses the batch size).
+    ``max_pixels``: images with more pixels are never decoded (they fail like an unreadable file).
     """
 
     def __init__(
@@ -81,6 +82,7 @@ class DetectionDataset(Dataset):
         cache_dir: str | os.PathLike | None = None,
         buffer_bytes: int = 0,
         mosaic_window: int = 16,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -89,6 +91,7 @@ class DetectionDataset(Dataset):
         self.augment = augment
         self.report = report if report is not None else DatasetReport()
         self.max_retries = max_retries
+        self.max_pixels = max_pixels
         # default: torch's seed in the constructing (main) process, i.e. the one ``seed_everything`` set
         self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
         self.rng = np.random.default_rng(self.seed)  # re-seeded per training sample by _seed_sample
@@ -103,7 +106,8 @@ class DetectionDataset(Dataset):
         self._reported: set[int] = set()
         self._pid: int | None = None
         self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
-                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes)
+                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes,
+                                    max_pixels=max_pixels)
         if cache_images is not None and augment is not None:
             self.images.fill(on_error=self._mark_failed)
 
@@ -290,7 +294,7 @@ class DetectionDataset(Dataset):
     def _eval_item(self, i: int) -> dict[str, Any]:
         r = self.records[i]
         try:
-            img = read_image(r.file)
+            img = read_image(r.file, max_pixels=self.max_pixels)
         except ImageLoadError as e:
             self._failed[i] = 1
             log.warning("%s: %s (evaluated as an empty grey image)", e.file, e.reason)

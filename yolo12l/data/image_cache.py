@@ -32,16 +32,17 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .images import ImageLoadError, read_image
+from .images import MAX_PIXELS, ImageLoadError, read_image
 
 log = logging.getLogger("yolo12l.data")
 CacheMode = Literal["ram", "disk"]
 _VERSION = 1
 
 
-def decode_resized(file: str | os.PathLike, imgsz: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB with long side ``imgsz`` (bilinear; JPEGs first reduced in the DCT while >= imgsz)."""
-    img = read_image(file, draft_size=imgsz)
+def decode_resized(file: str | os.PathLike, imgsz: int, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """(h, w, 3) uint8 RGB with long side ``imgsz`` (bilinear; JPEGs first reduced in the DCT while >= imgsz);
+    :class:`ImageLoadError` for more than ``max_pixels`` pixels."""
+    img = read_image(file, draft_size=imgsz, max_pixels=max_pixels)
     h, w = img.shape[:2]
     k = imgsz / max(h, w)
     if k != 1:
@@ -89,10 +90,10 @@ class ResizedImages:
 
     def __init__(self, files: Sequence[str], imgsz: int, sizes: Sequence[tuple[int, int]] | None = None,
                  cache: CacheMode | None = None, cache_dir: str | os.PathLike | None = None, buffer_bytes: int = 0,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, max_pixels: int | None = MAX_PIXELS) -> None:
         if cache not in (None, "ram", "disk"):
             raise ValueError(f"cache_images must be None, 'ram' or 'disk', got {cache!r}")
-        self.files, self.imgsz = list(files), int(imgsz)
+        self.files, self.imgsz, self.max_pixels = list(files), int(imgsz), max_pixels
         self.sizes = list(sizes) if sizes is not None else None
         self.cache: CacheMode | None = cache
         self.threads = threads or min(8, os.cpu_count() or 1)
@@ -156,7 +157,7 @@ class ResizedImages:
             if self.cache == "disk" and self._npy(i).is_file():
                 return
             try:
-                img = decode_resized(self.files[i], self.imgsz)
+                img = decode_resized(self.files[i], self.imgsz, self.max_pixels)
             except ImageLoadError as e:
                 if on_error is not None:
                     on_error(i, e)
@@ -221,4 +222,4 @@ class ResizedImages:
 
     def _decode(self, i: int) -> np.ndarray:
         self.decodes += 1
-        return decode_resized(self.files[i], self.imgsz)
+        return decode_resized(self.files[i], self.imgsz, self.max_pixels)

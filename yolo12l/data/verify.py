@@ -13,7 +13,7 @@ from typing import Literal
 
 import numpy as np
 
-from .images import ImageInfo, ImageLoadError, probe_image
+from .images import MAX_PIXELS, ImageInfo, ImageLoadError, probe_image
 from .records import DatasetReport, ImageRecord, IssueKind, assign_image_ids, image_id_from_stem, sanitize_boxes
 
 VerifyMode = Literal["header", "full", "none"]
@@ -41,10 +41,11 @@ class Entry:
     crowd_areas: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
 
 
-def probe_all(files: list[Path], full: bool = False, threads: int = 8) -> list[ImageInfo | ImageLoadError]:
+def probe_all(files: list[Path], full: bool = False, threads: int = 8,
+              max_pixels: int | None = MAX_PIXELS) -> list[ImageInfo | ImageLoadError]:
     def one(f: Path) -> ImageInfo | ImageLoadError:
         try:
-            return probe_image(f, full=full)
+            return probe_image(f, full=full, max_pixels=max_pixels)
         except ImageLoadError as e:
             return e
 
@@ -54,14 +55,16 @@ def probe_all(files: list[Path], full: bool = False, threads: int = 8) -> list[I
         return list(ex.map(one, files, chunksize=64))
 
 
-def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header") -> list[ImageRecord]:
+def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header",
+                  max_pixels: int | None = MAX_PIXELS) -> list[ImageRecord]:
     """Verifies images and boxes of ``entries``; returns the usable records and updates ``report`` totals.
 
     verify="none" trusts the annotated sizes and never opens an image (entries without a size, or with
-    normalised boxes, are still probed).
+    normalised boxes, are still probed); images over ``max_pixels`` (probed or annotated size) are skipped.
     """
     need_probe = [verify != "none" or e.size is None or e.normalized for e in entries]
-    probed = probe_all([e.file for e, n in zip(entries, need_probe) if n], full=verify == "full")
+    probed = probe_all([e.file for e, n in zip(entries, need_probe) if n], full=verify == "full",
+                       max_pixels=max_pixels)
     it = iter(probed)
     records: list[ImageRecord] = []
     for e, n in zip(entries, need_probe):
@@ -83,6 +86,10 @@ def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMod
                            "real size used, boxes clipped to it")
         else:
             w, h = e.size  # type: ignore[misc]
+            if max_pixels is not None and w * h > max_pixels:
+                report.add(IssueKind.TOO_LARGE, file, f"annotated size {w}x{h} is over the max_pixels limit of "
+                                                      f"{max_pixels / 1e6:g} Mpx: image skipped")
+                continue
         boxes = np.asarray(e.boxes, np.float64).reshape(-1, 4)
         if e.normalized:
             boxes = boxes * np.array([w, h, w, h], np.float64)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, MAX_PIXELS
 from .records import DatasetReport, IssueKind, NoUsableDataError, ParsedSplit
 from .verify import Entry, VerifyMode, build_records
 
@@ -123,7 +123,7 @@ def _read_labels(lbl: Path, nc: int, file: str, report: DatasetReport) -> tuple[
 
 
 def parse_yolo(data_yaml: str | os.PathLike | dict, split: str = "train", *, verify: VerifyMode = "header",
-               name: str | None = None) -> ParsedSplit:
+               name: str | None = None, max_pixels: int | None = MAX_PIXELS) -> ParsedSplit:
     """Parses one split of a YOLO txt dataset described by ``data_yaml`` (path or loaded dict)."""
     data = data_yaml if isinstance(data_yaml, dict) else load_data_yaml(data_yaml)
     names: list[str] = data["names"]
@@ -135,7 +135,7 @@ def parse_yolo(data_yaml: str | os.PathLike | dict, split: str = "train", *, ver
         entries.append(Entry(f, None, None, b, lab, normalized=True))
     for lbl in orphan_labels(files, sources):
         report.add(IssueKind.LABEL_WITHOUT_IMAGE, str(lbl), "label file without an image: its boxes are not used")
-    records = build_records(entries, report, verify)
+    records = build_records(entries, report, verify, max_pixels)
     return ParsedSplit(records, names, list(range(len(names))), report)
 
 
