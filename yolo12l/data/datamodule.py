@@ -198,9 +198,15 @@ class DetectionDataModule(L.LightningDataModule):
             return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep,
                                    max_pixels=self.max_pixels)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
-                 "buffer_bytes": int(self.image_buffer_mb * 2**20), "mosaic_window": self.batch_size} if train else {}
+                 "buffer_bytes": int(self.image_buffer_mb * 2**20), "mosaic_window": self.batch_size,
+                 "cache_ranks": self._local_ranks()} if train else {}
         return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep,
                                 max_pixels=self.max_pixels, **extra)
+
+    def _local_ranks(self) -> int | None:
+        """Training processes on this node (the trainer's devices under DDP), for the shared RAM image cache."""
+        tr = self.trainer
+        return int(tr.num_devices) if tr is not None and tr.world_size > 1 else None
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:

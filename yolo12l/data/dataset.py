@@ -66,7 +66,8 @@ class DetectionDataset(Dataset):
     ``cache_images`` "ram" / "disk" fills that cache when the dataset is built (``cache_dir`` for "disk");
     ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample. ``mosaic_window``:
     positions of the epoch order that partners are drawn from (see the module doc; the DataModule uses the batch size).
-    ``max_pixels``: images with more pixels are never decoded (they fail like an unreadable file).
+    ``max_pixels``: images with more pixels are never decoded (they fail like an unreadable file). ``cache_ranks``:
+    processes of this node sharing the ``ram`` cache (the DataModule passes the trainer's local DDP ranks).
     """
 
     def __init__(
@@ -83,6 +84,7 @@ class DetectionDataset(Dataset):
         buffer_bytes: int = 0,
         mosaic_window: int = 16,
         max_pixels: int | None = MAX_PIXELS,
+        cache_ranks: int | None = None,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -107,7 +109,7 @@ class DetectionDataset(Dataset):
         self._pid: int | None = None
         self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
                                     cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes,
-                                    max_pixels=max_pixels)
+                                    max_pixels=max_pixels, local_ranks=cache_ranks)
         if cache_images is not None and augment is not None:
             self.images.fill(on_error=self._mark_failed)
 
