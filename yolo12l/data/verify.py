@@ -6,6 +6,10 @@ sanitises boxes and fills the :class:`DatasetReport`.
 """
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +21,27 @@ from .images import MAX_PIXELS, ImageInfo, ImageLoadError, probe_image
 from .records import DatasetReport, ImageRecord, IssueKind, assign_image_ids, image_id_from_stem, sanitize_boxes
 
 VerifyMode = Literal["header", "full", "none"]
+log = logging.getLogger("yolo12l.data")
+PROGRESS_MIN = 2000  # image checks of at least this many files show progress
+
+
+def progress(items: Iterable, total: int, desc: str, every_s: float = 10.0) -> Iterator:
+    """``items`` passed through with a progress display: a tqdm bar on a terminal, else a log line every
+    ``every_s`` seconds and one at the end (so long checks are never silent in a log file)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, unit="img", mininterval=0.5, leave=False)
+        return
+    t0 = last = time.monotonic()
+    k = 0
+    for k, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every_s:
+            log.info("%s: %d/%d (%.0f%%, %.0f s)", desc, k, total, 100 * k / max(1, total), now - t0)
+            last = now
+    log.info("%s: %d done in %.1f s", desc, k, time.monotonic() - t0)
 
 
 @dataclass
@@ -52,7 +77,10 @@ def probe_all(files: list[Path], full: bool = False, threads: int = 8,
     if len(files) < 32:
         return [one(f) for f in files]
     with ThreadPoolExecutor(threads) as ex:
-        return list(ex.map(one, files, chunksize=64))
+        results = ex.map(one, files, chunksize=64)
+        if len(files) >= PROGRESS_MIN:
+            results = progress(results, len(files), "checking images")
+        return list(results)
 
 
 def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header",
