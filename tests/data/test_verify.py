@@ -1,4 +1,4 @@
-"""Long image checks are never silent: a progress line in logs (a tqdm bar on a terminal)."""
+"""verify.py: long image checks are never silent (a progress line in logs, a tqdm bar on a terminal)."""
 import logging
 
 from datatest_utils import save_rgb, solid_image
