@@ -425,9 +425,9 @@ def main() -> None:
         for name, fn in [("fit", lambda: section_fit(cfg, device, have_ul, rec, over_budget)),
                          ("host_syncs", lambda: section_syncs(cfg, device, rec)),
                          ("loader", lambda: section_loader(cfg, have_ul, rec, Path(tmp))),
-                         ("large_loader", lambda: section_large_loader(cfg, have_ul, rec, Path(tmp))),
                          ("ddp", lambda: finish_ddp(early if early is not None
-                                                    else start_ddp(cfg, device, False, Path(tmp)), rec))]:
+                                                    else start_ddp(cfg, device, False, Path(tmp)), rec)),
+                         ("large_loader", lambda: section_large_loader(cfg, have_ul, rec, Path(tmp)))]:
             ts = time.time()
             if over_budget():
                 rec[name] = {"skipped": "time budget"}
