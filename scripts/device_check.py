@@ -52,7 +52,7 @@ PRECISIONS = ["bf16-mixed", "16-mixed"]
 FULL = {"imgsz": 640, "batch": 64, "warmup": 5, "steps": 15, "workers": 16, "images": 512, "loader_warmup": 16,
         "loader_batches": 16, "budget_s": 420, "large_images": 3000, "large_warmup": 8, "large_batches": 16}
 DRY = {"imgsz": 64, "batch": 2, "warmup": 0, "steps": 1, "workers": 2, "images": 4, "loader_warmup": 1,
-       "loader_batches": 2, "budget_s": 240, "large_images": 8, "large_warmup": 1, "large_batches": 2}
+       "loader_batches": 2, "budget_s": 400, "large_images": 8, "large_warmup": 1, "large_batches": 2}
 
 
 def make_yolo_dataset(root: Path, n: int, seed: int = 0) -> Path:
