@@ -95,7 +95,10 @@ def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMod
                        max_pixels=max_pixels)
     it = iter(probed)
     records: list[ImageRecord] = []
-    for e, n in zip(entries, need_probe):
+    pairs: Iterable = zip(entries, need_probe)
+    if len(entries) >= PROGRESS_MIN:
+        pairs = progress(pairs, len(entries), "checking boxes")
+    for e, n in pairs:
         file = str(e.file)
         info = next(it) if n else None
         if isinstance(info, ImageLoadError):
