@@ -92,7 +92,7 @@ def main() -> None:
             if p.returncode:
                 sys.exit(p.stderr[-3000:])
             runs[name] = json.loads(p.stdout.strip().splitlines()[-1])
-            runs[name]["log_lines"] = [line for line in p.stderr.splitlines() if "checking images" in line]
+            runs[name]["log_lines"] = [line for line in p.stderr.splitlines() if "checking " in line]
             print(f"{name:36s} {runs[name]['seconds']:7.1f} s ({runs[name]['cpu_s']:.1f} CPU-s)  peak RSS {runs[name]['peak_rss_mb']:7.0f} MB  "
                   f"{runs[name]['images']} images, {runs[name]['boxes']} boxes", flush=True)
     rec = {"benchmark": "startup_at_scale", "images": a.images, "boxes": a.boxes, "generate_s": round(gen_s, 1),
