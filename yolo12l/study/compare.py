@@ -174,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     config = load_study_config(args.config, args.out)
     lat = latency_settings(config)
     if args.heartbeat <= 0 or args.grace <= args.heartbeat:
-        raise ConfigError(f"--grace ({args.grace}) must exceed --heartbeat ({args.heartbeat}) > 0")
+        raise ConfigError(f"need --grace ({args.grace}) > --heartbeat ({args.heartbeat}) > 0")
     config.out.mkdir(parents=True, exist_ok=True)
     if not args.report_only:
         prepare_runs(config)

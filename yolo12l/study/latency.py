@@ -153,12 +153,12 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if args.imgsz <= 0 or args.imgsz % 32:
-        raise ConfigError(f"--imgsz must be a positive multiple of 32, got {args.imgsz}")
+        raise ConfigError(f"image size --imgsz must be a positive multiple of 32, got {args.imgsz}")
     if args.runs < 1 or args.warmup < 0 or any(b < 1 for b in args.batch):
-        raise ConfigError(f"--runs must be >= 1, --warmup >= 0, --batch >= 1 (got {args.runs}, {args.warmup}, "
+        raise ConfigError(f"need --runs >= 1, --warmup >= 0, --batch >= 1 (got {args.runs}, {args.warmup}, "
                           f"{args.batch})")
     if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"--device {args.device}: CUDA is not available on this machine")
+        raise ConfigError(f"device {args.device}: CUDA is not available on this machine")
     if args.threads:
         torch.set_num_threads(args.threads)
     net = load_network(args.model, args.nc)
