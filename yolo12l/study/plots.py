@@ -9,6 +9,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 
 from .stats import mean_std  # noqa: E402
 
@@ -31,6 +32,7 @@ def plot_curves(curves: dict[str, dict[int, list[list[float]]]], path: Path) -> 
             ax.plot([e + 1 for e, _ in c], [100 * v for _, v in c], color=color, lw=0.6, alpha=0.35)
         ax.plot(x, means, color=color, lw=2, marker="o", ms=3, label=f"{variant} (n={len(seeds)})")
         ax.fill_between(x, lows, highs, color=color, alpha=0.18, lw=0)
+    ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("val mAP50-95 (%)")
     ax.set_title("Validation mAP50-95: mean over seeds ± 1 std (thin: seeds)", fontsize=10)

@@ -282,7 +282,7 @@ def finish(study: Any, cfg: TuneConfig) -> str:
         head = (f"# yolo12l tune: trial {best.number} of {cfg.source} ("
                 + ", ".join(f"{o} {v:.4f}" for o, v in zip(cfg.objectives, best.values)) + ")\n"
                 + "".join(f"#   {k}: {v}\n" for k, v in best.params.items())
-                + "# run: yolo12l fit --config best.yaml\n")
+                + f"# run: yolo12l fit --config {cfg.out / 'best.yaml'}\n")
         write_atomic(cfg.out / "best.yaml", head + yaml.safe_dump(config, sort_keys=False))
         lines.append(f"best: trial {best.number} ({', '.join(f'{k}={v}' for k, v in best.params.items())}): "
                      + ", ".join(f"{o} {v:.4f}" for o, v in zip(cfg.objectives, best.values))
