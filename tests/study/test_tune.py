@@ -1,4 +1,5 @@
-"""``yolo12l tune`` end to end: a pruned TPE search over real fits, best.yaml runnable with ``yolo12l fit``."""
+"""``yolo12l tune`` end to end: a pruned TPE search over real 2-process DDP fits (CPU, gloo), best.yaml runnable
+with ``yolo12l fit``."""
 from __future__ import annotations
 
 import csv
@@ -13,9 +14,11 @@ from conftest import REPO, fit_overrides, yolo12l
 pytestmark = pytest.mark.xdist_group("multiprocess")
 
 
-def test_tune_prunes_and_writes_a_runnable_best_yaml(tmp_path, datasets_dir, reference_dir):
+def test_tune_under_ddp_prunes_and_writes_a_runnable_best_yaml(tmp_path, datasets_dir, reference_dir):
     out = tmp_path / "out"
-    tune = {"base": str(REPO / "configs" / "yolo-format.yaml"), "overrides": fit_overrides(datasets_dir, reference_dir),
+    ddp = {"trainer.devices": 2, "trainer.strategy": "ddp"}  # rank 0 reports to Optuna, its decision is broadcast
+    tune = {"base": str(REPO / "configs" / "yolo-format.yaml"),
+            "overrides": {**fit_overrides(datasets_dir, reference_dir), **ddp},
             "out": str(out), "trials": 3, "seed": 0, "pruner": {"type": "median", "startup_trials": 1,
                                                                "warmup_epochs": 0},
             "space": {"model.lr0": {"low": 1e-4, "high": 1e-2, "log": True},
@@ -39,6 +42,7 @@ def test_tune_prunes_and_writes_a_runnable_best_yaml(tmp_path, datasets_dir, ref
             assert len(records) == t.user_attrs["pruned_epoch"] + 1 < 2
         else:
             assert len(records) == 2 and t.value == pytest.approx(records[-1]["mAP50-95"])
+        assert "MEMBER: 2/2" in (folder / "fit.log").read_text()  # two ranks
         config = yaml.safe_load((folder / "config.yaml").read_text())
         assert config["model"]["lr0"] == pytest.approx(t.params["model.lr0"])
     history = list(csv.DictReader((out / "history.csv").open()))
@@ -51,7 +55,8 @@ def test_tune_prunes_and_writes_a_runnable_best_yaml(tmp_path, datasets_dir, ref
     assert best["model"]["optimizer"] == study.best_trial.params["model.optimizer"]
     assert best["trainer"]["default_root_dir"] == str((out / "best").resolve())
     assert not any("OptunaPruning" in c["class_path"] for c in best["trainer"]["callbacks"])
-    fit = yolo12l("fit", "--config", str(out / "best.yaml"), "--trainer.max_epochs", "1", cwd=tmp_path)
+    fit = yolo12l("fit", "--config", str(out / "best.yaml"), "--trainer.max_epochs", "1", "--trainer.devices", "1",
+                  "--trainer.strategy", "auto", cwd=tmp_path)
     log = fit.communicate(timeout=600)[0]
     assert fit.returncode == 0, log[-4000:]
     assert (out / "best" / "logs" / "version_0" / "checkpoints" / "last.ckpt").is_file()
