@@ -14,13 +14,13 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-
 from conftest import yolo12l
+
 from yolo12l.cli import main
 
 pytestmark = pytest.mark.xdist_group("multiprocess")  # subprocess-heavy: one xdist worker runs them in turn
 
-ATTEMPT = re.compile(r"^# \d{4}-\d\d-\d\d .* fit --config (\S+)( --ckpt_path (\S+))?$", re.M)
+ATTEMPT = re.compile(r"^# \d{4}-\d\d-\d\d .* fit --config (\S+)( --ckpt_path (\S+))?$", re.MULTILINE)
 
 
 def attempts(run: Path) -> list[re.Match]:
@@ -53,7 +53,7 @@ def test_two_processes_split_a_grid_and_the_table_is_recomputable(make_study, tm
     # every run trained exactly once, by one of the two processes, and both processes trained
     trained_by = {}
     for i, log in enumerate(logs):
-        for name in re.findall(r"^compare: (\S+): training", log, re.M):
+        for name in re.findall(r"^compare: (\S+): training", log, re.MULTILINE):
             assert name not in trained_by, f"{name} trained twice"
             trained_by[name] = i
     assert sorted(trained_by) == ["halo/seed0", "halo/seed1", "yolo12n/seed0", "yolo12n/seed1"]

@@ -20,11 +20,12 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ..errors import ConfigError
 
@@ -106,10 +107,10 @@ def benchmark(net: nn.Module, imgsz: int = 640, batches: tuple[int, ...] = (1,),
         for b in batches:
             u8 = torch.randint(0, 256, (b, 3, imgsz, imgsz), generator=gen, dtype=torch.uint8).to(dev)
             x = (u8.float() / 255).to(dtype)
-            row = {"forward": summarize(time_calls(lambda: run_net(x), warmup, runs, dev))}
+            row = {"forward": summarize(time_calls(lambda x=x: run_net(x), warmup, runs, dev))}
             if end_to_end:
                 row["end_to_end"] = summarize(time_calls(
-                    lambda: postprocess(run_net((u8.float() / 255).to(dtype)), conf=conf, iou=0.7, max_det=300),
+                    lambda u8=u8: postprocess(run_net((u8.float() / 255).to(dtype)), conf=conf, iou=0.7, max_det=300),
                     warmup, runs, dev))
             results[f"batch{b}"] = row
     return {"protocol": protocol, "results": results}

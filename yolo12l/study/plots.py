@@ -8,10 +8,10 @@ from typing import Any
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
+import matplotlib.pyplot as plt
+import matplotlib.ticker
 
-from .stats import mean_std  # noqa: E402
+from .stats import mean_std
 
 
 def plot_curves(curves: dict[str, dict[int, list[list[float]]]], path: Path) -> Path:

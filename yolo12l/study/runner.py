@@ -22,8 +22,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
@@ -60,12 +61,22 @@ def resolve_fit_config(bases: list[Path], overrides: dict[str, Any], seed: int |
     return yaml.safe_load(buf.getvalue())
 
 
-def _die_with_parent() -> None:  # runs in the child before exec
-    os.setsid()  # its own process group: the driver can stop a fit and every process it started (DDP ranks)
-    if sys.platform.startswith("linux"):
-        import ctypes
+def _libc_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PRCTL = _libc_prctl()  # looked up here: the child between fork and exec only calls it (no import, no lookup)
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: killed when the driver dies, even by SIGKILL
 
 
 class RunFolder:
@@ -152,8 +163,10 @@ def run_fit(folder: RunFolder, env: dict[str, str] | None = None, keep_going: Ca
     with folder.log_file.open("a") as log:
         log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         log.flush()
+        # its own session: the driver can stop the fit and every process it started (DDP ranks) as a group
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
-                                preexec_fn=_die_with_parent if os.name == "posix" else None)
+                                start_new_session=os.name == "posix",
+                                preexec_fn=_die_with_parent if _PRCTL is not None else None)  # noqa: PLW1509
         try:
             while proc.poll() is None:
                 if keep_going is not None and not keep_going():

@@ -274,8 +274,8 @@ def finish(study: Any, cfg: TuneConfig) -> str:
     write_atomic(cfg.out / "history.csv", history_csv(study, cfg))
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
-    lines = [f"tune: {sum(counts.values())} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
-             f"{counts['FAIL']} failed; history: {cfg.out / 'history.csv'}"]
+    lines = [(f"tune: {sum(counts.values())} trials: {counts['COMPLETE']} complete, {counts['PRUNED']} pruned, "
+              f"{counts['FAIL']} failed; history: {cfg.out / 'history.csv'}")]
     best = best_trial(study, len(cfg.objectives) > 1)
     if best is not None:
         config = resolve_fit_config(cfg.base, {**cfg.overrides, **best.params}, None, (cfg.out / "best").resolve())
