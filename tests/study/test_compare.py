@@ -139,3 +139,16 @@ def test_kill_9_then_only_unfinished_runs_train(make_study, tmp_path):
     assert json.loads((seed1 / "result.json").read_text())["epochs"] == 3
     row = next(csv.DictReader((out / "study.csv").open()))
     assert row["n"] == "2" and row["failed"] == ""
+
+
+def test_a_failed_run_is_named_and_counted(make_study, tmp_path):
+    study = make_study({"broken": {"model.model": "no-such-model.yaml"}}, [0])
+    proc = yolo12l("compare", "--config", str(study), cwd=tmp_path)
+    log = proc.communicate(timeout=600)[0]
+    assert proc.returncode == 1, log[-4000:]  # the table is written, the exit status says not everything finished
+    assert "compare: broken/seed0: FAILED (exit status 2)" in log and "no-such-model.yaml" in log
+    out = tmp_path / "out"
+    row = next(csv.DictReader((out / "study.csv").open()))
+    assert row["variant"] == "broken" and row["n"] == "0" and row["failed"] == "broken/seed0"
+    assert "not in the table (failed or unfinished): broken/seed0" in (out / "study.md").read_text()
+    assert json.loads((out / "runs" / "broken" / "seed0" / "failed.json").read_text())["returncode"] == 2
