@@ -1,25 +1,11 @@
-"""A tiny study on ../shared/datasets/shapes_tiny: yolo12n variants fine-tuned from the Ultralytics shapes
-checkpoint (so two epochs give non-zero, seed-dependent mAP), 64 px, two epochs, no loader workers."""
+"""Fixtures of the study tests."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
-
-REPO = Path(__file__).resolve().parents[2]
-
-
-def fit_overrides(datasets: Path, reference: Path, epochs: int = 2) -> dict:
-    return {"data.init_args.data_yaml": str(datasets / "shapes_tiny" / "data.yaml"),
-            "model.weights": str(reference / "yolo12n_shapes_ultralytics.pt"),
-            "data.init_args.imgsz": 64, "data.init_args.batch_size": 16, "data.init_args.num_workers": 0,
-            "data.init_args.persistent_workers": False, "data.init_args.pin_memory": False,
-            "model.nominal_batch_size": 16, "model.warmup_epochs": 0, "model.save_plots": False,
-            "trainer.max_epochs": epochs, "trainer.accelerator": "cpu", "trainer.enable_model_summary": False}
+from study_helpers import REPO, fit_overrides
 
 
 @pytest.fixture
@@ -33,16 +19,3 @@ def make_study(tmp_path, datasets_dir, reference_dir):
         path.write_text(yaml.safe_dump(study, sort_keys=False))
         return path
     return make
-
-
-def command_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("OMP_NUM_THREADS", "1")
-    return env
-
-
-def yolo12l(*args: str, cwd: Path) -> subprocess.Popen:
-    """``yolo12l <args>`` as a subprocess of this checkout (output captured, text)."""
-    return subprocess.Popen([sys.executable, "-m", "yolo12l.cli", *args], cwd=cwd, env=command_env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 import torch
-from conftest import yolo12l
+from study_helpers import yolo12l
 
 from yolo12l.cli import main
 

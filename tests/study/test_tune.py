@@ -8,7 +8,7 @@ import json
 import optuna
 import pytest
 import yaml
-from conftest import REPO, fit_overrides, yolo12l
+from study_helpers import REPO, fit_overrides, yolo12l
 
 pytestmark = pytest.mark.xdist_group("multiprocess")
 
