@@ -203,8 +203,11 @@ def run_one(study: Any, cfg: TuneConfig, args: argparse.Namespace, spec: str) ->
         values.append(rep["results"]["batch1"]["forward"]["median_ms"])
         trial.set_user_attr("latency_protocol", rep["protocol"])
     study.tell(trial, values=values)
-    print(f"tune: trial {trial.number}: " + ", ".join(f"{o} {v:.4f}" for o, v in zip(cfg.objectives, values)),
-          flush=True)
+    print(f"tune: trial {trial.number}: " + ", ".join(_fmt(o, v) for o, v in zip(cfg.objectives, values)), flush=True)
+
+
+def _fmt(objective: str, value: float) -> str:
+    return f"latency {value:.1f} ms" if objective == "latency" else f"{objective} {value:.4f}"
 
 
 def best_trial(study: Any, multi: bool) -> Any:
@@ -244,7 +247,8 @@ def tune_plots(study: Any, cfg: TuneConfig) -> tuple[list[Path], list[str]]:
     plots = {"optimization_history": lambda: vis.plot_optimization_history(study, **target),
              "param_importances": lambda: vis.plot_param_importances(study, **target)}
     if multi:
-        plots["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=cfg.objectives)
+        plots["pareto_front"] = lambda: vis.plot_pareto_front(study, target_names=[
+            "mAP50-95", f"latency (ms, batch 1 forward, {cfg.latency['imgsz']} px)"])
     else:
         plots["intermediate_values"] = lambda: vis.plot_intermediate_values(study)
     written, skipped = [], []
@@ -280,12 +284,12 @@ def finish(study: Any, cfg: TuneConfig) -> str:
     if best is not None:
         config = resolve_fit_config(cfg.base, {**cfg.overrides, **best.params}, None, (cfg.out / "best").resolve())
         head = (f"# yolo12l tune: trial {best.number} of {cfg.source} ("
-                + ", ".join(f"{o} {v:.4f}" for o, v in zip(cfg.objectives, best.values)) + ")\n"
+                + ", ".join(_fmt(o, v) for o, v in zip(cfg.objectives, best.values)) + ")\n"
                 + "".join(f"#   {k}: {v}\n" for k, v in best.params.items())
                 + f"# run: yolo12l fit --config {cfg.out / 'best.yaml'}\n")
         write_atomic(cfg.out / "best.yaml", head + yaml.safe_dump(config, sort_keys=False))
         lines.append(f"best: trial {best.number} ({', '.join(f'{k}={v}' for k, v in best.params.items())}): "
-                     + ", ".join(f"{o} {v:.4f}" for o, v in zip(cfg.objectives, best.values))
+                     + ", ".join(_fmt(o, v) for o, v in zip(cfg.objectives, best.values))
                      + f" -> {cfg.out / 'best.yaml'}")
     else:
         lines.append("best: no trial completed: no best.yaml written")
