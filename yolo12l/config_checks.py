@@ -113,6 +113,8 @@ DATA_RULES: dict[str, Rule] = {
     "fliplr": FRACTION,
     "min_box_size": _at_least(0),
     "min_visibility": FRACTION,
+    "tiles": ((lambda x: isinstance(x, bool)), "true or false"),
+    "tile_empty": FRACTION,
     "cache_images": ((lambda x: x in (None, "ram", "disk")), "null, ram or disk"),
     "image_buffer_mb": _at_least(0),
     "verify": _one_of("header", "full", "none"),

@@ -61,6 +61,10 @@ class DetectionDataModule(L.LightningDataModule):
         num_workers, pin_memory, persistent_workers: DataLoader settings (persistent only if workers > 0).
         mosaic, mixup, close_mosaic, degrees, translate, scale, shear, hsv_h, hsv_s, hsv_v, fliplr,
         min_box_size, min_visibility: see :class:`AugmentConfig`.
+        tiles: train on random ``imgsz x imgsz`` crops of the ORIGINAL images (not the whole image resized to
+            ``imgsz``), composable with mosaic (every mosaic part is a tile) and the rest of the augmentation; for
+            small objects on large images, validated with ``--slice imgsz`` (docs/small_objects.md).
+            ``tile_empty``: the fraction of tiles drawn without an object (the others contain a random one).
         cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
         cache_images: training images decoded and resized once, ``"ram"`` (checked against the free memory) or
             ``"disk"`` (``.npy`` files under ``cache_dir/images``); None (default) decodes them per sample.
@@ -96,6 +100,8 @@ class DetectionDataModule(L.LightningDataModule):
         fliplr: float = 0.5,
         min_box_size: float = 2.0,
         min_visibility: float = 0.1,
+        tiles: bool = False,
+        tile_empty: float = 0.1,
         cache_dir: PathLike | None = None,
         cache: bool = True,
         cache_images: str | None = None,
@@ -116,7 +122,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.augment = AugmentConfig(
             mosaic=mosaic, mixup=mixup, close_mosaic=close_mosaic, degrees=degrees, translate=translate,
             scale=scale, shear=shear, hsv_h=hsv_h, hsv_s=hsv_s, hsv_v=hsv_v, fliplr=fliplr,
-            min_box_size=min_box_size, min_visibility=min_visibility,
+            min_box_size=min_box_size, min_visibility=min_visibility, tiles=tiles, tile_empty=tile_empty,
         )
         self.cache = AnnotationCache(cache_dir, enabled=cache)
         self.cache_images = cache_images

@@ -39,6 +39,7 @@ from torch.utils.data import Dataset
 from .image_cache import CacheMode, ResizedImages
 from .order import EpochWindows
 from .images import MAX_PIXELS, ImageLoadError, list_images, read_image, unique_names
+from .tiles import crop_tile, random_tile
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
@@ -241,10 +242,38 @@ class DetectionDataset(Dataset):
         window = self._windows(self.epoch, index)
         return int(window[int(self.rng.integers(len(window)))])
 
+    def load_tile(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        """Tile training (``augment.tiles``): record ``i`` (or a replacement, as :meth:`load_resized`) decoded at
+        its original resolution and cut to a random ``imgsz``-sized tile (:mod:`yolo12l.data.tiles`, drawn from
+        ``self.rng``). Returns (index used, tile (h, w, 3) uint8, its boxes (n, 4) pixels, labels (n,))."""
+        cfg = self.augment
+        assert cfg is not None
+        for _ in range(self.max_retries):
+            if self._failed[i]:
+                i = self._random_ok_index()
+                continue
+            r = self.records[i]
+            key = ("original", i)
+            try:
+                img = self._memo.get(key) if self._memo is not None else None  # type: ignore[call-overload]
+                if img is None:
+                    img = read_image(r.file, max_pixels=self.max_pixels)
+                    if self._memo is not None:
+                        self._memo[key] = img  # type: ignore[index]
+            except ImageLoadError as e:
+                self._mark_failed(i, e)
+                i = self._random_ok_index()
+                continue
+            boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
+            window = random_tile(self.rng, img.shape[:2], boxes, self.imgsz, cfg.tile_empty)
+            return (i, *crop_tile(img, boxes, r.labels, window, cfg))
+        raise NoUsableDataError(f"{self.max_retries} consecutive images failed to load; last: {self.records[i].file}")
+
     def _geometry(self, i: int, mosaic: bool, r: random.Random) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         index = i
-        i, img, boxes, labels = self.load_resized(i)
-        partners = [self.load_resized(self.draw_partner(index))[1:] for _ in range(3)] if mosaic else None
+        load = self.load_tile if self.augment is not None and self.augment.tiles else self.load_resized
+        i, img, boxes, labels = load(i)
+        partners = [load(self.draw_partner(index))[1:] for _ in range(3)] if mosaic else None
         return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
     def _train_item(self, index: int) -> dict[str, Any]:

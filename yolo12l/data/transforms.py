@@ -53,6 +53,8 @@ class AugmentConfig:
     min_box_size: float = 2.0
     min_visibility: float = 0.1
     max_aspect_ratio: float = 100.0
+    tiles: bool = False  # train on random imgsz crops of the original images (yolo12l.data.tiles)
+    tile_empty: float = 0.1  # fraction of tiles drawn without an object
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
