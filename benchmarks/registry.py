@@ -1,0 +1,124 @@
+"""The table of benchmarks and checks that ``python -m benchmarks`` runs, and the dispatch to one of them.
+
+Each entry names its module (``main()`` parses ``sys.argv[1:]``), what it measures in one line, and whether it needs
+``ultralytics`` / ``sahi``: ``required`` or ``optional`` (without it only yolo12l's rows). Such a benchmark started
+by an interpreter without ultralytics is re-executed under ``$YOLO12L_UL_PYTHON`` (``common.ul_python()``) with
+``YOLO_OFFLINE=1``.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+
+from benchmarks.common import child_env, module_command, ul_python
+
+REEXEC_FLAG = "YOLO12L_BENCH_REEXEC"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One runnable benchmark: module path, one-line summary, kind and its need for ultralytics."""
+
+    module: str
+    summary: str
+    ultralytics: str | None = None  # None, "optional" or "required"
+
+    @property
+    def kind(self) -> str:
+        return "check" if ".checks." in self.module else "bench"
+
+
+def _b(name: str, summary: str, ultralytics: str | None = None) -> tuple[str, Entry]:
+    return name, Entry(f"benchmarks.{name}", summary, ultralytics)
+
+
+def _c(name: str, summary: str, ultralytics: str | None = None) -> tuple[str, Entry]:
+    return name, Entry(f"benchmarks.checks.{name}", summary, ultralytics)
+
+
+BENCHMARKS: dict[str, Entry] = dict([
+    _b("bench_attention", "time and peak memory of A2 / Halo / DTAB / global attention at growing maps"),
+    _b("bench_dataloader", "train-loader images/s (mosaic, 640 px) per worker count on COCO128"),
+    _b("bench_inference", "inference speed vs Ultralytics: fused forward, postprocess, the predict commands",
+       "optional"),
+    _b("bench_loss", "DetectionLoss forward and forward+backward (batch 16, 640 px)"),
+    _b("bench_nms", "postprocess (confidence filter + NMS) on a (1, 84, 8400) output"),
+    _b("bench_quickstart", "wall time and mAP of the quickstart fit"),
+    _b("bench_sliced", "full-image vs sliced prediction on tiny objects; our sliced core vs SAHI", "optional"),
+    _b("bench_step_guard", "the whole Lightning step of this checkout vs another git revision"),
+    _b("bench_train", "train loader img/s and training step vs Ultralytics", "optional"),
+    _b("large_dataset", "generate the cached COCO-sized image set the loader benchmarks use"),
+    _b("profile_train_sample", "CPU ms per training sample and per stage, ours vs Ultralytics", "optional"),
+    _b("ram_cache_pss", "PSS memory of cache_images=ram under 2-rank DDP vs one process"),
+    _b("startup_at_scale", "start-up (parse, image check, annotation cache) on a COCO-scale annotation file"),
+    _b("step_breakdown", "where a yolo12s training step's time goes, ours vs Ultralytics", "required"),
+    _c("compare_ultralytics", "side-by-side training vs Ultralytics on synthetic shapes, one evaluator"),
+    _c("heldout_pycocotools", "validate's COCO numbers vs pycocotools on crowd regions / segmentation areas"),
+    _c("paper_parity_sensitivity", "how strongly the paper-repo parity files constrain the implementation"),
+    _c("precision_detections", "detections under bf16 autocast and float16 against float32"),
+    _c("rect_vs_square", "mAP of rect validation vs square letterbox, same weights"),
+    _c("ultralytics_val_compare", "our validation vs Ultralytics' val with the real shapes checkpoint", "required"),
+])
+
+
+def listing() -> str:
+    """One line per benchmark: name, kind, ultralytics need, summary."""
+    width = max(map(len, BENCHMARKS))
+    rows = []
+    for name, e in BENCHMARKS.items():
+        need = f"[{e.ultralytics} ultralytics] " if e.ultralytics else ""
+        rows.append(f"{name:<{width}}  {e.kind:<5}  {need}{e.summary}")
+    return "\n".join(rows)
+
+
+def _usage_error(message: str) -> SystemExit:
+    print(f"python -m benchmarks: error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def reexec_under_ultralytics(name: str, args: list[str], required: bool = True) -> None:
+    """Replaces this process by ``$YOLO12L_UL_PYTHON -m benchmarks <name> <args>`` when ultralytics is not
+    importable here; returns when it is (or, with ``required=False``, when there is no such interpreter)."""
+    if importlib.util.find_spec("ultralytics") is not None or os.environ.get(REEXEC_FLAG):
+        return
+    python = ul_python()
+    if not python.is_file():
+        if required:
+            raise _usage_error(f"{name} needs ultralytics: {python} does not exist (make it with "
+                               f"`bash scripts/setup_ultralytics.sh` or set YOLO12L_UL_PYTHON)")
+        print(f"note: ultralytics is not importable and {python} does not exist: only yolo12l's rows",
+              file=sys.stderr)
+        return
+    cmd = module_command("benchmarks", python) + [name, *args]
+    env = child_env(YOLO_OFFLINE=os.environ.get("YOLO_OFFLINE", "1"), **{REEXEC_FLAG: "1"})
+    print(f"re-running under {python} (ultralytics)", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os.execve(str(python), cmd, env)
+
+
+def run(name: str, args: list[str]) -> None:
+    """Runs benchmark ``name`` with command-line ``args`` (its own argparse reads them)."""
+    if name not in BENCHMARKS:
+        raise _usage_error(f"unknown benchmark {name!r}; `python -m benchmarks --list` shows them")
+    entry = BENCHMARKS[name]
+    if entry.ultralytics and not {"-h", "--help"} & set(args):
+        reexec_under_ultralytics(name, args, required=entry.ultralytics == "required")
+    module = importlib.import_module(entry.module)
+    sys.argv = [f"python -m benchmarks {name}", *args]
+    module.main()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m benchmarks --list`` | ``python -m benchmarks <name> [args]``."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(__doc__.split("\n")[0] + "\n\nusage: python -m benchmarks --list | <name> [--help | args]\n")
+        print(listing())
+        return
+    if argv[0] == "--list":
+        print(listing())
+        return
+    run(argv[0], argv[1:])
