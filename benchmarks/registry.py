@@ -8,14 +8,10 @@ by an interpreter without ultralytics is re-executed under ``$YOLO12L_UL_PYTHON`
 from __future__ import annotations
 
 import importlib
-import importlib.util
-import os
 import sys
 from dataclasses import dataclass
 
-from benchmarks.common import child_env, module_command, ul_python
-
-REEXEC_FLAG = "YOLO12L_BENCH_REEXEC"
+from benchmarks.common import reexec_under_ultralytics, usage_error
 
 
 @dataclass(frozen=True)
@@ -74,35 +70,10 @@ def listing() -> str:
     return "\n".join(rows)
 
 
-def _usage_error(message: str) -> SystemExit:
-    print(f"python -m benchmarks: error: {message}", file=sys.stderr)
-    return SystemExit(2)
-
-
-def reexec_under_ultralytics(name: str, args: list[str], required: bool = True) -> None:
-    """Replaces this process by ``$YOLO12L_UL_PYTHON -m benchmarks <name> <args>`` when ultralytics is not
-    importable here; returns when it is (or, with ``required=False``, when there is no such interpreter)."""
-    if importlib.util.find_spec("ultralytics") is not None or os.environ.get(REEXEC_FLAG):
-        return
-    python = ul_python()
-    if not python.is_file():
-        if required:
-            raise _usage_error(f"{name} needs ultralytics: {python} does not exist (make it with "
-                               f"`bash scripts/setup_ultralytics.sh` or set YOLO12L_UL_PYTHON)")
-        print(f"note: ultralytics is not importable and {python} does not exist: only yolo12l's rows",
-              file=sys.stderr)
-        return
-    cmd = module_command("benchmarks", python) + [name, *args]
-    env = child_env(YOLO_OFFLINE=os.environ.get("YOLO_OFFLINE", "1"), **{REEXEC_FLAG: "1"})
-    print(f"re-running under {python} (ultralytics)", file=sys.stderr, flush=True)
-    sys.stdout.flush()
-    os.execve(str(python), cmd, env)
-
-
 def run(name: str, args: list[str]) -> None:
     """Runs benchmark ``name`` with command-line ``args`` (its own argparse reads them)."""
     if name not in BENCHMARKS:
-        raise _usage_error(f"unknown benchmark {name!r}; `python -m benchmarks --list` shows them")
+        raise usage_error(f"unknown benchmark {name!r}; `python -m benchmarks --list` shows them")
     entry = BENCHMARKS[name]
     if entry.ultralytics and not {"-h", "--help"} & set(args):
         reexec_under_ultralytics(name, args, required=entry.ultralytics == "required")

@@ -10,14 +10,18 @@ import os
 import statistics
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def sync(device: str | torch.device = "cpu") -> None:
-    """Waits for queued CUDA work when ``device`` is a CUDA device; nothing otherwise."""
+    """Waits for queued CUDA work when ``device`` is a CUDA device; nothing otherwise (torch is imported only
+    then, so that start-up benchmarks measure their own imports)."""
     if str(device).startswith("cuda"):
+        import torch
+
         torch.cuda.synchronize()
 
 
@@ -83,3 +87,11 @@ def median_ratio(ours: list[float], theirs: list[float]) -> float:
 def load_average() -> list[float]:
     """The 1, 5 and 15 minute load averages (empty where the OS has none)."""
     return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
+
+
+def children_cpu_time() -> float:
+    """User + system CPU seconds of this process's finished child processes (a ``cpu_clock`` for subprocesses)."""
+    import resource
+
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
