@@ -123,8 +123,6 @@ class DetectionDataModule(L.LightningDataModule):
         self.image_cache_dir = cache_dir
         self.image_buffer_mb = image_buffer_mb
         self.verify = verify
-        if max_pixels is not None and max_pixels < 1:
-            raise ConfigError(f"max_pixels must be >= 1 or None, got {max_pixels}")
         self.max_pixels = max_pixels
         self.predict_source = predict_source
         self.rect_val = rect_val
@@ -459,7 +457,7 @@ class TinyObjectsDataModule(CocoDataModule):
         num_objects: tuple[int, int] = (10, 60),
         **kwargs,
     ) -> None:
-        check_loader_args(imgsz=imgsz)
+        check_data_args({"imgsz": imgsz, "num_train": num_train, "num_val": num_val}, prefix="")
         try:
             paths = tiny_objects_dataset(num_train, num_val, seed, tuple(image_size), tuple(object_size),
                                          tuple(num_objects), cache_dir)
