@@ -12,9 +12,9 @@ import platform
 
 import torch
 
-from yolo12l.losses import DetectionLoss
 from benchmarks.common import result_path, write_json
 from benchmarks.timing import median, timeit
+from yolo12l.losses import DetectionLoss
 
 
 def make_inputs(bs: int, imgsz: int, boxes: int, nc: int, device: str, seed: int = 0):

@@ -18,10 +18,10 @@ import time
 
 import torch
 
-from yolo12l.ops import postprocess
-from yolo12l.ops.nms import torchvision_nms
 from benchmarks.common import result_path, write_json
 from benchmarks.timing import load_average, median, timeit
+from yolo12l.ops import postprocess
+from yolo12l.ops.nms import torchvision_nms
 
 
 def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: int = 0) -> torch.Tensor:

@@ -2,7 +2,8 @@
 time for yolo12n / yolo12s, and our whole Lightning step — table + JSON.
 
     python -m benchmarks bench_train \
-        [--sections loader step fit] [--rounds 3] [--workers 0 1 2] [--out benchmarks/results/bench_train-<sections>.json]
+        [--sections loader step fit] [--rounds 3] [--workers 0 1 2]
+        [--out benchmarks/results/bench_train-<sections>.json]
 
 (in the Ultralytics venv: the runner switches to ``$YOLO12L_UL_PYTHON``; ``--no-ultralytics`` for our rows alone)
 

@@ -17,8 +17,8 @@ from typing import Callable
 
 import torch
 
-from yolo12l import load_ultralytics_checkpoint
 from benchmarks.common import result_path, shared_dir, write_json
+from yolo12l import load_ultralytics_checkpoint
 
 Change = Callable[[torch.nn.Module, dict], None]
 

@@ -19,8 +19,8 @@ import torch
 from benchmarks.common import result_path, shared_dir, write_json
 from yolo12l import load_ultralytics_checkpoint
 from yolo12l.data.images import read_image
-from yolo12l.ops.boxes import box_iou
 from yolo12l.inference import predict_image
+from yolo12l.ops.boxes import box_iou
 
 
 def main() -> None:

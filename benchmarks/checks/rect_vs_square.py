@@ -8,7 +8,8 @@ shrinking (this project's validation before rect), to separate the two effects.
 * coco128: ``reference/ultralytics/yolo12n_parity.pt`` (yolo12n, nc 80, only *briefly* trained on COCO — there is no
   fully trained COCO checkpoint here, so its mAP is low) on COCO128 val2017 (128 images) at 640 and 320.
 
-    python -m benchmarks rect_vs_square [--shared $YOLO12L_SHARED] [--out benchmarks/results/rect_vs_square-default.json]
+    python -m benchmarks rect_vs_square [--shared $YOLO12L_SHARED]
+        [--out benchmarks/results/rect_vs_square-default.json]
 """
 from __future__ import annotations
 
