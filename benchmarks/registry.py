@@ -38,25 +38,25 @@ def _c(name: str, summary: str, ultralytics: str | None = None) -> tuple[str, En
 BENCHMARKS: dict[str, Entry] = dict([
     _b("bench_attention", "time and peak memory of A2 / Halo / DTAB / global attention at growing maps"),
     _b("bench_dataloader", "train-loader images/s (mosaic, 640 px) per worker count on COCO128"),
-    _b("bench_inference", "inference speed vs Ultralytics: fused forward, postprocess, the predict commands",
+    _b("bench_inference", "fused forward, postprocess and the predict command vs Ultralytics",
        "optional"),
     _b("bench_loss", "DetectionLoss forward and forward+backward (batch 16, 640 px)"),
     _b("bench_nms", "postprocess (confidence filter + NMS) on a (1, 84, 8400) output"),
     _b("bench_quickstart", "wall time and mAP of the quickstart fit"),
-    _b("bench_sliced", "full-image vs sliced prediction on tiny objects; our sliced core vs SAHI", "optional"),
+    _b("bench_sliced", "full-image vs sliced prediction on tiny objects; sliced core vs SAHI", "optional"),
     _b("bench_step_guard", "the whole Lightning step of this checkout vs another git revision"),
     _b("bench_train", "train loader img/s and training step vs Ultralytics", "optional"),
     _b("large_dataset", "generate the cached COCO-sized image set the loader benchmarks use"),
     _b("profile_train_sample", "CPU ms per training sample and per stage, ours vs Ultralytics", "optional"),
     _b("ram_cache_pss", "PSS memory of cache_images=ram under 2-rank DDP vs one process"),
-    _b("startup_at_scale", "start-up (parse, image check, annotation cache) on a COCO-scale annotation file"),
+    _b("startup_at_scale", "start-up (parse, image check, cache) on a COCO-scale annotation file"),
     _b("step_breakdown", "where a yolo12s training step's time goes, ours vs Ultralytics", "required"),
     _c("compare_ultralytics", "side-by-side training vs Ultralytics on synthetic shapes, one evaluator"),
-    _c("heldout_pycocotools", "validate's COCO numbers vs pycocotools on crowd regions / segmentation areas"),
+    _c("heldout_pycocotools", "validate's COCO numbers vs pycocotools (crowd regions, segment areas)"),
     _c("paper_parity_sensitivity", "how strongly the paper-repo parity files constrain the implementation"),
     _c("precision_detections", "detections under bf16 autocast and float16 against float32"),
     _c("rect_vs_square", "mAP of rect validation vs square letterbox, same weights"),
-    _c("ultralytics_val_compare", "our validation vs Ultralytics' val with the real shapes checkpoint", "required"),
+    _c("ultralytics_val_compare", "our validation vs Ultralytics' val, real shapes checkpoint", "required"),
 ])
 
 
@@ -86,7 +86,8 @@ def main(argv: list[str] | None = None) -> None:
     """``python -m benchmarks --list`` | ``python -m benchmarks <name> [args]``."""
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
-        print(__doc__.split("\n")[0] + "\n\nusage: python -m benchmarks --list | <name> [--help | args]\n")
+        print("usage: python -m benchmarks --list | <name> [--help | args]   (from the repository root; "
+              "docs/benchmarks.md)\n")
         print(listing())
         return
     if argv[0] == "--list":
