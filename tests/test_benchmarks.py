@@ -113,3 +113,10 @@ def test_result_path_and_portable_json(tmp_path, monkeypatch):
     out = write_json({"data": str(tmp_path / "shared" / "datasets" / "x.yaml"), "cmd": [f"{REPO}/train.py", 1]},
                      tmp_path / "r.json")
     assert json.loads(Path(out).read_text()) == {"data": "$YOLO12L_SHARED/datasets/x.yaml", "cmd": ["./train.py", 1]}
+
+
+def test_the_package_never_imports_the_benchmarks():
+    offenders = [f for f in (REPO / "yolo12l").rglob("*.py")
+                 if any(line.lstrip().startswith(("import benchmarks", "from benchmarks"))
+                        for line in f.read_text().splitlines())]
+    assert offenders == []
