@@ -125,7 +125,8 @@ def datamodule_from_config(config: str | os.PathLike) -> Any:
         ns = parser.parse_object({"data": data})
     except Exception as e:  # jsonargparse's ArgumentError: a bad class or value
         raise ConfigError(f"{path}: data: {e}") from None
-    return parser.instantiate_classes(ns).data
+    instantiate = getattr(parser, "instantiate", None) or parser.instantiate_classes  # jsonargparse >= 4.49: the former
+    return instantiate(ns).data
 
 
 def build_parser() -> argparse.ArgumentParser:
