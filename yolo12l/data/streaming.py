@@ -192,6 +192,13 @@ class StreamingDetectionDataset(StreamingDataset):
         self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
         return it
 
+    def load_stats(self) -> dict[str, float]:
+        """Decodes and samples over every process (see :meth:`DetectionDataset.load_stats`)."""
+        return self.samples.load_stats()
+
+    def reset_load_stats(self) -> None:
+        self.samples.reset_load_stats()
+
     def __getitem__(self, index: Any) -> dict[str, Any]:
         if isinstance(index, ChunkedIndex):  # from __next__: read through LitData's chunk bookkeeping
             self._items.put(int(index.index), StreamingDataset.__getitem__(self, index))
@@ -317,10 +324,6 @@ class StreamingDataModule(DetectionDataModule):
         if "test" not in self.datasets:
             raise NoUsableDataError(self.no_test_split_message())
         return self._streaming_loader("test", self.val_batch_size, collate_detections)
-
-    def load_stats(self) -> dict[str, float]:
-        """Decodes and samples of the training stream (see :meth:`DetectionDataset.load_stats`)."""
-        return self.datasets["train"].samples.load_stats()
 
     # ------------------------------------------------------------------------------ loader state (checkpoints)
     def state_dict(self) -> dict[str, Any]:
