@@ -159,3 +159,22 @@ def test_bad_shard_folders_are_refused(shards, tmp_path):
         StreamingDataModule(str(bad)).num_classes
     with pytest.raises(ConfigError, match="cache_images"):
         StreamingDataModule(str(root / "train"), cache_images="ram")
+
+
+def test_close_mosaic_follows_the_loaders_epochs(shards):
+    """LitData's epochs 1, 2 are our epochs 0, 1: with close_mosaic 1 of 2 epochs, the second pass has no mosaic, and
+    its samples are the epoch-1 samples."""
+    root, _ = shards
+    dm = _stream(root, close_mosaic=1)
+    dm.setup("fit")
+    dm.set_epoch(0, total_epochs=2)
+    loader = dm.train_dataloader()
+    passes = [[(m, img) for b in loader for m, img in zip(b["meta"], b["images"])] for _ in range(2)]
+    assert all(m["mosaic"] for m, _ in passes[0]) and not any(m["mosaic"] for m, _ in passes[1])
+    ref = _stream(root, close_mosaic=1)
+    ref.setup("fit")
+    ref.set_epoch(1, total_epochs=2)
+    samples = ref.datasets["train"].samples
+    assert sorted(int(m["index"]) for m, _ in passes[1]) == list(range(12))
+    for m, img in passes[1]:  # the epoch-1 sample of each index, made directly, is what the loader gave
+        assert torch.equal(samples[int(m["index"])]["image"], img)

@@ -32,6 +32,7 @@ import json
 import logging
 import os
 import tempfile
+import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,9 @@ from .records import DatasetReport, ImageRecord, NoUsableDataError, ParsedSplit
 from .transforms import AugmentConfig
 
 log = logging.getLogger("yolo12l.data")
+# Lightning's "IterableDataset has __len__ ... could be inaccurate with num_workers > 1": LitData splits the items
+# between the workers itself, so the length is right.
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
 _SAFE_FORMATS = ("bytes", "int", "float", "str", "numpy", "no_header_numpy", "bool")
 
 
