@@ -1,6 +1,6 @@
-"""StreamingDataModule / optimize-data: shards hold the original files, samples are the folder loader's samples, one
-decode per sample, loader state resumes mid-epoch exactly (in-process; the Lightning fits are in
-tests/training/test_streaming_fit.py)."""
+"""StreamingDataModule: samples are the folder loader's samples, partners come from the chunk (one decode per sample),
+the loader state resumes mid-epoch exactly, close_mosaic follows the epochs, bad shard folders are refused
+(in-process; the Lightning fits are in tests/training/test_streaming_fit.py)."""
 from __future__ import annotations
 
 import json
@@ -9,9 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from yolo12l.cli import main as cli_main
 from yolo12l.data import DetectionDataset, StreamingDataModule, SyntheticDataModule, write_shards
-from yolo12l.data.optimize import META_FILE
 from yolo12l.errors import ConfigError
 
 
@@ -28,37 +26,6 @@ def shards(tmp_path_factory):
 def _stream(root: Path, **kw) -> StreamingDataModule:
     kw = {"imgsz": 96, "batch_size": 3, "num_workers": 0, "seed": 7, **kw}
     return StreamingDataModule(str(root / "train"), val_dir=str(root / "val"), **kw)
-
-
-def test_optimize_data_command_writes_the_original_files(tmp_path, capsys):
-    cfg = tmp_path / "c.yaml"
-    cfg.write_text(f"data:\n  class_path: yolo12l.data.SyntheticDataModule\n  init_args:\n    num_train: 6\n"
-                   f"    num_val: 2\n    seed: 2\n    cache_dir: {tmp_path / 'cache'}\n")
-    out = tmp_path / "out"
-    assert cli_main(["optimize-data", "--config", str(cfg), "--split", "train", "--out", str(out),
-                     "--chunk-size", "4"]) == 0
-    assert "wrote 6 images" in capsys.readouterr().out
-    meta = json.loads((out / META_FILE).read_text())
-    assert meta["class_names"] == ["circle", "square", "triangle", "star", "cross"]
-    assert meta["category_ids"] == [1, 2, 3, 4, 5] and meta["num_images"] == 6 and meta["chunk_size"] == 4
-    index = json.loads((out / "index.json").read_text())
-    assert [c["chunk_size"] for c in index["chunks"]] == [4, 2]
-    from litdata import StreamingDataset
-
-    records = SyntheticDataModule(num_train=6, num_val=2, seed=2, cache_dir=tmp_path / "cache").split("train").records
-    raw = StreamingDataset(str(out))
-    assert len(raw) == 6
-    for i, r in enumerate(records):
-        item = raw[i]
-        assert item["image"] == Path(r.file).read_bytes()  # the encoded file itself, not re-encoded
-        assert bytes(item["file"]).decode() == r.file and item["image_id"] == r.image_id
-        assert (item["width"], item["height"]) == (r.width, r.height)
-        assert (item["boxes"] == r.boxes).all() and (item["labels"] == r.labels).all()
-    # a second run into the same folder is refused unless --overwrite
-    assert cli_main(["optimize-data", "--config", str(cfg), "--out", str(out)]) == 2
-    assert f"yolo12l optimize-data: error: {out}: exists and is not an empty folder" in capsys.readouterr().err
-    assert cli_main(["optimize-data", "--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
-    assert "missing.yaml: config file not found" in capsys.readouterr().err
 
 
 def test_streaming_samples_are_the_folder_loaders_samples(shards):

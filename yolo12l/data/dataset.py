@@ -28,8 +28,8 @@ from __future__ import annotations
 import logging
 import os
 import random
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import cv2
