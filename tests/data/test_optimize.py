@@ -41,6 +41,14 @@ def test_optimize_data_command_writes_the_original_files(tmp_path, capsys):
     assert f"yolo12l optimize-data: error: {out}: exists and is not an empty folder" in capsys.readouterr().err
     assert cli_main(["optimize-data", "--config", str(tmp_path / "missing.yaml"), "--out", str(out)]) == 2
     assert "missing.yaml: config file not found" in capsys.readouterr().err
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    assert cli_main(["optimize-data", "--config", str(cfg), "--out", str(tmp_path / "mine"), "--overwrite"]) == 2
+    assert "not a shard folder (no index.json)" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+    assert cli_main(["optimize-data", "--config", str(cfg), "--out", "s3://bucket/x"]) == 2
+    assert "yolo12l optimize-data: error: --out s3://bucket/x: write the shards to a local folder" in \
+        capsys.readouterr().err
 
 
 @pytest.mark.parametrize("fmt", ["yolo", "voc"])

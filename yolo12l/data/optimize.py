@@ -66,6 +66,21 @@ def _read_item(index: int, records: list[ImageRecord]) -> dict[str, Any]:
     return record_item(r, Path(r.file).read_bytes())
 
 
+def check_out(out: str | os.PathLike, overwrite: bool = False) -> Path:
+    """``out`` as a Path when it can take new shards (a new or empty local folder, or with ``overwrite`` an earlier
+    shard folder); else a :class:`UserError` naming it."""
+    if "://" in str(out):
+        raise ConfigError(f"--out {out}: write the shards to a local folder, then upload it (e.g. aws s3 sync); "
+                          "StreamingDataModule reads s3:// folders")
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        if not overwrite:
+            raise UserError(f"{out}: exists and is not an empty folder (use --overwrite to replace it)")
+        if not (out / "index.json").is_file():  # --overwrite never deletes a folder that is not a shard folder
+            raise UserError(f"{out}: not a shard folder (no index.json): --overwrite only replaces shards")
+    return out
+
+
 def write_shards(datamodule: Any, split: str, out: str | os.PathLike, chunk_size: int = DEFAULT_CHUNK_SIZE,
                  num_workers: int = 1, overwrite: bool = False) -> dict[str, Any]:
     """Writes ``split`` of ``datamodule`` (a :class:`~.datamodule.DetectionDataModule`) as shards into ``out`` (a
@@ -78,11 +93,9 @@ def write_shards(datamodule: Any, split: str, out: str | os.PathLike, chunk_size
         raise ConfigError(f"--split must be train, val or test, got {split!r}")
     if chunk_size < 1:
         raise ConfigError(f"--chunk-size must be >= 1, got {chunk_size}")
-    out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not overwrite:
-            raise UserError(f"{out}: exists and is not an empty folder (use --overwrite to replace it)")
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    out = check_out(out, overwrite)
+    if out.is_dir():
+        shutil.rmtree(out)
     parsed = datamodule.split(split)
     if parsed is None:
         raise NoUsableDataError(f"{type(datamodule).__name__}: no '{split}' split configured")
@@ -137,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int, default=DEFAULT_CHUNK_SIZE,
                    help=f"images per chunk (default {DEFAULT_CHUNK_SIZE}; also the mosaic partner window)")
     p.add_argument("--workers", type=int, default=1, help="writer processes (1 keeps the split's order)")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --out folder")
+    p.add_argument("--overwrite", action="store_true", help="replace the shards in --out")
     return p
 
 
@@ -146,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     enable_console_logging()
+    if not Path(args.config).is_file():
+        raise UserError(f"{args.config}: config file not found")
+    check_out(args.out, args.overwrite)  # before the DataModule parses anything
+    if args.chunk_size < 1:
+        raise ConfigError(f"--chunk-size must be >= 1, got {args.chunk_size}")
     dm = datamodule_from_config(args.config)
     meta = write_shards(dm, args.split, args.out, args.chunk_size, args.workers, args.overwrite)
     print(f"wrote {meta['num_images']} images, {meta['num_boxes']} boxes, {len(meta['class_names'])} classes "

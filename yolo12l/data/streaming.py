@@ -28,10 +28,10 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import json
 import logging
 import os
-import tempfile
 import warnings
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -73,7 +73,10 @@ def read_meta(input_dir: str, cache_dir: str | None = None) -> dict[str, Any]:
     if _is_remote(input_dir):
         from litdata.streaming.downloader import get_downloader
 
-        local = Path(cache_dir or tempfile.mkdtemp(prefix="yolo12l-shards-"))
+        from .cache import default_cache_dir
+
+        key = hashlib.sha1(input_dir.rstrip("/").encode()).hexdigest()[:16]
+        local = Path(cache_dir or default_cache_dir()) / "yolo12l_shard_meta" / key
         local.mkdir(parents=True, exist_ok=True)
         dl = get_downloader(input_dir, str(local), [])
         for name in (META_FILE, "index.json"):
