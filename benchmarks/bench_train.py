@@ -25,7 +25,9 @@ torch runs one thread everywhere (the box is shared); medians and the load avera
 ``--dataset large``: the loaders on a generated set of ``--large-n`` (3000) COCO-sized JPEGs (``large_dataset``,
 cached under ``~/.cache/yolo12l``), default settings both sides (``ours`` and ``ultralytics``), warm-up 4 batches;
 every loader row also gets ``decodes_per_sample`` (ours: files decoded per sample, counted in every worker). The
-result goes to ``bench_train-large.json`` by default. The streaming (LitData) loader row is not part of it yet.
+result goes to ``bench_train-large.json`` by default. ``streaming``: :class:`StreamingDataModule` on LitData shards of
+the same training images (``yolo12l optimize-data`` layout, chunks of 64, written once under ``~/.cache/yolo12l/
+shards/``), same settings; ``streaming/ours`` is its img/s against the folder loader's.
 """
 from __future__ import annotations
 
@@ -45,11 +47,12 @@ import torch  # noqa: E402
 
 from benchmarks.common import result_path, shared_dir, write_json  # noqa: E402  (cv2's threads read first)
 from benchmarks.large_dataset import large_dataset  # noqa: E402
-from benchmarks.throughput import (CoreStep, fit_step_times, loader_rate, ours_loader, time_steps,  # noqa: E402
-                                   ul_loader, ultralytics_available)
+from benchmarks.throughput import (CoreStep, fit_step_times, loader_rate, ours_loader, streaming_loader,  # noqa: E402
+                                   time_steps, ul_loader, ultralytics_available)
 from benchmarks.timing import load_average, median  # noqa: E402
 
-OURS = {"ours": {}, "ours_nobuffer": {"image_buffer_mb": 0}, "ours_ram": {"cache_images": "ram", "image_buffer_mb": 0}}
+OURS = {"ours": {}, "ours_nobuffer": {"image_buffer_mb": 0}, "ours_ram": {"cache_images": "ram", "image_buffer_mb": 0},
+        "streaming": None}
 UL = {"ultralytics": None, "ultralytics_ram": "ram"}
 
 
@@ -71,7 +74,10 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
             for w in a.workers:
                 order = names if r % 2 == 0 else names[::-1]
                 for name in order:
-                    if name in OURS:
+                    if name == "streaming":
+                        cv2.setNumThreads(CV2_DEFAULT_THREADS if a.cv2_threads is None else a.cv2_threads)
+                        loader = streaming_loader(data_yaml, a.imgsz, a.batch, w)
+                    elif name in OURS:
                         cv2.setNumThreads(CV2_DEFAULT_THREADS if a.cv2_threads is None else a.cv2_threads)
                         loader = ours_loader(data_yaml, a.imgsz, a.batch, w, cache, **OURS[name])
                     else:
@@ -96,8 +102,13 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
                              if decodes[n][w] else {})}
                  for w, v in per.items()} for n, per in rates.items()}
     ratios, cpu_ratios = {}, {}
+    if "streaming" in names and "ours" in names:
+        ratios["streaming/ours"] = {str(w): round(median(rates["streaming"][w]) / median(rates["ours"][w]), 3)
+                                    for w in a.workers}
+        cpu_ratios["streaming/ours"] = {str(w): round(median(cpus["ours"][w]) / median(cpus["streaming"][w]), 3)
+                                        for w in a.workers}
     if have_ul:
-        for ours in [n for n in names if n in OURS]:
+        for ours in [n for n in names if n in OURS and n != "streaming"]:
             for ul in [n for n in names if n in UL]:
                 ratios[f"{ours}/{ul}"] = {str(w): round(median(rates[ours][w]) / median(rates[ul][w]), 3)
                                           for w in a.workers}

@@ -82,6 +82,23 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
     return out
 
 
+def streaming_loader(data_yaml: str | os.PathLike, imgsz: int, batch: int, workers: int, **kw: Any):
+    """:class:`StreamingDataModule`'s train loader on LitData shards of the dataset's training split (written once,
+    chunks of 64, under ``~/.cache/yolo12l/shards/<hash of the YAML path>``; the same images as :func:`ours_loader`)."""
+    import hashlib
+
+    from yolo12l.data import StreamingDataModule, YoloDataModule, write_shards
+    from yolo12l.data.cache import default_cache_dir
+
+    key = hashlib.sha1(str(Path(data_yaml).resolve()).encode()).hexdigest()[:12]
+    shards = Path(default_cache_dir()) / "shards" / key
+    if not (shards / "yolo12l_meta.json").is_file():
+        write_shards(YoloDataModule(data_yaml), "train", shards, overwrite=True)
+    dm = StreamingDataModule(str(shards), imgsz=imgsz, batch_size=batch, num_workers=workers, pin_memory=False, **kw)
+    dm.setup("fit")
+    return dm.train_dataloader()
+
+
 def ours_loader(data_yaml: str | os.PathLike, imgsz: int, batch: int, workers: int, cache_dir: str, **kw: Any):
     """Our train loader on a YOLO-layout dataset (mosaic, affine, HSV, flip: the defaults)."""
     from yolo12l.data import YoloDataModule
