@@ -13,20 +13,20 @@ take over ~10 s; the minimum is the least disturbed by other load on shared core
 batch 1, fp32. On CPU one thread by default: with several threads on shared cores every parallel region waits for
 its slowest thread, and the timings of small maps become noise.
 
-    python benchmarks/bench_attention.py                       # CPU, writes outputs/bench_attention_cpu.json
-    python benchmarks/bench_attention.py --device cuda --sizes 40 80 120 160
+    python -m benchmarks bench_attention                       # CPU, writes benchmarks/results/bench_attention-cpu.json
+    python -m benchmarks bench_attention --device cuda --sizes 40 80 120 160
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import resource
 import subprocess
-import sys
-import time
 from pathlib import Path
+
+from benchmarks.common import REPO, child_env, module_command, result_path
+from benchmarks.timing import Stopwatch, timeit
 
 CASES = ("global", "a2", "halo", "oca", "dtab")
 
@@ -65,22 +65,14 @@ def worker(case: str, size: int, channels: int, device: str, reps: int, threads:
             before = torch.cuda.memory_allocated()
         else:
             before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        t = time.perf_counter()
-        m(x)
-        if cuda:
-            torch.cuda.synchronize()
-        first = time.perf_counter() - t
+        with Stopwatch(device) as sw:
+            m(x)
+        first = sw.wall
         if cuda:
             peak_mib = (torch.cuda.max_memory_allocated() - before) / 2**20
         else:
             peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-        times = []
-        for _ in range(max(1, min(reps, int(10 / first)))):
-            t = time.perf_counter()
-            m(x)
-            if cuda:
-                torch.cuda.synchronize()
-            times.append(time.perf_counter() - t)
+        times = timeit(lambda: m(x), max(1, min(reps, int(10 / first))), device).wall
     return {"case": case, "size": size, "tokens": size * size, "channels": channels, "device": device,
             "seconds": min(times), "peak_mib": peak_mib, "threads": torch.get_num_threads()}
 
@@ -94,7 +86,8 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None,
                     help="torch CPU threads (default 1 on CPU: reproducible on shared cores; 0 = torch's default)")
-    ap.add_argument("--out", type=Path, default=None, help="JSON path (default outputs/bench_attention_<device>.json)")
+    ap.add_argument("--out", type=Path, default=None,
+                    help="JSON path (default benchmarks/results/bench_attention-<device>.json)")
     ap.add_argument("--worker", nargs=2, metavar=("CASE", "SIZE"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.threads is None and a.device == "cpu":
@@ -103,18 +96,16 @@ def main() -> None:
         print(json.dumps(worker(a.worker[0], int(a.worker[1]), a.channels, a.device, a.reps, a.threads)))
         return
 
-    repo = Path(__file__).resolve().parents[1]
     rows = []
     print(f"{'case':8s} {'map':>8s} {'tokens':>7s} {'ms':>10s} {'peak MiB':>9s} {'t/t0':>6s} {'mem/m0':>7s}")
     for case in a.cases:
         first = None
         for size in a.sizes:
-            cmd = [sys.executable, __file__, "--worker", case, str(size), "--device", a.device,
+            cmd = [*module_command("benchmarks.bench_attention"), "--worker", case, str(size), "--device", a.device,
                    "--channels", str(a.channels), "--reps", str(a.reps)]
             if a.threads:
                 cmd += ["--threads", str(a.threads)]
-            res = subprocess.run(cmd, capture_output=True, text=True, cwd=repo,
-                                 env={**os.environ, "PYTHONPATH": str(repo)})
+            res = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, env=child_env())
             if res.returncode:
                 print(f"{case:8s} {size:>5d}² failed: {res.stderr.strip().splitlines()[-1:]}")
                 rows.append({"case": case, "size": size, "error": res.stderr[-2000:]})
@@ -127,7 +118,7 @@ def main() -> None:
             mem_ratio = f"{r['mem_ratio']:7.1f}" if r["mem_ratio"] is not None else "      -"
             print(f"{case:8s} {size:>5d}² {r['tokens']:7d} {1e3 * r['seconds']:10.1f} {r['peak_mib']:9.1f} "
                   f"{r['time_ratio']:6.1f} {mem_ratio}", flush=True)
-    out = a.out or repo / "outputs" / f"bench_attention_{a.device.split(':')[0]}.json"
+    out = a.out or result_path("bench_attention", a.device.split(":")[0])
     out.parent.mkdir(parents=True, exist_ok=True)
     meta = {"device": a.device, "channels": a.channels, "reps": a.reps, "threads": a.threads or "default",
             "python": platform.python_version(), "machine": platform.machine()}

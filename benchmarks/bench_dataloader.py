@@ -1,34 +1,30 @@
 """Train-loader throughput (images/second) on COCO128, mosaic on, per DataLoader worker count.
 
-    python benchmarks/bench_dataloader.py [--imgsz 640] [--workers 0 1 2] [--batches 20] [--out FILE]
+    python -m benchmarks bench_dataloader [--imgsz 640] [--workers 0 1 2] [--batches 20] [--out FILE]
 
 Counts images of full batches after one warm-up batch (workers started, page cache warm). Prints a table
-and writes JSON (default ``runs/benchmarks/bench_dataloader.json``).
+and writes JSON (default ``benchmarks/results/bench_dataloader-default.json``)
 """
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from yolo12l.data import CocoDataModule  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.timing import Stopwatch
+from yolo12l.data import CocoDataModule
 
 
 def bench(dm: CocoDataModule, batches: int) -> dict:
     loader = dm.train_dataloader()
     it = iter(loader)
     next(it)  # warm-up: worker start, first decode
-    n, t0 = 0, time.perf_counter()
+    n, sw = 0, Stopwatch().start()
     for _ in range(batches):
         try:
             b = next(it)
@@ -36,23 +32,22 @@ def bench(dm: CocoDataModule, batches: int) -> dict:
             it = iter(loader)
             b = next(it)
         n += b["images"].shape[0]
-    dt = time.perf_counter() - t0
+    dt, _ = sw.stop()
     return {"images": n, "seconds": round(dt, 3), "images_per_s": round(n / dt, 1)}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=str(REPO.parent / "shared" / "datasets" / "coco128"),
-                    help="COCO128 folder (annotations/, images/)")
+    ap.add_argument("--data", default=str(shared_dir() / "datasets" / "coco128"),
+                    help="COCO128 folder (annotations/, images/; default $YOLO12L_SHARED/datasets/coco128)")
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--batches", type=int, default=20)
     ap.add_argument("--mixup", type=float, default=0.0)
-    ap.add_argument("--out", default=str(REPO / "runs" / "benchmarks" / "bench_dataloader.json"))
+    ap.add_argument("--out", default=str(result_path("bench_dataloader")))
     a = ap.parse_args()
-    root = Path(os.environ.get("YOLO12L_SHARED", "")) / "datasets" / "coco128" if os.environ.get("YOLO12L_SHARED") \
-        else Path(a.data)
+    root = Path(a.data)
     results = []
     torch.set_num_threads(1)  # augmentation runs in numpy/OpenCV; keep torch from oversubscribing
     with tempfile.TemporaryDirectory() as cache:
@@ -68,9 +63,7 @@ def main() -> None:
     out = {"benchmark": "train dataloader, COCO128 train2017, mosaic on", "imgsz": a.imgsz,
            "batch_size": a.batch_size, "mixup": a.mixup, "cpu_count": os.cpu_count(),
            "python": platform.python_version(), "torch": torch.__version__, "results": results}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {a.out}")
+    write_json(out, a.out)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """Inference speed of yolo12l against Ultralytics, side by side in one process (not a test).
 
-Run in the Ultralytics venv (both frameworks, same torch); without ``ultralytics`` only yolo12l's figures are made:
+Runs in the Ultralytics venv (both frameworks, same torch; the runner switches to ``$YOLO12L_UL_PYTHON``); without
+``ultralytics`` only yolo12l's figures are made:
 
-    YOLO_OFFLINE=1 PYTHONPATH=$PWD /work/main/.venv-ul/bin/python benchmarks/bench_inference.py \
+    python -m benchmarks bench_inference \
         [--scales n s] [--batches 1 8] [--threads N] [--reps 7] [--predict-images 32] [--skip-predict] \
-        [--out benchmarks/results/bench_inference.json]
+        [--out benchmarks/results/bench_inference-threads<N>.json]
 
 1. ``forward``: the fused eval forward at 640 × 640, yolo12l's ``DetectionNetwork.fuse()`` against Ultralytics'
    ``DetectionModel.fuse()`` (what their predictor runs), same weights (Ultralytics' random init copied into
@@ -28,8 +29,6 @@ import argparse
 import copy
 import os
 import platform
-import resource
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -38,24 +37,15 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import child_env, result_path, shared_dir, write_json
+from benchmarks.timing import Stopwatch, Timings, children_cpu_time, load_average, median, median_ratio, timeit
+from yolo12l import build_model, convert_ultralytics_state_dict
+from yolo12l.ops import postprocess
+from yolo12l.ops.nms import torchvision_nms
 
-from common import write_json  # noqa: E402  (benchmarks/common.py)
-from yolo12l import build_model, convert_ultralytics_state_dict  # noqa: E402
-from yolo12l.ops import postprocess  # noqa: E402
-from yolo12l.ops.nms import torchvision_nms  # noqa: E402
-
-SHARED = Path(os.environ.get("YOLO12L_SHARED", ROOT.parent / "shared"))
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared")
+SHARED = shared_dir()
 CKPT = SHARED / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"
 COCO128 = SHARED / "datasets" / "coco128" / "images" / "train2017"
-
-
-def _load() -> list[float]:
-    return list(os.getloadavg()) if hasattr(os, "getloadavg") else []
 
 
 def _alternate(fns: dict[str, callable], reps: int, warmup: int = 1) -> tuple[dict[str, list[float]], ...]:
@@ -65,19 +55,13 @@ def _alternate(fns: dict[str, callable], reps: int, warmup: int = 1) -> tuple[di
     for _ in range(warmup):
         for f in fns.values():
             f()
-    wall: dict[str, list[float]] = {k: [] for k in fns}
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    timings = {k: Timings() for k in fns}
     for _ in range(reps):
         for k, f in fns.items():
-            c0, t0 = time.process_time(), time.perf_counter()
-            f()
-            wall[k].append(time.perf_counter() - t0)
-            cpu[k].append(time.process_time() - c0)
-    return wall, cpu
-
-
-def _ratio(ours: list[float], theirs: list[float]) -> float:
-    return statistics.median(a / b for a, b in zip(ours, theirs))
+            with Stopwatch() as sw:
+                f()
+            timings[k].add(sw)
+    return {k: t.wall for k, t in timings.items()}, {k: t.cpu for k, t in timings.items()}
 
 
 def bench_forward(scales: list[str], batches: list[int], reps: int, have_ul: bool) -> list[dict]:
@@ -103,13 +87,13 @@ def bench_forward(scales: list[str], batches: list[int], reps: int, have_ul: boo
                     diff = (ours(x) - ul(x)[0]).abs().max().item()
                 times, cpu = _alternate(fns, n)
             row = {"scale": scale, "batch": batch, "imgsz": 640, "reps": n,
-                   "yolo12l_ms": 1e3 * statistics.median(times["yolo12l"]),
-                   "yolo12l_cpu_ms": 1e3 * statistics.median(cpu["yolo12l"])}
+                   "yolo12l_ms": 1e3 * median(times["yolo12l"]),
+                   "yolo12l_cpu_ms": 1e3 * median(cpu["yolo12l"])}
             if ul is not None:
-                row.update(ultralytics_ms=1e3 * statistics.median(times["ultralytics"]),
-                           ultralytics_cpu_ms=1e3 * statistics.median(cpu["ultralytics"]),
-                           ratio=_ratio(times["yolo12l"], times["ultralytics"]),
-                           cpu_ratio=_ratio(cpu["yolo12l"], cpu["ultralytics"]), max_abs_diff=diff)
+                row.update(ultralytics_ms=1e3 * median(times["ultralytics"]),
+                           ultralytics_cpu_ms=1e3 * median(cpu["ultralytics"]),
+                           ratio=median_ratio(times["yolo12l"], times["ultralytics"]),
+                           cpu_ratio=median_ratio(cpu["yolo12l"], cpu["ultralytics"]), max_abs_diff=diff)
             rows.append(row)
             print(f"forward yolo12{scale} batch {batch}: " + ", ".join(
                 f"{k} {v:.4g}" for k, v in row.items() if isinstance(v, float)), flush=True)
@@ -130,8 +114,7 @@ def bench_postprocess(reps: int) -> list[dict]:
     # the shapes checkpoint has 3 classes; tile them to COCO's 80 (as the (1, 84, 8400) output of an 80-class model)
     cls = y[:, 4:].repeat(1, 27, 1)[:, :80] * torch.linspace(1.0, 0.5, 80)[None, :, None]
     y80 = torch.cat((y[:, :4], cls), 1)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_nms import make_output
+    from benchmarks.bench_nms import make_output
 
     inputs = {f"yolo12n output, {image.name} (3 classes tiled to 80)": y80, "bench_nms synthetic": make_output(1, 20)}
     backends = ["torch"] + (["torchvision"] if torchvision_nms() is not None else [])
@@ -139,16 +122,12 @@ def bench_postprocess(reps: int) -> list[dict]:
     for name, yy in inputs.items():
         for backend in backends:
             fn = lambda: postprocess(yy, conf=0.001, iou=0.7, max_det=300, backend=backend)  # noqa: E731
-            fn()
-            wall, cpu = [], []
-            for _ in range(reps):
-                c0, t0 = time.thread_time(), time.perf_counter()
-                dets = fn()
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.thread_time() - c0)
+            dets = fn()
+            t = timeit(fn, reps, cpu_clock=time.thread_time)
+            wall, cpu = t.wall, t.cpu
             row = {"input": name, "shape": list(yy.shape), "backend": backend, "conf": 0.001,
                    "candidates": int((yy[:, 4:].amax(1) > 0.001).sum()), "kept": len(dets[0]),
-                   "wall_ms": 1e3 * statistics.median(wall), "cpu_ms": 1e3 * statistics.median(cpu)}
+                   "wall_ms": 1e3 * median(wall), "cpu_ms": 1e3 * median(cpu)}
             rows.append(row)
             print(f"postprocess [{name}] {backend}: {row['candidates']} candidates, {row['kept']} kept, "
                   f"wall {row['wall_ms']:.2f} ms, cpu {row['cpu_ms']:.2f} ms", flush=True)
@@ -163,7 +142,7 @@ def bench_predict(n_images: int, reps: int, threads: int | None) -> dict:
     for f in images:
         (src / f.name).symlink_to(f)
     py = sys.executable
-    env = {**os.environ, "YOLO_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    env = child_env(YOLO_OFFLINE="1")
     if threads:
         env["OMP_NUM_THREADS"] = str(threads)
     yolo = Path(py).with_name("yolo")
@@ -180,23 +159,22 @@ def bench_predict(n_images: int, reps: int, threads: int | None) -> dict:
     tails: dict[str, str] = {}
     for _ in range(reps):
         for k, cmd in commands.items():
-            r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-            res = subprocess.run(cmd, env=env, capture_output=True, text=True)
-            times[k].append(time.perf_counter() - t0)
-            r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-            cpu[k].append(r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime)
+            with Stopwatch(cpu_clock=children_cpu_time) as sw:
+                res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+            times[k].append(sw.wall)
+            cpu[k].append(sw.cpu)
             if res.returncode:
                 raise RuntimeError(f"{k} predict failed ({res.returncode}): {res.stderr[-2000:]}")
             tails[k] = "\n".join((res.stdout + res.stderr).strip().splitlines()[-3:])
     out = {"images": len(images), "reps": reps, "commands": {k: " ".join(v) for k, v in commands.items()},
            "output_tail": tails}
     for k, v in times.items():
-        out[f"{k}_s"] = statistics.median(v)
-        out[f"{k}_cpu_s"] = statistics.median(cpu[k])
+        out[f"{k}_s"] = median(v)
+        out[f"{k}_cpu_s"] = median(cpu[k])
         out[f"{k}_all_s"] = v
     if "ultralytics" in times:
-        out["ratio"] = _ratio(times["yolo12l"], times["ultralytics"])
-        out["cpu_ratio"] = _ratio(cpu["yolo12l"], cpu["ultralytics"])
+        out["ratio"] = median_ratio(times["yolo12l"], times["ultralytics"])
+        out["cpu_ratio"] = median_ratio(cpu["yolo12l"], cpu["ultralytics"])
     print("predict: " + ", ".join(f"{k} {v:.3g}" for k, v in out.items() if isinstance(v, float)), flush=True)
     for k, t in tails.items():
         print(f"  {k} output ends with:\n    " + t.replace("\n", "\n    "))
@@ -215,14 +193,8 @@ def bench_gpu(reps: int) -> dict | None:
         for name, m in variants.items():
             for _ in range(10):
                 m(x)
-            torch.cuda.synchronize()
-            times = []
-            for _ in range(max(reps, 50)):
-                t0 = time.perf_counter()
-                m(x)
-                torch.cuda.synchronize()
-                times.append(time.perf_counter() - t0)
-            out[f"{name}_ms"] = 1e3 * statistics.median(times)
+            times = timeit(lambda: m(x), max(reps, 50), "cuda").wall
+            out[f"{name}_ms"] = 1e3 * median(times)
     print("gpu fp16 batch 1: " + ", ".join(f"{k} {v:.3f}" for k, v in out.items() if isinstance(v, float)))
     return out
 
@@ -237,7 +209,7 @@ def main() -> None:
     ap.add_argument("--predict-reps", type=int, default=3)
     ap.add_argument("--skip-forward", action="store_true")
     ap.add_argument("--skip-predict", action="store_true")
-    ap.add_argument("--out", default="benchmarks/results/bench_inference.json")
+    ap.add_argument("--out", default=None, help="default benchmarks/results/bench_inference-threads<N>.json")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -249,7 +221,7 @@ def main() -> None:
         ul_version = None
     record = {"benchmark": "inference", "torch": torch.__version__, "ultralytics": ul_version,
               "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(),
-              "cpu_count": os.cpu_count(), "load_average_start": _load(),
+              "cpu_count": os.cpu_count(), "load_average_start": load_average(),
               "command": " ".join([Path(sys.executable).name, *sys.argv])}
     print(f"torch {torch.__version__}, ultralytics {ul_version}, threads {torch.get_num_threads()}, "
           f"load average {record['load_average_start']}", flush=True)
@@ -259,7 +231,7 @@ def main() -> None:
     if not args.skip_predict:
         record["predict"] = bench_predict(args.predict_images, args.predict_reps, args.threads)
     record["gpu"] = bench_gpu(args.reps)
-    record["load_average_end"] = _load()
+    record["load_average_end"] = load_average()
 
     print(f"\nload average start {record['load_average_start']}, end {record['load_average_end']}")
     if record.get("forward"):
@@ -276,7 +248,7 @@ def main() -> None:
               f"{p.get('ultralytics_s', float('nan')):.2f} s, ratio {p.get('ratio', float('nan')):.3f} "
               f"(CPU {p['yolo12l_cpu_s']:.2f} s / {p.get('ultralytics_cpu_s', float('nan')):.2f} s, "
               f"ratio {p.get('cpu_ratio', float('nan')):.3f})")
-    write_json(record, args.out)
+    write_json(record, args.out or result_path("bench_inference", f"threads{torch.get_num_threads()}"))
 
 
 if __name__ == "__main__":

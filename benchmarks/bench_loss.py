@@ -2,19 +2,19 @@
 
 Default: batch 16 at 640x640 (8,400 anchors), ~100 boxes per image, nc 80, on CPU.
 
-    PYTHONPATH=$PWD python benchmarks/bench_loss.py [--batch 16] [--imgsz 640] [--boxes 100] [--device cpu]
-        [--threads N] [--reps 5] [--out benchmarks/results/loss.json]
+    python -m benchmarks bench_loss [--batch 16] [--imgsz 640] [--boxes 100] [--device cpu]
+        [--threads N] [--reps 5] [--out benchmarks/results/bench_loss-default.json]
 """
 from __future__ import annotations
 
 import argparse
 import platform
-import statistics
 
 import torch
 
+from benchmarks.common import result_path, write_json
+from benchmarks.timing import median, timeit
 from yolo12l.losses import DetectionLoss
-from common import timeit, write_json  # noqa: E402  (benchmarks/common.py)
 
 
 def make_inputs(bs: int, imgsz: int, boxes: int, nc: int, device: str, seed: int = 0):
@@ -45,7 +45,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--out", default="benchmarks/results/loss.json")
+    ap.add_argument("--out", default=str(result_path("bench_loss")))
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -70,8 +70,8 @@ def main() -> None:
     results = {}
     for name, fn in (("forward", fwd), ("forward+backward", fwd_bwd)):
         timeit(fn, args.warmup, args.device)
-        t = timeit(fn, args.reps, args.device)
-        results[name] = {"median_ms": 1e3 * statistics.median(t), "min_ms": 1e3 * min(t), "reps": args.reps}
+        t = timeit(fn, args.reps, args.device).wall
+        results[name] = {"median_ms": 1e3 * median(t), "min_ms": 1e3 * min(t), "reps": args.reps}
 
     print(f"DetectionLoss  batch {args.batch}  {args.imgsz}x{args.imgsz}  anchors {anchors}  "
           f"boxes/img {args.boxes}  nc {args.nc}  device {args.device}  threads {torch.get_num_threads()}")

@@ -6,22 +6,22 @@ boxes and high probabilities of one class. At conf 0.001 nearly all 8,400 anchor
 
 Wall and thread-CPU milliseconds, for the pure-torch NMS and (when importable) torchvision's.
 
-    PYTHONPATH=$PWD python benchmarks/bench_nms.py [--batch 1] [--objects 20] [--device cpu] [--threads N]
-        [--reps 20] [--out benchmarks/results/nms.json]
+    python -m benchmarks bench_nms [--batch 1] [--objects 20] [--device cpu] [--threads N]
+        [--reps 20] [--out benchmarks/results/bench_nms-default.json]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
-import statistics
 import time
 
 import torch
 
+from benchmarks.common import result_path, write_json
+from benchmarks.timing import load_average, median, timeit
 from yolo12l.ops import postprocess
 from yolo12l.ops.nms import torchvision_nms
-from common import write_json  # noqa: E402  (benchmarks/common.py)
 
 
 def make_output(batch: int, objects: int, nc: int = 80, imgsz: int = 640, seed: int = 0) -> torch.Tensor:
@@ -61,7 +61,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default="benchmarks/results/nms.json")
+    ap.add_argument("--out", default=str(result_path("bench_nms")))
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -81,29 +81,22 @@ def main() -> None:
             fn = lambda: postprocess(y, max_det=300, backend=backend, **case)  # noqa: E731
             for _ in range(args.warmup):
                 fn()
-            wall, cpu = [], []
-            for _ in range(args.reps):  # thread CPU time: what the call costs, whatever the machine's load
-                if args.device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                c0, t0 = time.thread_time(), time.perf_counter()
-                fn()
-                if args.device.startswith("cuda"):
-                    torch.cuda.synchronize()
-                wall.append(time.perf_counter() - t0)
-                cpu.append(time.thread_time() - c0)
+            # thread CPU time: what the call costs, whatever the machine's load
+            t = timeit(fn, args.reps, args.device, cpu_clock=time.thread_time)
+            wall, cpu = t.wall, t.cpu
             dets = fn()
             rows.append({
                 **case,
                 "backend": backend,
                 "candidates_per_image": float((scores > case["conf"]).sum(1).float().mean()),
                 "detections_per_image": sum(len(d) for d in dets) / len(dets),
-                "median_ms": 1e3 * statistics.median(wall),
+                "median_ms": 1e3 * median(wall),
                 "min_ms": 1e3 * min(wall),
-                "cpu_median_ms": 1e3 * statistics.median(cpu),
+                "cpu_median_ms": 1e3 * median(cpu),
             })
 
     shape = tuple(y.shape)
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    load = (load_average() or [float("nan")])[0]
     print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"load average {load:.2f} on {os.cpu_count()} cores")
     print(f"{'backend':>11} {'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} "

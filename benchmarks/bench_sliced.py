@@ -2,12 +2,13 @@
 (:func:`yolo12l.inference.slicing.predict_sliced`) against SAHI's ``get_sliced_prediction`` (model type
 ``ultralytics``) with the same Ultralytics checkpoint, slice size, overlap, confidence and merge (not a test).
 
-Run in the Ultralytics venv, which has ultralytics and sahi (scripts/setup_ultralytics.sh); without sahi only
+Runs in the Ultralytics venv, which has ultralytics and sahi (scripts/setup_ultralytics.sh; the runner switches to
+``$YOLO12L_UL_PYTHON``); without sahi only
 yolo12l's rows are made:
 
-    YOLO_OFFLINE=1 PYTHONPATH=$PWD .venv-ul/bin/python benchmarks/bench_sliced.py \
+    python -m benchmarks bench_sliced \
         [--weights W.pt] [--images 4] [--slice 320] [--overlap 0.2] [--imgsz 640] [--conf 0.1] \
-        [--out benchmarks/results/bench_sliced.json]
+        [--out benchmarks/results/bench_sliced-default.json]
 
 Data: the built-in tiny-objects set (:func:`yolo12l.data.synthetic_tiny.tiny_objects_dataset`: 1600 x 1600 images,
 8-48 px circles, squares, triangles), the first ``--images`` validation images. Weights: by default the real
@@ -31,30 +32,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
-import sys
-import time
 from pathlib import Path
 
 import cv2
-import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.timing import Stopwatch, load_average
+from yolo12l import load_ultralytics_checkpoint
+from yolo12l.data.synthetic_tiny import TINY_CLASSES, tiny_objects_dataset
+from yolo12l.inference.slicing import predict_sliced
+from yolo12l.metrics.coco_map import coco_evaluate
+from yolo12l.metrics.detection_state import DetectionData
 
-from common import write_json  # noqa: E402  (benchmarks/common.py)
-from yolo12l import load_ultralytics_checkpoint  # noqa: E402
-from yolo12l.data.synthetic_tiny import TINY_CLASSES, tiny_objects_dataset  # noqa: E402
-from yolo12l.inference.slicing import predict_sliced  # noqa: E402
-from yolo12l.metrics.coco_map import coco_evaluate  # noqa: E402
-from yolo12l.metrics.detection_state import DetectionData  # noqa: E402
-
-SHARED = Path(os.environ.get("YOLO12L_SHARED", ROOT.parent / "shared"))
-if not SHARED.is_dir():
-    SHARED = Path("/work/shared")
+SHARED = shared_dir()
 CKPT = SHARED / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"
 KEYS = ("mAP50-95", "mAP50", "mAP_small", "mAP_medium")
 
@@ -102,10 +94,10 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--conf", type=float, default=0.1)
     ap.add_argument("--batch", type=int, default=8, help="slices per network call (yolo12l; SAHI's sahi_b8)")
-    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "bench_sliced.json")
+    ap.add_argument("--out", type=Path, default=result_path("bench_sliced"))
     args = ap.parse_args()
 
-    load_start = list(os.getloadavg())
+    load_start = load_average()
     paths = tiny_objects_dataset(num_val=max(8, args.images))
     gt = json.loads(paths.val_annotations.read_text())
     gt["images"] = gt["images"][:args.images]
@@ -136,9 +128,9 @@ def main() -> None:
     times: dict[str, list[float]] = {k: [] for k in runs}
     for i, im in enumerate(images):  # alternate the sides image by image
         for name, fn in runs.items():
-            t = time.perf_counter()
-            dets[name].append(fn(im))
-            times[name].append(time.perf_counter() - t)
+            with Stopwatch() as sw:
+                dets[name].append(fn(im))
+            times[name].append(sw.wall)
             print(f"image {i + 1}/{len(images)} {name:12s} {times[name][-1]:7.2f} s  {len(dets[name][-1])} dets",
                   flush=True)
 
@@ -174,7 +166,7 @@ def main() -> None:
                 "per_image_s": {k: [round(t, 3) for t in v] for k, v in times.items()},
                 "torch": torch.__version__, **versions, "threads": torch.get_num_threads(),
                 "cpu": platform.processor() or platform.machine(), "loadavg_start": load_start,
-                "loadavg_end": list(os.getloadavg()),
+                "loadavg_end": load_average(),
                 "note": "shared 2-core machine under load from other jobs; sides alternate image by image"},
                args.out)
 

@@ -5,23 +5,22 @@ the host: ``YOLODetector`` + ``ModelEMA`` through ``Trainer.fit`` on synthetic i
 CPU time, the two checkouts in separate processes, alternating round by round; and the host syncs per step that
 ``HostSyncCounter`` finds in this checkout.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_step_guard.py --baseline 35f36bb \
+    python -m benchmarks bench_step_guard --baseline 35f36bb \
         [--model yolo12n.yaml] [--imgsz 320] [--batch 8] [--batches 10] [--rounds 3] \
-        [--out benchmarks/results/bench_step_guard.json]
+        [--out benchmarks/results/bench_step_guard-default.json]
 """
 from __future__ import annotations
 
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import REPO, module_command, result_path, write_json
+from benchmarks.timing import Stopwatch, load_average, median
 
 
 def worker(args: argparse.Namespace) -> None:
@@ -36,10 +35,10 @@ def worker(args: argparse.Namespace) -> None:
 
     class Clock(L.Callback):
         def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-            self.t = (time.perf_counter(), time.process_time())
+            self.sw = Stopwatch().start()
 
         def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-            times.append((time.perf_counter() - self.t[0], time.process_time() - self.t[1]))
+            times.append(self.sw.stop())
 
     syncs = None
     try:
@@ -81,10 +80,12 @@ def worker(args: argparse.Namespace) -> None:
 
 
 def run_side(root: Path, args: argparse.Namespace, count_syncs: bool = False) -> dict:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model", args.model, "--imgsz",
+    # the worker's yolo12l comes from ``root`` (first on the path); ``benchmarks`` from there when it is a package
+    # there, else from this checkout
+    cmd = [*module_command("benchmarks.bench_step_guard"), "--worker", "--model", args.model, "--imgsz",
            str(args.imgsz), "--batch", str(args.batch), "--batches", str(args.batches), "--threads",
            str(args.threads)] + (["--count-syncs"] if count_syncs else [])
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join((str(root), str(REPO)))}
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     if line is None:
@@ -103,12 +104,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--count-syncs", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_step_guard.json"))
+    ap.add_argument("--out", default=str(result_path("bench_step_guard")))
     args = ap.parse_args()
     if args.worker:
         worker(args)
         return
-    load_start = list(os.getloadavg())
+    load_start = load_average()
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp) / "baseline"
         subprocess.run(["git", "-C", str(REPO), "worktree", "add", "-q", "--detach", str(base), args.baseline],
@@ -122,12 +123,12 @@ def main() -> None:
                     res = run_side(root, args)
                     for key in ("wall_ms", "cpu_ms"):
                         results[name][key] += res[key]
-                    print(f"round {r + 1} {name}: median {statistics.median(res['wall_ms']):.1f} ms wall, "
-                          f"{statistics.median(res['cpu_ms']):.1f} ms CPU per batch", flush=True)
+                    print(f"round {r + 1} {name}: median {median(res['wall_ms']):.1f} ms wall, "
+                          f"{median(res['cpu_ms']):.1f} ms CPU per batch", flush=True)
             syncs = run_side(REPO, args, count_syncs=True)
         finally:
             subprocess.run(["git", "-C", str(REPO), "worktree", "remove", "--force", str(base)], check=False)
-    summary = {name: {k: statistics.median(v) for k, v in res.items()} for name, res in results.items()}
+    summary = {name: {k: median(v) for k, v in res.items()} for name, res in results.items()}
     base_name = f"baseline {args.baseline}"
     ratio = {k: summary["current"][k] / summary[base_name][k] for k in ("wall_ms", "cpu_ms")}
     print("\n| checkout | median wall ms / batch | median CPU ms / batch |\n|---|---|---|")
@@ -137,12 +138,10 @@ def main() -> None:
           f"{syncs['syncs_per_batch'][2:]} ({syncs['syncs_last_batch']})")
     out = {"benchmark": "bench_step_guard", "command": " ".join(sys.argv), "model": args.model,
            "imgsz": args.imgsz, "batch": args.batch, "threads": args.threads, "rounds": args.rounds,
-           "load_average_start": load_start, "load_average_end": list(os.getloadavg()), "median": summary,
+           "load_average_start": load_start, "load_average_end": load_average(), "median": summary,
            "ratio_current_over_baseline": ratio, "runs": results,
            "host_syncs_per_batch_current": syncs["syncs_per_batch"], "host_syncs_where": syncs["syncs_last_batch"]}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
-    print(f"wrote {args.out}")
+    write_json(out, args.out)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,11 @@
 """Training throughput on CPU against Ultralytics side by side: train loader img/s per worker count, core training step
 time for yolo12n / yolo12s, and our whole Lightning step — table + JSON.
 
-    YOLO_OFFLINE=1 PYTHONPATH=. /work/main/.venv-ul/bin/python benchmarks/bench_train.py \
-        [--sections loader step fit] [--rounds 3] [--workers 0 1 2] [--out benchmarks/results/bench_train.json]
+    python -m benchmarks bench_train \
+        [--sections loader step fit] [--rounds 3] [--workers 0 1 2]
+        [--out benchmarks/results/bench_train-<sections>.json]
+
+(in the Ultralytics venv: the runner switches to ``$YOLO12L_UL_PYTHON``; ``--no-ultralytics`` for our rows alone)
 
 Loader (COCO128 YOLO layout, 640 px, batch 16, default augmentation: mosaic, affine, HSV, flip): each round builds
 every loader afresh (sides alternate, order reversed every other round), warms it up for ``--warmup`` batches (worker
@@ -19,10 +22,12 @@ clip_grad_norm(10) + SGD step, alternating the sides per round, median over all 
 ``YOLODetector`` + ``ModelEMA`` through ``Trainer.fit`` on the same batch (the whole step), median seconds per batch.
 torch runs one thread everywhere (the box is shared); medians and the load average are recorded.
 
-``--dataset large``: the loaders on a generated set of ``--large-n`` (3000) COCO-sized JPEGs (``large_dataset.py``,
+``--dataset large``: the loaders on a generated set of ``--large-n`` (3000) COCO-sized JPEGs (``large_dataset``,
 cached under ``~/.cache/yolo12l``), default settings both sides (``ours`` and ``ultralytics``), warm-up 4 batches;
 every loader row also gets ``decodes_per_sample`` (ours: files decoded per sample, counted in every worker). The
-result goes to ``bench_train_large.json`` by default. The streaming (LitData) loader row is not part of it yet.
+result goes to ``bench_train-large.json`` by default. ``streaming``: :class:`StreamingDataModule` on LitData shards of
+the same training images (``yolo12l optimize-data`` layout, chunks of 64, written once under ``~/.cache/yolo12l/
+shards/``), same settings; ``streaming/ours`` is its img/s against the folder loader's.
 """
 from __future__ import annotations
 
@@ -30,7 +35,6 @@ import argparse
 import gc
 import os
 import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,16 +45,14 @@ CV2_DEFAULT_THREADS = cv2.getNumThreads()  # before Ultralytics' import sets 0
 
 import torch  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import result_path, shared_dir, write_json  # noqa: E402  (cv2's threads read first)
+from benchmarks.large_dataset import large_dataset  # noqa: E402
+from benchmarks.throughput import (CoreStep, fit_step_times, loader_rate, ours_loader, streaming_loader,  # noqa: E402
+                                   time_steps, ul_loader, ultralytics_available)
+from benchmarks.timing import load_average, median  # noqa: E402
 
-from common import write_json  # noqa: E402
-from large_dataset import large_dataset  # noqa: E402
-from throughput import (CoreStep, fit_step_times, loader_rate, median, ours_loader, time_steps,  # noqa: E402
-                        ul_loader, ultralytics_available)
-
-OURS = {"ours": {}, "ours_nobuffer": {"image_buffer_mb": 0}, "ours_ram": {"cache_images": "ram", "image_buffer_mb": 0}}
+OURS = {"ours": {}, "ours_nobuffer": {"image_buffer_mb": 0}, "ours_ram": {"cache_images": "ram", "image_buffer_mb": 0},
+        "streaming": None}
 UL = {"ultralytics": None, "ultralytics_ram": "ram"}
 
 
@@ -72,7 +74,10 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
             for w in a.workers:
                 order = names if r % 2 == 0 else names[::-1]
                 for name in order:
-                    if name in OURS:
+                    if name == "streaming":
+                        cv2.setNumThreads(CV2_DEFAULT_THREADS if a.cv2_threads is None else a.cv2_threads)
+                        loader = streaming_loader(data_yaml, a.imgsz, a.batch, w)
+                    elif name in OURS:
                         cv2.setNumThreads(CV2_DEFAULT_THREADS if a.cv2_threads is None else a.cv2_threads)
                         loader = ours_loader(data_yaml, a.imgsz, a.batch, w, cache, **OURS[name])
                     else:
@@ -85,7 +90,7 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
                         cpus[name][w].append(res["cpu_ms_per_image"])
                     if "decodes_per_sample" in res:
                         decodes[name][w].append(res["decodes_per_sample"])
-                    loads.append(os.getloadavg()[0])
+                    loads.append(load_average()[0])
                     print(f"round {r} workers={w} {name:16s} {res['images_per_s']:7.1f} img/s "
                           f"{res.get('cpu_ms_per_image', float('nan')):6.2f} CPU ms/img "
                           f"{res.get('decodes_per_sample', float('nan')):5.2f} decodes/sample  "
@@ -97,8 +102,13 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
                              if decodes[n][w] else {})}
                  for w, v in per.items()} for n, per in rates.items()}
     ratios, cpu_ratios = {}, {}
+    if "streaming" in names and "ours" in names:
+        ratios["streaming/ours"] = {str(w): round(median(rates["streaming"][w]) / median(rates["ours"][w]), 3)
+                                    for w in a.workers}
+        cpu_ratios["streaming/ours"] = {str(w): round(median(cpus["ours"][w]) / median(cpus["streaming"][w]), 3)
+                                        for w in a.workers}
     if have_ul:
-        for ours in [n for n in names if n in OURS]:
+        for ours in [n for n in names if n in OURS and n != "streaming"]:
             for ul in [n for n in names if n in UL]:
                 ratios[f"{ours}/{ul}"] = {str(w): round(median(rates[ours][w]) / median(rates[ul][w]), 3)
                                           for w in a.workers}
@@ -133,7 +143,7 @@ def bench_steps(a, data_yaml: Path, have_ul: bool, sections: list[str]) -> dict:
             for r in range(a.rounds):
                 for s in (sides if r % 2 == 0 else sides[::-1]):
                     times[s] += time_steps(steps[s], batch, a.steps)[0]
-                    loads.append(os.getloadavg()[0])
+                    loads.append(load_average()[0])
                 print(f"round {r} {model}: " + "  ".join(f"{s} {median(times[s]) * 1e3:.0f} ms" for s in sides),
                       flush=True)
         rec = {s: {"median_step_s": median(times[s]), "runs_s": times[s]} for s in sides}
@@ -147,7 +157,7 @@ def bench_steps(a, data_yaml: Path, have_ul: bool, sections: list[str]) -> dict:
                                "runs_s": dts, "losses_finite": all(map(lambda v: v == v, fit["losses"]))}
             if times["ours"]:
                 rec["ours_fit"]["fit/core_time"] = round(median(dts) / median(times["ours"]), 3)
-            loads.append(os.getloadavg()[0])
+            loads.append(load_average()[0])
             print(f"{model}: our whole step {median(dts) * 1e3:.0f} ms ({rec['ours_fit']['images_per_s']} img/s)",
                   flush=True)
         rec["loadavg_1min"] = loads
@@ -157,7 +167,8 @@ def bench_steps(a, data_yaml: Path, have_ul: bool, sections: list[str]) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=None, help="YOLO dataset YAML (default: ../shared/datasets/coco128/coco128.yaml)")
+    ap.add_argument("--data", default=None,
+                    help="YOLO dataset YAML (default: $YOLO12L_SHARED/datasets/coco128/coco128.yaml)")
     ap.add_argument("--dataset", choices=["coco128", "large"], default="coco128",
                     help="large: generated COCO-sized JPEGs (see the module doc); implies --sections loader")
     ap.add_argument("--large-n", type=int, default=3000, help="images of --dataset large")
@@ -178,15 +189,15 @@ def main() -> None:
     ap.add_argument("--cv2-threads", type=int, default=None,
                     help="OpenCV threads in the main process for both sides (default: each side's own setting)")
     ap.add_argument("--loaders", nargs="+", default=None, help="subset of: " + " ".join(list(OURS) + list(UL)))
-    ap.add_argument("--out", default=None, help="default benchmarks/results/bench_train.json "
-                                                "(bench_train_large.json for --dataset large)")
+    ap.add_argument("--out", default=None, help="default benchmarks/results/bench_train-<sections>.json "
+                                                "(bench_train-large.json for --dataset large)")
     a = ap.parse_args()
     large = a.dataset == "large"
     if a.warmup is None:
         a.warmup = 4 if large else 16
     if a.out is None:
-        a.out = str(REPO / "benchmarks" / "results" / ("bench_train_large.json" if large else "bench_train.json"))
-    shared = Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
+        a.out = str(result_path("bench_train", "large" if large else "_".join(a.sections)))
+    shared = shared_dir()
     if large:
         a.sections = ["loader"]
         if a.loaders is None:
@@ -205,12 +216,12 @@ def main() -> None:
               "cpu": _cpu_name(),
               "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__,
               "ultralytics": ul_version if have_ul else None, "torch_threads": 1,
-              "loadavg_start": os.getloadavg()}
+              "loadavg_start": load_average()}
     if "loader" in a.sections:
         record["loader"] = bench_loaders(a, data_yaml, have_ul)
     if "step" in a.sections or "fit" in a.sections:
         record["train_step"] = bench_steps(a, data_yaml, have_ul, a.sections)
-    record["loadavg_end"] = os.getloadavg()
+    record["loadavg_end"] = load_average()
     record["wall_s"] = round(time.time() - t0, 1)
     print_table(record)
     write_json(record, a.out)

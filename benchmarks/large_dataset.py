@@ -7,7 +7,7 @@ size (long side 640, short side 360-500), JPEG quality 90 like COCO's files; box
 losing more than 70 % of their area are dropped). Real photo content, so decoding costs what it costs on COCO.
 Deterministic (seed 0); a ``done`` marker makes the second call instant.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/large_dataset.py [--n 3000]
+    python -m benchmarks large_dataset [--n 3000]
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
+from benchmarks.common import shared_dir
 
 
 def _source(shared: Path) -> list[tuple[Path, np.ndarray]]:
@@ -68,7 +68,7 @@ def _make(k: int, src: list[tuple[Path, np.ndarray]], img_dir: Path, lab_dir: Pa
 def large_dataset(n: int = 3000, shared: str | os.PathLike | None = None,
                   cache: str | os.PathLike | None = None) -> Path:
     """Dataset YAML of the generated set (generated on the first call)."""
-    shared = Path(shared or os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
+    shared = Path(shared or shared_dir())
     parent = Path(cache or os.environ.get("YOLO12L_BENCH_CACHE", Path.home() / ".cache" / "yolo12l"))
     root = parent / f"bench_large_{n}"
     yaml_path = root / "data.yaml"
@@ -86,7 +86,11 @@ def large_dataset(n: int = 3000, shared: str | os.PathLike | None = None,
     return yaml_path
 
 
-if __name__ == "__main__":
+def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=3000)
     print(large_dataset(ap.parse_args().n))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,9 @@
 """CPU time per training sample, per stage, of our train pipeline and of Ultralytics' (main process, COCO128, 640 px).
 
-    PYTHONPATH=. /work/main/.venv-ul/bin/python benchmarks/profile_train_sample.py [--samples 512] [--cv2-threads 1]
-        [--no-ultralytics] [--out benchmarks/results/profile_train_sample.json]
+    python -m benchmarks profile_train_sample [--samples 512] [--cv2-threads 1]
+        [--no-ultralytics] [--out benchmarks/results/profile_train_sample-default.json]
+
+(in the Ultralytics venv: the runner switches to ``$YOLO12L_UL_PYTHON``)
 
 Each side's dataset is built as its train loader builds it (ours: ``YoloDataModule`` defaults, 512 MiB decoded-image
 buffer; Ultralytics: ``build_yolo_dataset`` with its default hyper-parameters), warmed up for 2 epochs (our buffer /
@@ -18,10 +20,8 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import os
 import pstats
 import random
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,12 +29,9 @@ from pathlib import Path
 import cv2
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
-
-from common import write_json  # noqa: E402
-from throughput import median, ours_loader, ul_loader, ultralytics_available  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.throughput import ours_loader, ul_loader, ultralytics_available
+from benchmarks.timing import Stopwatch, load_average, median
 
 # stage -> (file suffix, function name) whose cumulative time is the stage; first match wins
 OURS_STAGES = {
@@ -125,9 +122,9 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--cv2-threads", type=int, default=1)
     ap.add_argument("--no-ultralytics", action="store_true")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "profile_train_sample.json"))
+    ap.add_argument("--out", default=str(result_path("profile_train_sample")))
     a = ap.parse_args()
-    shared = Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
+    shared = shared_dir()
     data = Path(a.data) if a.data else shared / "datasets" / "coco128" / "coco128.yaml"
     torch.set_num_threads(1)
     have_ul = ultralytics_available() and not a.no_ultralytics
@@ -150,21 +147,21 @@ def main() -> None:
         for name in (list(sides) if r % 2 == 0 else list(sides)[::-1]):
             ds, collate = sides[name]
             order = [rng.randrange(n[name]) for _ in range(a.samples)]
-            c0 = time.process_time()
-            run(ds, collate, order)
-            cpu[name].append((time.process_time() - c0) / a.samples * 1e3)
-            loads.append(os.getloadavg()[0])
+            with Stopwatch() as sw:
+                run(ds, collate, order)
+            cpu[name].append(sw.cpu / a.samples * 1e3)
+            loads.append(load_average()[0])
             print(f"round {r} {name:12s} {cpu[name][-1]:6.2f} CPU ms/sample", flush=True)
     record = {"benchmark": "profile_train_sample", "data": str(data), "imgsz": a.imgsz, "samples": a.samples,
               "cv2_threads": a.cv2_threads, "opencv": cv2.__version__, "loadavg_1min": loads, "sides": {}}
     for name, (ds, collate) in sides.items():
         order = [rng.randrange(n[name]) for _ in range(a.samples)]
         prof = cProfile.Profile(time.process_time)
-        c0 = time.process_time()
-        prof.enable()
-        run(ds, collate, order)
-        prof.disable()
-        total = (time.process_time() - c0) / a.samples * 1e3
+        with Stopwatch() as sw:
+            prof.enable()
+            run(ds, collate, order)
+            prof.disable()
+        total = sw.cpu / a.samples * 1e3
         stages = stage_times(prof, OURS_STAGES if name == "ours" else UL_STAGES, classes)
         ms = {k: round(v / a.samples * 1e3, 3) for k, v in stages.items()}
         ms["other"] = round(total - sum(ms.values()), 3)

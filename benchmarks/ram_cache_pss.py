@@ -1,9 +1,9 @@
 """Memory of ``cache_images: ram`` under 2-rank DDP (gloo, CPU) against one process: summed PSS of every rank and
 its DataLoader workers while training — table + JSON.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/ram_cache_pss.py [--images 600] [--out benchmarks/results/ram_cache_pss.json]
+    python -m benchmarks ram_cache_pss [--images 600] [--out benchmarks/results/ram_cache_pss-images<N>.json]
 
-Data: the first ``--images`` (1500, a 1.3 GB cache) of the generated COCO-sized set (``large_dataset.py``, 640 px images), 640 px, batch 4,
+Data: the first ``--images`` (1500, a 1.3 GB cache) of the generated COCO-sized set (``large_dataset``, 640 px images), 640 px, batch 4,
 1 persistent worker per rank, ``image_buffer_mb=0`` (so only the RAM cache holds images). The model is one scalar
 parameter (the data path is what is measured). After 4 training steps each rank reads every page of its cache
 mapping once (a whole epoch would, in its workers; a page never read is in no process's PSS), then the PSS
@@ -19,12 +19,10 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import child_env, module_command, result_path, write_json
+from benchmarks.timing import Stopwatch, load_average
 
 
 def pss_kb(pid: int) -> int:
@@ -96,7 +94,7 @@ def subset_yaml(n: int, root: Path) -> Path:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=1500)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "ram_cache_pss.json"))
+    ap.add_argument("--out", default=None, help="default benchmarks/results/ram_cache_pss-images<N>.json")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--devices", type=int, default=1)
     ap.add_argument("--data", default=None)
@@ -111,27 +109,27 @@ def main() -> None:
         for devices in (1, 2):
             out_dir = Path(tmp) / f"d{devices}"
             out_dir.mkdir()
-            t0 = time.time()
-            env = {**os.environ, "PYTHONPATH": str(REPO), "MASTER_PORT": str(29500 + devices + os.getpid() % 1000)}
-            p = subprocess.run([sys.executable, __file__, "--child", "--devices", str(devices), "--data", str(data),
-                                "--out-dir", str(out_dir), "--cache-dir", str(Path(tmp) / "cache")], env=env,
-                               capture_output=True, text=True, timeout=900)
+            sw = Stopwatch().start()
+            env = child_env(MASTER_PORT=str(29500 + devices + os.getpid() % 1000))
+            p = subprocess.run([*module_command("benchmarks.ram_cache_pss"), "--child", "--devices", str(devices),
+                                "--data", str(data), "--out-dir", str(out_dir), "--cache-dir",
+                                str(Path(tmp) / "cache")], env=env, capture_output=True, text=True, timeout=900)
             if p.returncode:
                 sys.exit(f"devices={devices} failed:\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
             ranks = [json.loads(f.read_text()) for f in sorted(out_dir.glob("rank*.json"))]
             pss = {pid: kb for r in ranks[::-1] for pid, kb in r["pss_kb"].items()}  # each pid once (its own rank's)
             total = sum(pss.values())
             runs[str(devices)] = {"ranks": ranks, "processes": len(pss),
-                                  "summed_pss_mb": round(total / 1024, 1), "wall_s": round(time.time() - t0, 1)}
+                                  "summed_pss_mb": round(total / 1024, 1), "wall_s": round(sw.stop()[0], 1)}
             print(f"devices={devices}: {runs[str(devices)]['processes']} processes, summed PSS "
                   f"{runs[str(devices)]['summed_pss_mb']} MB", flush=True)
     from yolo12l.data.image_cache import resized_nbytes  # noqa: F401  (same package the runs used)
 
     ratio = runs["2"]["summed_pss_mb"] / runs["1"]["summed_pss_mb"]
     rec = {"benchmark": "ram_cache_pss", "images": a.images, "imgsz": 640, "runs": runs,
-           "ratio_2_ranks_over_1": round(ratio, 3), "goal": "<= 1.2", "loadavg": os.getloadavg()}
-    Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"2 ranks / 1 process summed PSS: {ratio:.2f}x (goal <= 1.2x); wrote {a.out}")
+           "ratio_2_ranks_over_1": round(ratio, 3), "goal": "<= 1.2", "loadavg": load_average()}
+    print(f"2 ranks / 1 process summed PSS: {ratio:.2f}x (goal <= 1.2x)")
+    write_json(rec, a.out or result_path("ram_cache_pss", f"images{a.images}"))
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Start-up on a COCO-scale annotation file: parse + image check + annotation cache, then a second start from the
 cache — wall time and peak memory of each, in fresh processes — table + JSON.
 
-    PYTHONPATH=. .venv/bin/python benchmarks/startup_at_scale.py [--images 120000] [--boxes 900000]
+    python -m benchmarks startup_at_scale [--images 120000] [--boxes 900000]
 
 The set is generated once under ``~/.cache/yolo12l/startup_<images>/``: tiny 64x48 JPEGs (all the same bytes; the
 header check reads each file) and ``instances.json`` with ``--boxes`` boxes spread over the images. Each start is
 ``CocoDataModule(...).split("train")`` in a new process with an empty (first) or filled (second) annotation cache:
 wall and CPU seconds (imports included; CPU time is the figure to trust on a loaded machine), peak memory is that
-process's ``ru_maxrss``. Output: ``benchmarks/results/startup_at_scale.json``.
+process's ``ru_maxrss``. Output: ``benchmarks/results/startup_at_scale-default.json``.
 """
 from __future__ import annotations
 
@@ -18,13 +18,12 @@ import resource
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from benchmarks.common import child_env, module_command, result_path, write_json
+from benchmarks.timing import Stopwatch, load_average
 
 
 def generate(n: int, boxes: int) -> Path:
@@ -62,10 +61,10 @@ def start(root: str, cache: str) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     from yolo12l.data import CocoDataModule
 
-    t0 = time.perf_counter()
-    dm = CocoDataModule(Path(root) / "instances.json", Path(root) / "images", cache_dir=cache)
-    split = dm.split("train")
-    dt = time.perf_counter() - t0
+    with Stopwatch() as sw:
+        dm = CocoDataModule(Path(root) / "instances.json", Path(root) / "images", cache_dir=cache)
+        split = dm.split("train")
+    dt = sw.wall
     ru = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": round(dt, 2), "cpu_s": round(ru.ru_utime + ru.ru_stime, 2),
                       "images": split.report.num_images, "boxes": split.report.num_boxes,
@@ -76,19 +75,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--images", type=int, default=120_000)
     ap.add_argument("--boxes", type=int, default=900_000)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "startup_at_scale.json"))
+    ap.add_argument("--out", default=str(result_path("startup_at_scale")))
     ap.add_argument("--start", nargs=2, default=None, help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.start:
         return start(*a.start)
-    t0 = time.time()
-    root = generate(a.images, a.boxes)
-    gen_s = time.time() - t0
+    with Stopwatch() as sw:
+        root = generate(a.images, a.boxes)
+    gen_s = sw.wall
     runs = {}
     with tempfile.TemporaryDirectory() as cache:
         for name in ("first start (parse, check, cache)", "second start (cache)"):
-            p = subprocess.run([sys.executable, __file__, "--start", str(root), cache], capture_output=True, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=1800)
+            p = subprocess.run([*module_command("benchmarks.startup_at_scale"), "--start", str(root), cache],
+                               capture_output=True, text=True, env=child_env(), timeout=1800)
             if p.returncode:
                 sys.exit(p.stderr[-3000:])
             runs[name] = json.loads(p.stdout.strip().splitlines()[-1])
@@ -96,9 +95,8 @@ def main() -> None:
             print(f"{name:36s} {runs[name]['seconds']:7.1f} s ({runs[name]['cpu_s']:.1f} CPU-s)  peak RSS {runs[name]['peak_rss_mb']:7.0f} MB  "
                   f"{runs[name]['images']} images, {runs[name]['boxes']} boxes", flush=True)
     rec = {"benchmark": "startup_at_scale", "images": a.images, "boxes": a.boxes, "generate_s": round(gen_s, 1),
-           "runs": runs, "cpu_count": os.cpu_count(), "loadavg": os.getloadavg()}
-    Path(a.out).write_text(json.dumps(rec, indent=1) + "\n")
-    print(f"wrote {a.out}")
+           "runs": runs, "cpu_count": os.cpu_count(), "loadavg": load_average()}
+    write_json(rec, a.out)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""Throughput measurements shared by ``benchmarks/bench_train.py`` (CPU, COCO128) and ``scripts/device_check.py`` (GPU).
+"""Throughput measurements shared by ``benchmarks.bench_train`` (CPU, COCO128) and ``scripts/device_check.py`` (GPU).
 
 Both sides get the same inputs; Ultralytics only when importable (``ultralytics_available``); yolo12l never imports it.
 
@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import statistics
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,20 +21,13 @@ from typing import Any
 
 import torch
 
+from benchmarks.timing import Stopwatch, sync
+
 PRECISIONS = {"32": None, "bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}
 
 
 def ultralytics_available() -> bool:
     return importlib.util.find_spec("ultralytics") is not None
-
-
-def sync(device: str) -> None:
-    if device.startswith("cuda"):
-        torch.cuda.synchronize()
-
-
-def median(xs: list[float]) -> float:
-    return float(statistics.median(xs)) if xs else float("nan")
 
 
 # ---------------------------------------------------------------------------------------------------------- loaders
@@ -76,18 +68,35 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
         next(it)
     if stats is not None:
         loader.dataset.reset_load_stats()
-    n, t0, c0, w0 = 0, time.perf_counter(), time.process_time(), _children_cpu_s()
-    for _ in range(batches):
-        b = next(it)
-        n += int((b["images"] if "images" in b else b["img"]).shape[0])
-    dt = time.perf_counter() - t0
-    c1, w1 = time.process_time(), _children_cpu_s()
-    out = {"images": n, "seconds": round(dt, 3), "images_per_s": round(n / dt, 2)}
+    n, w0 = 0, _children_cpu_s()
+    with Stopwatch() as sw:
+        for _ in range(batches):
+            b = next(it)
+            n += int((b["images"] if "images" in b else b["img"]).shape[0])
+    w1 = _children_cpu_s()
+    out = {"images": n, "seconds": round(sw.wall, 3), "images_per_s": round(n / sw.wall, 2)}
     if w0 is not None and w1 is not None:
-        out["cpu_ms_per_image"] = round((c1 - c0 + w1 - w0) / n * 1e3, 3)
+        out["cpu_ms_per_image"] = round((sw.cpu + w1 - w0) / n * 1e3, 3)
     if stats is not None:
         out["decodes_per_sample"] = round(stats()["decodes_per_sample"], 3)
     return out
+
+
+def streaming_loader(data_yaml: str | os.PathLike, imgsz: int, batch: int, workers: int, **kw: Any):
+    """:class:`StreamingDataModule`'s train loader on LitData shards of the dataset's training split (written once,
+    chunks of 64, under ``~/.cache/yolo12l/shards/<hash of the YAML path>``; the same images as :func:`ours_loader`)."""
+    import hashlib
+
+    from yolo12l.data import StreamingDataModule, YoloDataModule, write_shards
+    from yolo12l.data.cache import default_cache_dir
+
+    key = hashlib.sha1(str(Path(data_yaml).resolve()).encode()).hexdigest()[:12]
+    shards = Path(default_cache_dir()) / "shards" / key
+    if not (shards / "yolo12l_meta.json").is_file():
+        write_shards(YoloDataModule(data_yaml), "train", shards, overwrite=True)
+    dm = StreamingDataModule(str(shards), imgsz=imgsz, batch_size=batch, num_workers=workers, pin_memory=False, **kw)
+    dm.setup("fit")
+    return dm.train_dataloader()
 
 
 def ours_loader(data_yaml: str | os.PathLike, imgsz: int, batch: int, workers: int, cache_dir: str, **kw: Any):
@@ -217,11 +226,9 @@ def time_steps(step: CoreStep, batch: dict[str, torch.Tensor], n: int) -> tuple[
     """(seconds per step, losses) of ``n`` steps."""
     times, losses = [], []
     for _ in range(n):
-        sync(step.device)
-        t0 = time.perf_counter()
-        losses.append(step(batch))
-        sync(step.device)
-        times.append(time.perf_counter() - t0)
+        with Stopwatch(step.device) as sw:
+            losses.append(step(batch))
+        times.append(sw.wall)
     return times, losses
 
 

@@ -10,11 +10,11 @@ section, so a run stopped by the time limit still leaves what it measured):
 * ``fit``: per model (yolo12n, yolo12s) and precision (bf16-mixed, 16-mixed) at 640 px, batch 64, on one generated
   batch (smooth noise, 8 random boxes per image): ``ours_fit`` = ``YOLODetector`` + ``ModelEMA`` through
   ``Trainer.fit`` (the whole step), ``ours_core`` / ``ultralytics_core`` = forward + loss + backward + clip + SGD +
-  EMA in a plain loop (``benchmarks/throughput.py``), ``ours_core_channels_last`` for bf16. Each: median step
+  EMA in a plain loop (``benchmarks.throughput``), ``ours_core_channels_last`` for bf16. Each: median step
   seconds, img/s, peak GPU memory (``max_memory_allocated``), losses and whether all are finite.
 * ``loader``: our train loader and Ultralytics' on a generated YOLO-layout dataset (640x480 JPEGs), 640 px,
   batch 64, 16 workers, img/s after a 2-epoch warm-up, against the fastest GPU step rate measured in ``fit``.
-* ``large_loader``: our default train loader and Ultralytics' on the large set of ``benchmarks/bench_train.py
+* ``large_loader``: our default train loader and Ultralytics' on the large set of ``benchmarks.bench_train
   --dataset large`` (3000 COCO-sized JPEGs made from COCO128, generated into the temporary folder; 640x480 generated
   JPEGs where COCO128 is absent), 640 px, batch 64, 16 workers: img/s, CPU ms per image, decodes per sample, and the
   ratio to each model's bf16 ``ours_fit`` step rate (goal >= 1.2x for yolo12n and yolo12s).
@@ -45,15 +45,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+sys.path.insert(0, str(REPO))  # run as a script: the repository's yolo12l and benchmarks packages
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from throughput import (CoreStep, fit_step_times, loader_rate, median, ours_loader, synthetic_batch,  # noqa: E402
-                        time_steps, ul_loader, ultralytics_available)
+from benchmarks.timing import median  # noqa: E402
+from benchmarks.throughput import (CoreStep, fit_step_times, loader_rate, ours_loader, synthetic_batch,  # noqa: E402
+                                   time_steps, ul_loader, ultralytics_available)
 
 MODELS = ["yolo12n.yaml", "yolo12s.yaml"]
 PRECISIONS = ["bf16-mixed", "16-mixed"]
@@ -260,7 +260,7 @@ def section_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
 
 def section_large_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
     """Large-set loaders (16 workers) against the GPU's bf16 step rate per model; see the module doc."""
-    from large_dataset import large_dataset
+    from benchmarks.large_dataset import large_dataset
 
     try:
         yaml, source = large_dataset(cfg["large_images"], cache=tmp / "large"), "COCO128-derived"

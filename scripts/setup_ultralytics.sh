@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Creates .venv-ul/: a separate venv with Ultralytics 8.4.190 *and* yolo12l, for side-by-side benchmarks and the
-# training comparison (benchmarks/compare_ultralytics.py, bench_inference.py, bench_train.py). The yolo12l package
+# training comparison (python -m benchmarks compare_ultralytics, bench_inference, bench_train, ...: the runner
+# re-executes those under this venv, $YOLO12L_UL_PYTHON). The yolo12l package
 # itself never imports ultralytics; only these benchmark scripts do, when it is importable.
 # Ultralytics needs torchvision, which does not import beside the torch==2.13.0 CPU wheel, so this venv uses
 # torch 2.14.1 + torchvision 0.29.1 (a CUDA build that runs on the CPU; override with UL_TORCH_SPEC).
@@ -15,7 +16,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv-ul/bin/python -m pip install -q --upgrade pip
   # shellcheck disable=SC2086
   .venv-ul/bin/python -m pip install -q $UL_TORCH_SPEC
-  .venv-ul/bin/python -m pip install -q "ultralytics==8.4.190" "sahi==0.12.8"  # SAHI: benchmarks/bench_sliced.py
+  .venv-ul/bin/python -m pip install -q "ultralytics==8.4.190" "sahi==0.12.8"  # SAHI: python -m benchmarks bench_sliced
   .venv-ul/bin/python -m pip install -q -e ".[test]"
   echo "$want" > "$stamp"
 fi

@@ -3,6 +3,7 @@
     python scripts/train_run.py --root runs/a --cache-dir /tmp/c --epochs 3 --loss-log runs/a/losses.jsonl
     python scripts/train_run.py ... --kill-at 1:1            # SIGKILL at epoch 1 (0-based), batch 1
     python scripts/train_run.py ... --resume runs/b/checkpoints/last.ckpt
+    python scripts/train_run.py ... --shards S --ckpt-every-steps 1   # StreamingDataModule on S/train, S/val; mid-epoch ckpts
     python scripts/train_run.py ... --devices 2 --strategy ddp           # Lightning re-launches this script
     torchrun --nnodes 2 --nproc-per-node 1 ... scripts/train_run.py ... --num-nodes 2 --strategy ddp
 
@@ -34,7 +35,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from yolo12l.data import SyntheticDataModule  # noqa: E402
+from yolo12l.data import StreamingDataModule, SyntheticDataModule  # noqa: E402
 from yolo12l.training import AtomicCheckpointIO, ModelEMA, YOLODetector  # noqa: E402
 
 
@@ -133,6 +134,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--kill-at", help="EPOCH:BATCH (0-based) at which to SIGKILL this process")
     p.add_argument("--resume", help="checkpoint to resume from (Trainer.fit ckpt_path)")
     p.add_argument("--nan-at", help="EPOCH:BATCH[:RANK]: NaN loss for that batch (on that rank only)")
+    p.add_argument("--shards", help="train from LitData shards (StreamingDataModule): folder with train/ and val/")
+    p.add_argument("--ckpt-every-steps", type=int, help="also save step_checkpoints/last.ckpt every N optimizer steps (mid-epoch)")
     return p.parse_args(argv)
 
 
@@ -140,9 +143,15 @@ def build(args: argparse.Namespace) -> tuple[L.Trainer, YOLODetector, SyntheticD
     """Seeds everything, then builds the DataModule, module and Trainer exactly the same way in every run."""
     torch.set_num_threads(args.threads)
     L.seed_everything(args.seed, workers=True, verbose=False)
-    dm = SyntheticDataModule(num_train=args.num_train, num_val=args.num_val, imgsz=args.imgsz, batch_size=args.batch,
-                             num_workers=args.workers, persistent_workers=args.workers > 0, pin_memory=False,
-                             close_mosaic=args.close_mosaic, seed=0, cache_dir=args.cache_dir)
+    if args.shards:
+        shards = Path(args.shards)
+        dm = StreamingDataModule(input_dir=str(shards / "train"), val_dir=str(shards / "val"), imgsz=args.imgsz,
+                                 batch_size=args.batch, num_workers=args.workers, pin_memory=False,
+                                 close_mosaic=args.close_mosaic, seed=0)
+    else:
+        dm = SyntheticDataModule(num_train=args.num_train, num_val=args.num_val, imgsz=args.imgsz,
+                                 batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0,
+                                 pin_memory=False, close_mosaic=args.close_mosaic, seed=0, cache_dir=args.cache_dir)
     model = YOLODetector(model=args.model, num_classes=dm.num_classes, class_names=dm.class_names,
                          label_to_category_id=dm.label_to_category_id, warmup_epochs=1.0,
                          nominal_batch_size=args.nominal_batch, save_plots=False)
@@ -152,6 +161,9 @@ def build(args: argparse.Namespace) -> tuple[L.Trainer, YOLODetector, SyntheticD
         ModelCheckpoint(dirpath=root / "checkpoints", every_n_epochs=1, save_last=True, save_top_k=-1,
                         filename="{epoch}"),
     ]
+    if args.ckpt_every_steps:
+        callbacks.append(ModelCheckpoint(dirpath=root / "step_checkpoints", every_n_train_steps=args.ckpt_every_steps,
+                                         save_last=True, save_top_k=0))
     if args.loss_log:
         callbacks.append(EventLog(args.loss_log))
     if args.kill_at:

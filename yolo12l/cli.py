@@ -4,6 +4,7 @@
 * ``yolo12l predict --weights W --source S`` — stand-alone prediction from any weights file (images, videos).
 * ``yolo12l export --weights W --format onnx`` — ONNX export.
 * ``yolo12l check-data --format coco|voc|yolo …`` — dataset check without training.
+* ``yolo12l optimize-data --config C --split train --out DIR`` — LitData shards for ``StreamingDataModule``.
 * ``yolo12l info --model yolo12s.yaml`` — layers, parameters and GFLOPs.
 
 A mistake in the user's input (a missing file, an unknown model or block name, a bad config value, an unusable
@@ -28,6 +29,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                 "yolo12l.cli:_predict"),
     "export": ("export a .ckpt or an Ultralytics .pt to ONNX (optionally with NMS)", "yolo12l.export.cli:main"),
     "check-data": ("check a COCO / VOC / YOLO-txt dataset split without training", "yolo12l.data.check:main"),
+    "optimize-data": ("write a split of a config's DataModule as LitData streaming shards",
+                      "yolo12l.data.optimize:main"),
     "info": ("layers, parameters and GFLOPs of a model YAML or checkpoint", "yolo12l.info:main"),
     "compare": ("train variants x seeds of a study YAML: mean ± std, paired test, size, latency, plots",
                 "yolo12l.study.compare:main"),

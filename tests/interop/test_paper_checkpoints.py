@@ -117,7 +117,7 @@ def test_output_equals_paper_repo(loaded, parity):
 def test_input_is_well_conditioned(loaded, parity):
     """float64 vs float32 of our network differ by ~1e-4 px / 1e-5 relative probability on these inputs, inside the
     tolerances above: no chaotic sensitivity. (The converse limitation, that these random-weight outputs barely
-    depend on the attention's q/k layout, is measured by benchmarks/paper_parity_sensitivity.py.)"""
+    depend on the attention's q/k layout, is measured by benchmarks/checks/paper_parity_sensitivity.py.)"""
     net = copy.deepcopy(loaded[0]).double()
     with torch.no_grad():
         y64 = net(parity["input"][:1].double())  # one image: float64 convolutions are slow on CPU

@@ -33,6 +33,8 @@ _LAZY = {
     "NoUsableDataError": "records",
     "ParsedSplit": "records",
     "EpochSampler": "sampler",
+    "StreamingDataModule": "streaming",
+    "write_shards": "optimize",
     "SHAPE_CLASSES": "synthetic",
     "synthetic_dataset": "synthetic",
     "TINY_CLASSES": "synthetic_tiny",
@@ -66,11 +68,11 @@ def __dir__() -> list[str]:
 __all__ = [
     "AnnotationCache", "AugmentConfig", "CocoDataModule", "DatasetReport", "DetectionDataModule",
     "DetectionDataset", "EpochSampler", "ImageFolderDataset", "ImageLoadError", "ImageRecord", "IssueKind",
-    "NoUsableDataError", "ParsedSplit", "RandomHSV", "RatioPad", "SHAPE_CLASSES", "SyntheticDataModule", "TINY_CLASSES",
+    "NoUsableDataError", "ParsedSplit", "RandomHSV", "RatioPad", "SHAPE_CLASSES", "StreamingDataModule", "SyntheticDataModule", "TINY_CLASSES",
     "TinyObjectsDataModule", "tiny_objects_dataset",
     "VOCDataModule", "VOC_CLASSES", "YoloAffine", "YoloDataModule", "YoloMosaic", "boxes_to_letterbox", "collate_detections",
     "collate_training",
     "draw_boxes", "letterbox", "load_data_yaml", "parse_coco", "parse_voc", "parse_yolo", "plot_batch",
     "probe_image", "read_image", "scale_boxes", "synthetic_dataset", "targets_to_loss_dict",
-    "with_loss_targets",
+    "with_loss_targets", "write_shards",
 ]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +70,8 @@ class DetectionDataset(Dataset):
     positions of the epoch order that partners are drawn from (see the module doc; the DataModule uses the batch size).
     ``max_pixels``: images with more pixels are never decoded (they fail like an unreadable file). ``cache_ranks``:
     processes of this node sharing the ``ram`` cache (the DataModule passes the trainer's local DDP ranks).
+    ``images`` / ``windows``: another image source (``.get(i)``, ``.decodes``) and partner window (``(epoch, index)
+    -> indices``) than the files and the epoch order (the streaming shards, ``streaming.py``).
     """
 
     def __init__(
@@ -86,6 +89,8 @@ class DetectionDataset(Dataset):
         mosaic_window: int = 16,
         max_pixels: int | None = MAX_PIXELS,
         cache_ranks: int | None = None,
+        images: ResizedImages | None = None,
+        windows: Callable[[int, int], np.ndarray] | None = None,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -104,13 +109,13 @@ class DetectionDataset(Dataset):
         # [decodes, samples] per loading process (slot 0: main, 1 + worker id), summed by load_stats()
         self._counts = torch.zeros((2, _COUNT_SLOTS), dtype=torch.int64).share_memory_()
         self.mosaic_window = int(mosaic_window)
-        self._windows = EpochWindows(len(records), self.seed, self.mosaic_window)
+        self._windows = windows or EpochWindows(len(records), self.seed, self.mosaic_window)
         self._memo: dict[int, np.ndarray] | None = None  # images decoded in the current __getitems__ call
         self._reported: set[int] = set()
         self._pid: int | None = None
-        self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
-                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes,
-                                    max_pixels=max_pixels, local_ranks=cache_ranks)
+        self.images = images if images is not None else ResizedImages(
+            [r.file for r in records], self.imgsz, [(r.width, r.height) for r in records], cache=cache_images,
+            cache_dir=cache_dir, buffer_bytes=buffer_bytes, max_pixels=max_pixels, local_ranks=cache_ranks)
         if cache_images is not None and augment is not None:
             self.images.fill(on_error=self._mark_failed)
 
@@ -325,10 +330,14 @@ class DetectionDataset(Dataset):
                           crowd_labels=torch.from_numpy(r.crowd_labels), crowd_areas=torch.from_numpy(
                               r.eval_crowd_areas()), **extra)
 
+    def read_original(self, i: int) -> np.ndarray:
+        """Image ``i`` decoded at its own size (H, W, 3) uint8 RGB, for evaluation."""
+        return read_image(self.records[i].file, max_pixels=self.max_pixels)
+
     def _eval_item(self, i: int) -> dict[str, Any]:
         r = self.records[i]
         try:
-            img = read_image(r.file, max_pixels=self.max_pixels)
+            img = self.read_original(i)
         except ImageLoadError as e:
             self._failed[i] = 1
             log.warning("%s: %s (evaluated as an empty grey image)", e.file, e.reason)

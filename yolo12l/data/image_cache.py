@@ -42,10 +42,11 @@ CacheMode = Literal["ram", "disk"]
 _VERSION = 1
 
 
-def decode_resized(file: str | os.PathLike, imgsz: int, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+def decode_resized(file: str | os.PathLike, imgsz: int, max_pixels: int | None = MAX_PIXELS,
+                   data: bytes | None = None) -> np.ndarray:
     """(h, w, 3) uint8 RGB with long side ``imgsz`` (bilinear; JPEGs first reduced in the DCT while >= imgsz);
-    :class:`ImageLoadError` for more than ``max_pixels`` pixels."""
-    img = read_image(file, draft_size=imgsz, max_pixels=max_pixels)
+    :class:`ImageLoadError` for more than ``max_pixels`` pixels. ``data``: the file's bytes, already read."""
+    img = read_image(file, draft_size=imgsz, max_pixels=max_pixels, data=data)
     h, w = img.shape[:2]
     k = imgsz / max(h, w)
     if k != 1:

@@ -23,6 +23,8 @@ Policy (documented here once):
 """
 from __future__ import annotations
 
+import io
+
 import os
 import re
 import warnings
@@ -107,11 +109,11 @@ def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -
                                                         f"the max_pixels limit of {max_pixels / 1e6:g} Mpx")
 
 
-def _open_pil(path: Path, max_pixels: int | None) -> Image.Image:
+def _open_pil(path: Path, max_pixels: int | None, data: bytes | None = None) -> Image.Image:
     """``Image.open`` with PIL's decompression-bomb error (raised at open, above ~179 Mpx, before our check can
     see the size) as a TOO_LARGE :class:`ImageLoadError`."""
     try:
-        return Image.open(path)
+        return Image.open(path if data is None else io.BytesIO(data))
     except Image.DecompressionBombError as e:
         m = re.search(r"\((\d+) pixels\)", str(e))
         pixels = int(m.group(1)) if m else None
@@ -190,10 +192,11 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def _read_jpeg_cv2(path: Path, draft_size: int | None, max_pixels: int | None = MAX_PIXELS) -> np.ndarray | None:
+def _read_jpeg_cv2(path: Path, draft_size: int | None, max_pixels: int | None = MAX_PIXELS,
+                   data: bytes | None = None) -> np.ndarray | None:
     """OpenCV decode of an ordinary complete JPEG (see the module doc), or None to let PIL handle the file."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except OSError:
         return None
     if len(data) < 16 or data[:2] != b"\xff\xd8" or b"\xff\xd9" not in data[-16:]:
@@ -217,28 +220,33 @@ def _read_jpeg_cv2(path: Path, draft_size: int | None, max_pixels: int | None = 
 
 
 def read_image(path: str | os.PathLike, draft_size: int | None = None,
-               max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+               max_pixels: int | None = MAX_PIXELS, data: bytes | None = None) -> np.ndarray:
     """Decodes an image to a (H, W, 3) uint8 RGB array in displayed orientation. Raises ImageLoadError (kind
     TOO_LARGE, before decoding, when the header claims more than ``max_pixels`` pixels).
 
     draft_size: for JPEGs, let the decoder downscale by 1/2, 1/4 or 1/8 while both sides stay
     >= ``draft_size`` (much faster for large photos); the caller rescales boxes from the returned shape.
+    data: the file's encoded bytes, already read (streaming shards); ``path`` then only names it.
     """
     path = Path(path)
     if path.suffix.lower() in (".jpg", ".jpeg", ".jpe"):
-        arr = _read_jpeg_cv2(path, draft_size, max_pixels)
+        arr = _read_jpeg_cv2(path, draft_size, max_pixels, data)
         if arr is not None:
             return arr
-    return _read_pil(path, draft_size, max_pixels)
+    return _read_pil(path, draft_size, max_pixels, data)
 
 
-def _read_pil(path: Path, draft_size: int | None = None, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+def _read_pil(path: Path, draft_size: int | None = None, max_pixels: int | None = MAX_PIXELS,
+              data: bytes | None = None) -> np.ndarray:
     """:func:`read_image` through PIL (every format and mode)."""
-    _check_file(path)
+    if data is None:
+        _check_file(path)
+    elif not data:
+        raise ImageLoadError(path, IssueKind.EMPTY_FILE, "empty image data")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with _open_pil(path, max_pixels) as im:
+            with _open_pil(path, max_pixels, data) as im:
                 _check_pixels(path, *im.size, max_pixels)
                 if draft_size is not None and im.format == "JPEG":
                     im.draft("RGB", (draft_size, draft_size))

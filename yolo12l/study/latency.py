@@ -70,9 +70,9 @@ def cpu_name() -> str:
 def load_network(model: str, nc: int | None = None) -> nn.Module:
     """A network from a model YAML (random weights; ``nc`` classes) or a weights file (.ckpt / .pt)."""
     if model.endswith((".ckpt", ".pt", ".pth")):
-        from ..predict import load_for_prediction
+        from ..interop import load_network as load_weights_file
 
-        return load_for_prediction(model)[0]
+        return load_weights_file(model)[0]
     from ..models import build_model
 
     return build_model(model, nc=nc)

@@ -14,7 +14,7 @@ Strips (``area``), padding of token counts not divisible by ``area`` and the hea
 Not identified by the reference outputs: the q/k channel order and the strip count. With the parity file's random
 weights the attention logits have a standard deviation of at most 0.03, so every softmax is uniform to 1e-3 and
 reading qk as per-head [q_h, k_h], swapping q and k, or using one strip instead of four leaves the output unchanged
-to float32 rounding (``benchmarks/paper_parity_sensitivity.py``). The order used, all of q then all of k, is the
+to float32 rounding (``benchmarks/checks/paper_parity_sensitivity.py``). The order used, all of q then all of k, is the
 plain reading of a 2C ``qk`` conv; strips are those of the model YAML, as in YOLO12.
 """
 from __future__ import annotations

@@ -5,21 +5,20 @@ The files hold random weights and random BatchNorm statistics. This script loads
 output then is from the reference ``output``: max box error (px), max and mean relative probability error. A change
 the data can detect must move these well beyond the correct network's row and the float64 row (rounding noise).
 
-    PYTHONPATH=$PWD python benchmarks/paper_parity_sensitivity.py [--shared ../shared]
-        [--out benchmarks/results/paper_parity_sensitivity.json]
+    python -m benchmarks paper_parity_sensitivity [--shared $YOLO12L_SHARED]
+        [--out benchmarks/results/paper_parity_sensitivity-default.json]
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import os
 from pathlib import Path
 from typing import Callable
 
 import torch
 
+from benchmarks.common import result_path, shared_dir, write_json
 from yolo12l import load_ultralytics_checkpoint
-from common import write_json  # noqa: E402  (benchmarks/common.py)
 
 Change = Callable[[torch.nn.Module, dict], None]
 
@@ -112,8 +111,8 @@ def attention_logit_std(net: torch.nn.Module, x: torch.Tensor) -> list[float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shared", default=os.environ.get("YOLO12L_SHARED", "../shared"))
-    ap.add_argument("--out", default="benchmarks/results/paper_parity_sensitivity.json")
+    ap.add_argument("--shared", default=str(shared_dir()))
+    ap.add_argument("--out", default=str(result_path("paper_parity_sensitivity")))
     args = ap.parse_args()
     record: dict = {"torch": torch.__version__, "variants": {}}
     print(f"{'variant':7} {'network':26} {'box px max':>11} {'prob rel max':>13} {'prob rel mean':>14}")

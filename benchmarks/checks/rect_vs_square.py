@@ -8,28 +8,25 @@ shrinking (this project's validation before rect), to separate the two effects.
 * coco128: ``reference/ultralytics/yolo12n_parity.pt`` (yolo12n, nc 80, only *briefly* trained on COCO — there is no
   fully trained COCO checkpoint here, so its mAP is low) on COCO128 val2017 (128 images) at 640 and 320.
 
-    PYTHONPATH=. python benchmarks/rect_vs_square.py [--shared ../shared] [--out benchmarks/results/rect_vs_square.json]
+    python -m benchmarks rect_vs_square [--shared $YOLO12L_SHARED]
+        [--out benchmarks/results/rect_vs_square-default.json]
 """
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import cv2
 import lightning as L
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_json  # noqa: E402
-
-from yolo12l.data import CocoDataModule, YoloDataModule  # noqa: E402
-from yolo12l.models.convert import convert_ultralytics_state_dict  # noqa: E402
-from yolo12l.training import YOLODetector  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.timing import Stopwatch, load_average
+from yolo12l.data import CocoDataModule, YoloDataModule
+from yolo12l.interop import convert_ultralytics_state_dict
+from yolo12l.training import YOLODetector
 
 KEYS = ("val/mAP50-95", "val/mAP50", "val/mAP75")
 
@@ -40,9 +37,9 @@ def validate(model: YOLODetector, dm: L.LightningDataModule, interpolation: int 
     dm.datasets["val"].eval_interpolation = interpolation
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
                         default_root_dir=tempfile.mkdtemp())
-    t0 = time.perf_counter()
-    out = trainer.validate(model, datamodule=dm, verbose=False)[0]
-    return {k: round(float(out[k]), 5) for k in KEYS}, round(time.perf_counter() - t0, 1)
+    with Stopwatch() as sw:
+        out = trainer.validate(model, datamodule=dm, verbose=False)[0]
+    return {k: round(float(out[k]), 5) for k in KEYS}, round(sw.wall, 1)
 
 
 def compare(make_dm, model: YOLODetector) -> dict:
@@ -56,16 +53,16 @@ def compare(make_dm, model: YOLODetector) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
-    ap.add_argument("--out", default="benchmarks/results/rect_vs_square.json")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=str(shared_dir()))
+    ap.add_argument("--out", default=str(result_path("rect_vs_square")))
     args = ap.parse_args()
     logging.getLogger("lightning").setLevel(logging.WARNING)
     shared = Path(args.shared)
     ref = shared / "reference" / "ultralytics"
     cache = Path(tempfile.mkdtemp())
     common = dict(num_workers=0, persistent_workers=False, pin_memory=False, cache_dir=cache, batch_size=16)
-    record: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "loadavg": os.getloadavg()}
+    record: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "loadavg": load_average()}
 
     shapes = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
                           weights=str(ref / "yolo12n_shapes_ultralytics.pt"), save_plots=False, save_json=False,
@@ -93,7 +90,7 @@ def main() -> None:
                                   imgsz=imgsz, rect_val=rect, **common)
         record[f"coco128_val_{imgsz}"] = compare(make, coco)
         print(f"coco128 {imgsz}", record[f"coco128_val_{imgsz}"], flush=True)
-    record["loadavg_end"] = os.getloadavg()
+    record["loadavg_end"] = load_average()
     write_json(record, args.out)
 
 

@@ -6,7 +6,7 @@ box area x U(0.35, 0.95) (COCO's ``area`` is the segmentation area). The network
 ``reference/ultralytics/yolo12n_shapes_ultralytics.pt`` (mAP ~0.6 on this data), at 256, rect and square. Also
 reports what the old semantics (crowd dropped, box areas) give on the same predictions.
 
-    PYTHONPATH=. python benchmarks/heldout_pycocotools.py [--shared ../shared]
+    python -m benchmarks heldout_pycocotools [--shared $YOLO12L_SHARED]
 """
 from __future__ import annotations
 
@@ -14,18 +14,16 @@ import argparse
 import contextlib
 import io
 import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
 import lightning as L
 import numpy as np
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_json  # noqa: E402
 
-from yolo12l.data import CocoDataModule  # noqa: E402
-from yolo12l.training import YOLODetector  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.timing import load_average
+from yolo12l.data import CocoDataModule
+from yolo12l.training import YOLODetector
 
 STATS = ("mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large")
 
@@ -77,10 +75,10 @@ def shapes_as_coco(root: Path, images_out: Path, seed: int = 0) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=str(shared_dir()))
     ap.add_argument("--imgsz", type=int, default=256)
-    ap.add_argument("--out", default="benchmarks/results/heldout_pycocotools.json")
+    ap.add_argument("--out", default=str(result_path("heldout_pycocotools")))
     args = ap.parse_args()
     shared = Path(args.shared)
     work = Path(tempfile.mkdtemp())
@@ -90,7 +88,7 @@ def main() -> None:
     model = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
                          weights=str(shared / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"),
                          label_to_category_id=[2, 5, 9], save_plots=False, summary_imgsz=0)
-    record: dict = {"imgsz": args.imgsz, "loadavg": os.getloadavg(),
+    record: dict = {"imgsz": args.imgsz, "loadavg": load_average(),
                     "annotations": f"shapes_tiny train+val as COCO JSON: {len(data['images'])} images, "
                                    f"{len(data['annotations'])} objects, "
                                    f"{sum(a['iscrowd'] for a in data['annotations'])} crowd, areas = box x U(.35,.95)"}

@@ -2,21 +2,21 @@
 
 Steps (each a sub-command; ``all`` runs them in order, the trainings two at a time):
 
-    python benchmarks/compare_ultralytics.py data                    # synthetic set in YOLO-txt layout + data.yaml
-    .venv-ul/bin/python benchmarks/compare_ultralytics.py train-ul --seed 0     # Ultralytics `yolo train`
-    python benchmarks/compare_ultralytics.py train-ours --seed 0     # `yolo12l fit` (LightningCLI) with the same args
-    python benchmarks/compare_ultralytics.py evaluate                # every epoch's EMA weights of both, one evaluator
-    .venv-ul/bin/python benchmarks/compare_ultralytics.py pipeline   # what the two train loaders feed the network
+    python -m benchmarks compare_ultralytics data              # synthetic set in YOLO-txt layout + data.yaml
+    python -m benchmarks compare_ultralytics train-ul --seed 0    # Ultralytics `yolo train` (in $YOLO12L_UL_PYTHON)
+    python -m benchmarks compare_ultralytics train-ours --seed 0  # `yolo12l fit` (LightningCLI) with the same args
+    python -m benchmarks compare_ultralytics evaluate          # every epoch's EMA weights of both, one evaluator
+    python -m benchmarks compare_ultralytics pipeline          # what the two train loaders feed (in $YOLO12L_UL_PYTHON)
 
 Both trainings get the same arguments (model yaml, epochs, imgsz, batch, optimizer auto, close_mosaic, seed, CPU,
 fp32, no DataLoader workers). Every epoch's EMA weights are saved (Ultralytics ``save_period=1``; yolo12l a
 ``ModelCheckpoint`` per epoch) and evaluated afterwards by yolo12l's evaluator (``YOLODetector.validate``:
 pycocotools mAP50-95, conf 0.001, IoU 0.7, 300 detections), Ultralytics' files read through
 ``yolo12l.interop.load_ultralytics_checkpoint``. Ultralytics' own per-epoch validator numbers (results.csv) are kept
-in the JSON as well. Output: ``benchmarks/results/compare_ultralytics.{json,png}``.
+in the JSON as well. Output: ``benchmarks/results/compare_ultralytics-default.{json,png}``.
 
-Only this script imports ``ultralytics`` (in ``train-ul`` and ``pipeline``, run with the separate venv made by
-``scripts/setup_ultralytics.sh``); the yolo12l package never does.
+Only this script imports ``ultralytics`` (in ``train-ul`` and ``pipeline``, which re-execute themselves under
+``$YOLO12L_UL_PYTHON``, the separate venv made by ``scripts/setup_ultralytics.sh``); the yolo12l package never does.
 """
 from __future__ import annotations
 
@@ -28,22 +28,15 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
+from benchmarks.common import (REPO, child_env, module_command, reexec_under_ultralytics, result_path, ul_python,
+                               usage_error, write_json)
+from benchmarks.timing import Stopwatch, load_average
 
+MODULE = "benchmarks.checks.compare_ultralytics"
 DEFAULTS = dict(model="yolo12n.yaml", epochs=20, imgsz=192, batch=16, num_train=256, num_val=64, close_mosaic=5,
                 data_seed=0)
-
-
-def _ul_python() -> str:
-    for cand in (REPO / ".venv-ul/bin/python", Path("/work/main/.venv-ul/bin/python")):
-        if cand.exists():
-            return str(cand)
-    return "python"
 
 
 # --------------------------------------------------------------------------------------------------------- data
@@ -86,12 +79,12 @@ def train_ultralytics(a: argparse.Namespace) -> None:
 
     torch.set_num_threads(a.threads)
     out = Path(a.root) / "ultralytics"
-    t0 = time.time()
+    sw = Stopwatch().start()
     YOLO(a.model).train(data=str(Path(a.root) / "data" / "data.yaml"), epochs=a.epochs, imgsz=a.imgsz,
                         batch=a.batch, seed=a.seed, optimizer="auto", close_mosaic=a.close_mosaic, workers=0,
                         device="cpu", amp=False, plots=False, save_period=1, project=str(out),
                         name=f"seed{a.seed}", exist_ok=True, verbose=False)
-    (out / f"seed{a.seed}" / "wall_s.txt").write_text(f"{time.time() - t0:.1f}\n")
+    (out / f"seed{a.seed}" / "wall_s.txt").write_text(f"{sw.stop()[0]:.1f}\n")
 
 
 def train_ours(a: argparse.Namespace) -> None:
@@ -129,11 +122,11 @@ data:
     cache_dir: {Path(a.root) / 'cache'}
 """
     (run / "config.yaml").write_text(cfg)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(a.threads)}
-    t0 = time.time()
-    subprocess.run([sys.executable, str(REPO / "train.py"), "fit", "--config", str(run / "config.yaml"),
-                    *a.extra], check=True, env=env, cwd=REPO)
-    (run / "wall_s.txt").write_text(f"{time.time() - t0:.1f}\n")
+    env = child_env(OMP_NUM_THREADS=str(a.threads))
+    with Stopwatch() as sw:
+        subprocess.run([sys.executable, str(REPO / "train.py"), "fit", "--config", str(run / "config.yaml"),
+                        *a.extra], check=True, env=env, cwd=REPO)
+    (run / "wall_s.txt").write_text(f"{sw.wall:.1f}\n")
 
 
 # ---------------------------------------------------------------------------------------------------- evaluation
@@ -240,8 +233,6 @@ def plot(runs: dict, path: Path) -> None:
 
 
 def report(a: argparse.Namespace) -> None:
-    from common import write_json
-
     runs = evaluate(a)
     summary = {}
     for fw in ("ultralytics", "yolo12l"):
@@ -256,7 +247,7 @@ def report(a: argparse.Namespace) -> None:
     record = {"args": {k: getattr(a, k) for k in ("model", "epochs", "imgsz", "batch", "num_train", "num_val",
                                                   "close_mosaic", "data_seed")},
               "evaluator": "yolo12l YOLODetector.validate (pycocotools, conf 0.001, iou 0.7, max_det 300)",
-              "loadavg": os.getloadavg(), "summary": summary, "runs": runs}
+              "loadavg": load_average(), "summary": summary, "runs": runs}
     pipe = Path(a.root) / "pipeline.json"
     if pipe.exists():
         record["pipeline"] = json.loads(pipe.read_text())
@@ -270,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("command", choices=["data", "train-ul", "train-ours", "evaluate", "pipeline", "all"])
     p.add_argument("--root", default=str(REPO / "runs" / "compare_ultralytics"))
-    p.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "compare_ultralytics.json"))
+    p.add_argument("--out", default=str(result_path("compare_ultralytics")),
+                   help="JSON path (the plot goes beside it, .png)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     p.add_argument("--threads", type=int, default=1)
@@ -279,6 +271,8 @@ def main(argv: list[str] | None = None) -> None:
         p.add_argument(f"--{k.replace('_', '-')}", type=type(v), default=v)
     p.add_argument("extra", nargs="*", help="train-ours: extra `yolo12l fit` arguments (after --)")
     a = p.parse_args(argv)
+    if a.command in ("train-ul", "pipeline"):
+        reexec_under_ultralytics("compare_ultralytics", sys.argv[1:] if argv is None else list(argv))
     root = Path(a.root)
     if a.command in ("data", "all"):
         make_data(root / "data", a.num_train, a.num_val, a.data_seed)
@@ -287,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     elif a.command == "train-ours":
         train_ours(a)
     elif a.command == "pipeline":
-        from pipeline_stats import compare_pipelines  # benchmarks/pipeline_stats.py
+        from benchmarks.checks.pipeline_stats import compare_pipelines
 
         compare_pipelines(a)
     elif a.command == "evaluate":
@@ -295,12 +289,16 @@ def main(argv: list[str] | None = None) -> None:
     elif a.command == "all":
         common = [f"--root={root}", f"--threads={a.threads}"] + [
             f"--{k.replace('_', '-')}={getattr(a, k)}" for k in DEFAULTS]
+        if not ul_python().is_file():
+            raise usage_error(f"compare_ultralytics all needs ultralytics: {ul_python()} does not exist (make it "
+                              "with `bash scripts/setup_ultralytics.sh` or set YOLO12L_UL_PYTHON)")
         jobs = []
         for seed in a.seeds:
-            jobs.append([_ul_python(), __file__, "train-ul", f"--seed={seed}", *common])
-            jobs.append([sys.executable, __file__, "train-ours", f"--seed={seed}", *common])
+            jobs.append([*module_command(MODULE, ul_python()), "train-ul", f"--seed={seed}", *common])
+            jobs.append([*module_command(MODULE), "train-ours", f"--seed={seed}", *common])
+        env = child_env(YOLO_OFFLINE="1")
         for i in range(0, len(jobs), 2):  # two trainings at a time, one thread each
-            procs = [subprocess.Popen(j, cwd=REPO) for j in jobs[i:i + 2]]
+            procs = [subprocess.Popen(j, cwd=REPO, env=env) for j in jobs[i:i + 2]]
             for pr in procs:
                 pr.wait()
         report(a)

@@ -2,16 +2,14 @@
 
 Both runs' ``predictions.json`` are scored by the same COCO metric (ours, = pycocotools) on shapes_tiny val, and their
 confident detections (score > 0.25) are matched per image and class: equal letterboxing gives equal boxes. Needs
-Ultralytics (run with the .venv-ul interpreter, which also has yolo12l's dependencies):
+Ultralytics (the runner switches to ``$YOLO12L_UL_PYTHON``, which also has yolo12l's dependencies):
 
-    YOLO_OFFLINE=1 PYTHONPATH=. /work/main/.venv-ul/bin/python benchmarks/ultralytics_val_compare.py [--shared ../shared]
+    python -m benchmarks ultralytics_val_compare [--shared $YOLO12L_SHARED]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import tempfile
 from pathlib import Path
 
@@ -19,12 +17,11 @@ import lightning as L
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import write_json  # noqa: E402
-
-from yolo12l.data import YoloDataModule  # noqa: E402
-from yolo12l.metrics import COCOMeanAveragePrecision  # noqa: E402
-from yolo12l.training import YOLODetector  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from benchmarks.timing import load_average
+from yolo12l.data import YoloDataModule
+from yolo12l.metrics import COCOMeanAveragePrecision
+from yolo12l.training import YOLODetector
 
 
 def score(preds: list[dict], records: list, offset: int) -> float:
@@ -58,12 +55,12 @@ def match(ours: list[dict], theirs: list[dict]) -> dict:
 
 
 def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--shared", default=str(shared_dir()))
+    ap.add_argument("--out", default=str(result_path("ultralytics_val_compare")))
+    args = ap.parse_args()
     from ultralytics import YOLO
 
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--shared", default=str(Path(__file__).resolve().parents[1].parent / "shared"))
-    ap.add_argument("--out", default="benchmarks/results/ultralytics_val_compare.json")
-    args = ap.parse_args()
     shared, work = Path(args.shared), Path(tempfile.mkdtemp())
     ckpt = shared / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"
     data_yaml = work / "shapes_val.yaml"
@@ -71,7 +68,7 @@ def main() -> None:
                          "names: {0: circle, 1: square, 2: triangle}\n")
     model = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
                          weights=str(ckpt), save_plots=False, summary_imgsz=0)
-    record: dict = {"loadavg": os.getloadavg(), "imgsz": 256}
+    record: dict = {"loadavg": load_average(), "imgsz": 256}
     for rect in (True, False):
         ul = YOLO(str(ckpt)).val(data=str(data_yaml), imgsz=256, batch=16, rect=rect, device="cpu", workers=0,
                                  plots=False, verbose=False, project=str(work), name=f"ul{rect}", save_json=True,

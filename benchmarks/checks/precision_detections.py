@@ -1,6 +1,6 @@
 """Detections of the real Ultralytics shapes checkpoint under each inference precision, against float32.
 
-    python benchmarks/precision_detections.py [--out benchmarks/results/precision_detections.json]
+    python -m benchmarks precision_detections [--out benchmarks/results/precision_detections-default.json]
 
 The fused network (as ``validate`` / ``predict`` run it) on the six reference images at the reference's size:
 float32, CPU bf16 autocast (as ``--trainer.precision bf16-mixed``) and a float16 network (``--half``'s path, on
@@ -12,24 +12,21 @@ from __future__ import annotations
 import argparse
 import copy
 import json
-import sys
 from pathlib import Path
 
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from yolo12l import load_ultralytics_checkpoint  # noqa: E402
-from yolo12l.data.images import read_image  # noqa: E402
-from yolo12l.ops.boxes import box_iou  # noqa: E402
-from yolo12l.predict import predict_image  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json
+from yolo12l import load_ultralytics_checkpoint
+from yolo12l.data.images import read_image
+from yolo12l.inference import predict_image
+from yolo12l.ops.boxes import box_iou
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--shared", default=str(REPO.parent / "shared"))
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "precision_detections.json"))
+    ap.add_argument("--shared", default=str(shared_dir()))
+    ap.add_argument("--out", default=str(result_path("precision_detections")))
     a = ap.parse_args()
     ref = Path(a.shared) / "reference" / "ultralytics"
     meta = json.loads((ref / "yolo12n_shapes_predictions.json").read_text())
@@ -76,8 +73,7 @@ def main() -> None:
     for name, r in result["precisions"].items():
         print(f"{name:<14} {r['output_dtype']:<14} {r['detections']:>5} {r['matched_to_float32']:>4}/{r['float32_detections']:<3}"
               f" {r['max_corner_shift_px']:>13} {r['max_score_change']:>11}")
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(result, indent=1) + "\n")
+    write_json(result, a.out)
 
 
 if __name__ == "__main__":

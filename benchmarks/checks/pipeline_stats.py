@@ -1,6 +1,7 @@
 """What the yolo12l and Ultralytics 8.4 training pipelines feed the network, for the same dataset and seed.
 
-Used by ``compare_ultralytics.py pipeline`` (run with the Ultralytics venv, which also has yolo12l's dependencies).
+Used by ``python -m benchmarks compare_ultralytics pipeline`` (run with the Ultralytics venv, which also has yolo12l's
+dependencies).
 For each pipeline and phase (``mosaic``: the first epochs; ``plain``: the ``close_mosaic`` epochs) it draws every
 training sample ``passes`` times and summarises: boxes per image, box width/height and centre distributions (as
 fractions of the image side), the fraction of boxes cut by the image border, tiny boxes, and image statistics

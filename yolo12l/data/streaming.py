@@ -1,0 +1,352 @@
+"""Training and validation from LitData shards (``yolo12l optimize-data``): :class:`StreamingDataModule`.
+
+The samples are made by the folder loader's own code (:class:`~.dataset.DetectionDataset`: the same augmentation
+pipeline, letterbox, collation and ``(seed, epoch, index)`` seeding); only where the images come from and the
+mosaic partner window differ:
+
+* **Order and placement** are LitData's (``litdata.StreamingDataset`` + ``StreamingDataLoader``): each epoch the
+  chunks are shuffled with ``seed + epoch`` and spread over every rank of every node and each rank's workers, then
+  the items of a chunk are shuffled in place (a *chunk-local* shuffle: consecutive items of one chunk stay together
+  in the epoch). Ranks read disjoint items (LitData drops the remainder under DDP so ranks get equal counts).
+* **Mosaic / mixup partners** are drawn, from the sample's generator seeded with ``(seed, epoch, index)``, among the
+  indices of the sample's *chunk* (``--chunk-size`` items, default 64). A worker reads a chunk's items one after the
+  other, so the partners are images it has just decoded (kept in a per-process buffer of decoded images): about one
+  decode per sample, and a sample is a pure function of ``(seed, epoch, index)`` (not of the rank, worker or resume
+  point). The window is the chunk instead of the batch (the folder loader's) because a LitData batch depends on the
+  number of workers and ranks, a chunk does not.
+* **Epoch**: LitData's loader counts epochs from 1; the samples of its epoch ``k`` use epoch ``k - 1`` (the trainer's
+  epoch), and ``close_mosaic`` counts back from ``trainer.max_epochs`` as in the folder loader.
+* **Resume**: ``StreamingDataLoader`` has ``state_dict`` / ``load_state_dict``; Lightning stores it in the checkpoint
+  (the fit loop's ``combined_loader`` state) and this DataModule also keeps it (its own ``state_dict``), applied to the
+  next train loader, so a run resumed from a mid-epoch checkpoint continues with the next unseen batch.
+
+Shards are read only as bytes, numbers and numpy arrays: a shard set whose index asks for pickled items is refused.
+Validation letterboxes every image to ``imgsz`` square (rectangular batches need the whole split sorted by aspect
+ratio, which a stream does not have).
+"""
+from __future__ import annotations
+
+import bisect
+import functools
+import hashlib
+import json
+import logging
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+os.environ.setdefault("LITDATA_DISABLE_VERSION_CHECK", "1")  # LitData asks PyPI (30 s timeout) per dataset otherwise
+from litdata import StreamingDataLoader, StreamingDataset  # noqa: E402
+from litdata.streaming.sampler import ChunkedIndex  # noqa: E402
+
+from ..errors import ConfigError
+from .collate import collate_detections, collate_training
+from .datamodule import DetectionDataModule
+from .dataset import DetectionDataset
+from .image_cache import decode_resized
+from .images import MAX_PIXELS, read_image
+from .optimize import META_FILE, item_record
+from .records import DatasetReport, ImageRecord, NoUsableDataError, ParsedSplit
+from .transforms import AugmentConfig
+
+log = logging.getLogger("yolo12l.data")
+# Lightning's "IterableDataset has __len__ ... could be inaccurate with num_workers > 1": LitData splits the items
+# between the workers itself, so the length is right.
+warnings.filterwarnings("ignore", message=r"Your `IterableDataset` has `__len__` defined")
+_SAFE_FORMATS = ("bytes", "int", "float", "str", "numpy", "no_header_numpy", "bool")
+
+
+def _is_remote(path: str) -> bool:
+    return "://" in str(path)
+
+
+def read_meta(input_dir: str, cache_dir: str | None = None) -> dict[str, Any]:
+    """The side file of a shard folder (local or ``s3://``) written by ``optimize-data``; also checks that the
+    index only holds safe item formats (no pickle)."""
+    if _is_remote(input_dir):
+        from litdata.streaming.downloader import get_downloader
+
+        from .cache import default_cache_dir
+
+        key = hashlib.sha1(input_dir.rstrip("/").encode()).hexdigest()[:16]
+        local = Path(cache_dir or default_cache_dir()) / "yolo12l_shard_meta" / key
+        local.mkdir(parents=True, exist_ok=True)
+        dl = get_downloader(input_dir, str(local), [])
+        for name in (META_FILE, "index.json"):
+            dl.download_file(f"{input_dir.rstrip('/')}/{name}", str(local / name))
+        folder = local
+    else:
+        folder = Path(input_dir)
+        if not (folder / "index.json").is_file():
+            raise ConfigError(f"{folder}: not a shard folder (no index.json; write one with `yolo12l optimize-data`)")
+    if not (folder / META_FILE).is_file():
+        raise ConfigError(f"{input_dir}: no {META_FILE} (shards not written by `yolo12l optimize-data`)")
+    meta = json.loads((folder / META_FILE).read_text())
+    formats = json.loads((folder / "index.json").read_text())["config"]["data_format"]
+    unsafe = [f for f in formats if f.split(":")[0] not in _SAFE_FORMATS]
+    if unsafe:
+        raise ConfigError(f"{input_dir}: shard items of format {unsafe} (only bytes / numbers / numpy are read, "
+                          "never pickled objects)")
+    return meta
+
+
+class _ShardItems:
+    """Recently read shard items by global index (a bounded LRU: about two chunks)."""
+
+    def __init__(self, read: Any, keep: int) -> None:
+        self.read, self.keep = read, int(keep)
+        self._items: OrderedDict[int, dict[str, Any]] = OrderedDict()
+
+    def put(self, i: int, item: dict[str, Any]) -> None:
+        self._items[i] = item
+        self._items.move_to_end(i)
+        while len(self._items) > self.keep:
+            self._items.popitem(last=False)
+
+    def __call__(self, i: int) -> dict[str, Any]:
+        item = self._items.get(i)
+        if item is None:
+            item = self.read(i)
+            self.put(i, item)
+        return item
+
+
+class _ShardRecords(Sequence):
+    """The records of the shards, read lazily from their items (``DetectionDataset.records``)."""
+
+    def __init__(self, items: _ShardItems, n: int) -> None:
+        self.items, self.n = items, int(n)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> ImageRecord:  # type: ignore[override]
+        return item_record(self.items(int(i)))
+
+
+class _ShardImages:
+    """Training images decoded from the shard bytes, long side ``imgsz``, with a buffer of the last ``keep``."""
+
+    def __init__(self, items: _ShardItems, imgsz: int, max_pixels: int | None, keep: int) -> None:
+        self.items, self.imgsz, self.max_pixels, self.keep = items, int(imgsz), max_pixels, int(keep)
+        self._buf: OrderedDict[int, np.ndarray] = OrderedDict()
+        self.decodes = 0
+
+    def _data(self, i: int) -> tuple[str, bytes]:
+        item = self.items(i)
+        return bytes(item["file"]).decode(), bytes(item["image"])
+
+    def get(self, i: int) -> np.ndarray:
+        img = self._buf.get(i)
+        if img is None:
+            name, data = self._data(i)
+            self.decodes += 1
+            img = decode_resized(name, self.imgsz, self.max_pixels, data=data)
+            self._buf[i] = img
+            while len(self._buf) > self.keep:
+                self._buf.popitem(last=False)
+        self._buf.move_to_end(i)
+        return img
+
+    def original(self, i: int) -> np.ndarray:
+        name, data = self._data(i)
+        return read_image(name, max_pixels=self.max_pixels, data=data)
+
+
+class _ShardSamples(DetectionDataset):
+    """:class:`DetectionDataset` over the shards: evaluation images decoded from the shard bytes too."""
+
+    def read_original(self, i: int) -> np.ndarray:
+        return self.images.original(i)  # type: ignore[attr-defined]
+
+
+def _chunk_window(starts: list[int], n: int, epoch: int, index: int) -> np.ndarray:
+    """(k,) global indices of the chunk holding ``index`` (the partner window; the same in every epoch)."""
+    c = bisect.bisect_right(starts, int(index)) - 1
+    stop = starts[c + 1] if c + 1 < len(starts) else n
+    return np.arange(starts[c], stop)
+
+
+class StreamingDetectionDataset(StreamingDataset):
+    """``litdata.StreamingDataset`` yielding our training (``augment``) or evaluation samples; see the module doc.
+    ``samples`` is the :class:`DetectionDataset` that makes them (``samples[i]``: sample ``i`` of the epoch)."""
+
+    def __init__(self, input_dir: str, imgsz: int, augment: AugmentConfig | None, seed: int,
+                 max_pixels: int | None = MAX_PIXELS, shuffle: bool = True, drop_last: bool | None = None,
+                 cache_dir: str | None = None, max_cache_size: int | str | None = None,
+                 report: DatasetReport | None = None) -> None:
+        super().__init__(input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed,
+                         max_cache_size=max_cache_size)
+        sizes = [int(b) - int(a) for a, b in self.region_of_interest]
+        self._starts = [int(s) for s in np.cumsum([0] + sizes[:-1])]
+        n = int(sum(sizes))
+        chunk = max(sizes) if sizes else 1
+        self._items = _ShardItems(functools.partial(StreamingDataset.__getitem__, self), 2 * chunk)
+        images = _ShardImages(self._items, imgsz, max_pixels, chunk)
+        self.samples = _ShardSamples(_ShardRecords(self._items, n), imgsz, augment, report=report, seed=seed,
+                                     max_pixels=max_pixels, mosaic_window=chunk, images=images,  # type: ignore
+                                     windows=functools.partial(_chunk_window, self._starts, n))
+
+    def __iter__(self) -> "StreamingDetectionDataset":
+        it = super().__iter__()
+        self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
+        return it
+
+    def load_stats(self) -> dict[str, float]:
+        """Decodes and samples over every process (see :meth:`DetectionDataset.load_stats`)."""
+        return self.samples.load_stats()
+
+    def reset_load_stats(self) -> None:
+        self.samples.reset_load_stats()
+
+    def __getitem__(self, index: Any) -> dict[str, Any]:
+        if isinstance(index, ChunkedIndex):  # from __next__: read through LitData's chunk bookkeeping
+            self._items.put(int(index.index), StreamingDataset.__getitem__(self, index))
+            index = index.index
+        return self.samples[int(index)]
+
+
+class StreamingDataModule(DetectionDataModule):
+    """Trains and validates from LitData shards written by ``yolo12l optimize-data``.
+
+    Args:
+        input_dir / val_dir / test_dir: shard folders (local paths or ``s3://bucket/prefix``) of the train, val and
+            test splits (val / test optional).
+        shard_cache_dir: where LitData keeps downloaded chunks of remote shards (default: LitData's).
+        max_cache_size: LitData's bound on that cache (e.g. ``"50GB"``).
+        seed: shuffle and augmentation seed (default: torch's seed at setup, as the folder loader).
+        Everything else as :class:`DetectionDataModule` (augmentation, ``imgsz``, batch sizes, workers);
+        ``cache_images`` and ``rect_val`` do not apply to streams (refused / ignored).
+    """
+
+    TEST_SPLIT_HINT = "set --data.init_args.test_dir"
+
+    def __init__(self, input_dir: str, val_dir: str | None = None, test_dir: str | None = None,
+                 shard_cache_dir: str | None = None, max_cache_size: str | None = None, seed: int | None = None,
+                 **kwargs: Any) -> None:
+        if kwargs.get("cache_images") is not None:
+            raise ConfigError("StreamingDataModule: cache_images does not apply to shards (LitData caches chunks)")
+        kwargs.setdefault("persistent_workers", False)
+        super().__init__(**kwargs)
+        self.dirs = {"train": str(input_dir), "val": str(val_dir) if val_dir else None,
+                     "test": str(test_dir) if test_dir else None}
+        for name, d in self.dirs.items():
+            if d and not _is_remote(d) and not Path(d).is_dir():
+                raise ConfigError(f"StreamingDataModule: {name} shard folder {d} does not exist")
+        self.shard_cache_dir, self.max_cache_size, self.seed = shard_cache_dir, max_cache_size, seed
+        self._meta: dict[str, dict[str, Any]] = {}
+        self._loaders: dict[str, Any] = {}
+        self._pending_state: dict[str, Any] | None = None
+
+    def meta(self, split: str) -> dict[str, Any] | None:
+        d = self.dirs[split]
+        if d is None:
+            return None
+        if split not in self._meta:
+            self._meta[split] = read_meta(d, self.shard_cache_dir)
+        return self._meta[split]
+
+    def _class_info(self) -> tuple[list[str], list[int]]:
+        m = self.meta("train")
+        assert m is not None
+        return list(m["class_names"]), [int(c) for c in m["category_ids"]]
+
+    def parse_split(self, split: str) -> ParsedSplit | None:
+        return None  # no parsing: the records are in the shards
+
+    def require_training_boxes(self) -> None:
+        m = self.meta("train")
+        if m is not None and not m["num_boxes"]:
+            raise NoUsableDataError(f"the training shards {self.dirs['train']} have {m['num_images']} images but not "
+                                    "one box: nothing to learn")
+
+    def _stream(self, split: str, train: bool):
+        m = self.meta(split)
+        if m is None:
+            raise NoUsableDataError(f"StreamingDataModule: no '{split}' shards configured")
+        if m["class_names"] != self.class_names:
+            raise ConfigError(f"{self.dirs[split]}: classes {m['class_names']} differ from the training shards' "
+                              f"{self.class_names}")
+        seed = int(self.seed if self.seed is not None else torch.initial_seed()) % 2**31
+        log.info("%s: %d images, %d boxes, %d classes (shards %s)", split, m["num_images"], m["num_boxes"],
+                 len(m["class_names"]), self.dirs[split])
+        return StreamingDetectionDataset(self.dirs[split], self.imgsz, self.augment if train else None, seed, self.max_pixels,
+                   shuffle=train, drop_last=None if train else False, cache_dir=self.shard_cache_dir,
+                   max_cache_size=self.max_cache_size, report=DatasetReport(name=self.dirs[split]))
+
+    def setup(self, stage: str | None = None) -> None:
+        if stage in (None, "fit") and "train" not in self.datasets:
+            self.require_training_boxes()
+            self.datasets["train"] = self._stream("train", train=True)
+        for split, stages in (("val", (None, "fit", "validate")), ("test", (None, "test"))):
+            if stage in stages and split not in self.datasets and self.dirs[split] is not None:
+                self.datasets[split] = self._stream(split, train=False)
+        if stage in (None, "predict") and self.predict_source is not None and "predict" not in self.datasets:
+            super().setup("predict")
+
+    def _streaming_loader(self, split: str, batch_size: int, collate: Any) -> Any:
+        loader = StreamingDataLoader(
+            self.datasets[split], batch_size=batch_size, num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            persistent_workers=self.persistent_workers and self.num_workers > 0, collate_fn=collate)
+        self._loaders[split] = loader
+        return loader
+
+    def set_epoch(self, epoch: int, total_epochs: int | None = None) -> None:
+        if "train" in self.datasets:
+            self.datasets["train"].samples.set_epoch(epoch, total_epochs)
+
+    def train_dataloader(self) -> Any:
+        if "train" not in self.datasets:
+            self.setup("fit")
+        ds = self.datasets["train"]
+        tr = self.trainer
+        if tr is not None and tr.max_epochs is not None and tr.max_epochs > 0:
+            ds.samples.set_epoch(tr.current_epoch, tr.max_epochs)  # close_mosaic's last epochs
+        loader = self._streaming_loader("train", self.batch_size,
+                                        functools.partial(collate_training, num_classes=self.num_classes))
+        if self._pending_state is not None:
+            loader.load_state_dict(self._pending_state)
+            self._pending_state = None
+        return loader
+
+    def val_dataloader(self) -> DataLoader | list:
+        if "val" not in self.datasets:
+            self.setup("validate")
+        if "val" not in self.datasets:
+            log.info("StreamingDataModule: no val shards configured, validation skipped")
+            return []
+        return self._streaming_loader("val", self.val_batch_size, collate_detections)
+
+    def test_dataloader(self) -> Any:
+        if "test" not in self.datasets:
+            self.setup("test")
+        if "test" not in self.datasets:
+            raise NoUsableDataError(self.no_test_split_message())
+        return self._streaming_loader("test", self.val_batch_size, collate_detections)
+
+    # ------------------------------------------------------------------------------ loader state (checkpoints)
+    def state_dict(self) -> dict[str, Any]:
+        """The train loader's LitData state (position in the epoch), saved in Lightning checkpoints."""
+        loader = self._loaders.get("train")
+        return {"train_loader": loader.state_dict()} if loader is not None else {}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        """Restores the train loader's position (applied to the loader made next, or the current one)."""
+        state = state_dict.get("train_loader")
+        if not state:
+            return
+        if "train" in self._loaders:
+            self._loaders["train"].load_state_dict(state)
+        else:
+            self._pending_state = state
+
+
+__all__ = ["StreamingDataModule", "StreamingDetectionDataset", "read_meta"]
