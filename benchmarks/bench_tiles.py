@@ -4,9 +4,9 @@ Both arms start from the same weights (default: the Ultralytics shapes checkpoin
 same 3 classes), train the same epochs / batches at the same ``imgsz`` through ``yolo12l fit`` — one on whole
 images resized to ``imgsz`` (the default), one with ``--data.init_args.tiles true`` (random ``imgsz`` crops of the
 1600-px originals) — and each result is validated whole-image and sliced (``--slice imgsz``, NMS merge) through
-``yolo12l validate``. Writes ``benchmarks/results/bench_tiles.json``.
+``yolo12l validate``. Writes ``benchmarks/results/bench_tiles-default.json``.
 
-    PYTHONPATH=$PWD .venv/bin/python benchmarks/bench_tiles.py [--epochs 6] [--imgsz 256] [--image-size 800]
+    python -m benchmarks bench_tiles [--epochs 6] [--imgsz 256] [--image-size 800]
         [--num-train 16] [--weights W]
 """
 from __future__ import annotations
@@ -18,6 +18,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from benchmarks.common import result_path, shared_dir
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,10 +48,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--image-size", type=int, default=800, help="side of the generated images (default 800)")
     ap.add_argument("--num-train", type=int, default=16)
-    ap.add_argument("--weights", default=str(Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
-                                               / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"))
+    ap.add_argument("--weights", default=str(shared_dir() / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"))
     ap.add_argument("--work", default="/tmp/bench_tiles")
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_tiles.json"))
+    ap.add_argument("--out", default=str(result_path("bench_tiles")))
     a = ap.parse_args()
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)

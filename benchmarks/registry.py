@@ -45,6 +45,7 @@ BENCHMARKS: dict[str, Entry] = dict([
     _b("bench_quickstart", "wall time and mAP of the quickstart fit"),
     _b("bench_sliced", "full-image vs sliced prediction on tiny objects; sliced core vs SAHI", "optional"),
     _b("bench_step_guard", "the whole Lightning step of this checkout vs another git revision"),
+    _b("bench_tiles", "tile training vs whole-image training of yolo12n on the tiny-objects set, sliced validation"),
     _b("bench_train", "train loader img/s and training step vs Ultralytics", "optional"),
     _b("large_dataset", "generate the cached COCO-sized image set the loader benchmarks use"),
     _b("profile_train_sample", "CPU ms per training sample and per stage, ours vs Ultralytics", "optional"),
