@@ -18,6 +18,11 @@ Step (``--step-imgsz`` 320, ``--step-batch`` 8, one real COCO128 mosaic batch): 
 clip_grad_norm(10) + SGD step, alternating the sides per round, median over all timed steps. Fit: our
 ``YOLODetector`` + ``ModelEMA`` through ``Trainer.fit`` on the same batch (the whole step), median seconds per batch.
 torch runs one thread everywhere (the box is shared); medians and the load average are recorded.
+
+``--dataset large``: the loaders on a generated set of ``--large-n`` (3000) COCO-sized JPEGs (``large_dataset.py``,
+cached under ``~/.cache/yolo12l``), default settings both sides (``ours`` and ``ultralytics``), warm-up 4 batches;
+every loader row also gets ``decodes_per_sample`` (ours: files decoded per sample, counted in every worker). The
+result goes to ``bench_train_large.json`` by default. The streaming (LitData) loader row is not part of it yet.
 """
 from __future__ import annotations
 
@@ -41,6 +46,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from common import write_json  # noqa: E402
+from large_dataset import large_dataset  # noqa: E402
 from throughput import (CoreStep, fit_step_times, loader_rate, median, ours_loader, time_steps,  # noqa: E402
                         ul_loader, ultralytics_available)
 
@@ -59,6 +65,7 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
     names = [n for n in list(OURS) + (list(UL) if have_ul else []) if a.loaders is None or n in a.loaders]
     rates: dict[str, dict[int, list[float]]] = {n: {w: [] for w in a.workers} for n in names}
     cpus: dict[str, dict[int, list[float]]] = {n: {w: [] for w in a.workers} for n in names}
+    decodes: dict[str, dict[int, list[float]]] = {n: {w: [] for w in a.workers} for n in names}
     loads = []
     with tempfile.TemporaryDirectory() as cache:
         for r in range(a.rounds):
@@ -76,12 +83,18 @@ def bench_loaders(a, data_yaml: Path, have_ul: bool) -> dict:
                     rates[name][w].append(res["images_per_s"])
                     if "cpu_ms_per_image" in res:
                         cpus[name][w].append(res["cpu_ms_per_image"])
+                    if "decodes_per_sample" in res:
+                        decodes[name][w].append(res["decodes_per_sample"])
                     loads.append(os.getloadavg()[0])
                     print(f"round {r} workers={w} {name:16s} {res['images_per_s']:7.1f} img/s "
-                          f"{res.get('cpu_ms_per_image', float('nan')):6.2f} CPU ms/img", flush=True)
+                          f"{res.get('cpu_ms_per_image', float('nan')):6.2f} CPU ms/img "
+                          f"{res.get('decodes_per_sample', float('nan')):5.2f} decodes/sample  "
+                          f"load {loads[-1]:.1f}", flush=True)
     cv2.setNumThreads(CV2_DEFAULT_THREADS)
     table = {n: {str(w): {"median_images_per_s": median(v), "runs": v,
-                          "median_cpu_ms_per_image": median(cpus[n][w]), "cpu_runs": cpus[n][w]}
+                          "median_cpu_ms_per_image": median(cpus[n][w]), "cpu_runs": cpus[n][w],
+                          **({"median_decodes_per_sample": median(decodes[n][w]), "decodes_runs": decodes[n][w]}
+                             if decodes[n][w] else {})}
                  for w, v in per.items()} for n, per in rates.items()}
     ratios, cpu_ratios = {}, {}
     if have_ul:
@@ -145,11 +158,15 @@ def bench_steps(a, data_yaml: Path, have_ul: bool, sections: list[str]) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", default=None, help="YOLO dataset YAML (default: ../shared/datasets/coco128/coco128.yaml)")
+    ap.add_argument("--dataset", choices=["coco128", "large"], default="coco128",
+                    help="large: generated COCO-sized JPEGs (see the module doc); implies --sections loader")
+    ap.add_argument("--large-n", type=int, default=3000, help="images of --dataset large")
     ap.add_argument("--sections", nargs="+", default=["loader", "step", "fit"], choices=["loader", "step", "fit"])
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--warmup", type=int, default=16, help="loader warm-up batches (2 epochs of COCO128)")
+    ap.add_argument("--warmup", type=int, default=None,
+                    help="loader warm-up batches (default 16 = 2 epochs of COCO128; 4 for --dataset large)")
     ap.add_argument("--batches", type=int, default=12, help="timed loader batches")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", nargs="+", default=["yolo12n.yaml", "yolo12s.yaml"])
@@ -161,10 +178,22 @@ def main() -> None:
     ap.add_argument("--cv2-threads", type=int, default=None,
                     help="OpenCV threads in the main process for both sides (default: each side's own setting)")
     ap.add_argument("--loaders", nargs="+", default=None, help="subset of: " + " ".join(list(OURS) + list(UL)))
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_train.json"))
+    ap.add_argument("--out", default=None, help="default benchmarks/results/bench_train.json "
+                                                "(bench_train_large.json for --dataset large)")
     a = ap.parse_args()
+    large = a.dataset == "large"
+    if a.warmup is None:
+        a.warmup = 4 if large else 16
+    if a.out is None:
+        a.out = str(REPO / "benchmarks" / "results" / ("bench_train_large.json" if large else "bench_train.json"))
     shared = Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared"))
-    data_yaml = Path(a.data) if a.data else shared / "datasets" / "coco128" / "coco128.yaml"
+    if large:
+        a.sections = ["loader"]
+        if a.loaders is None:
+            a.loaders = ["ours", "ultralytics"]
+        data_yaml = large_dataset(a.large_n, shared)
+    else:
+        data_yaml = Path(a.data) if a.data else shared / "datasets" / "coco128" / "coco128.yaml"
     have_ul = ultralytics_available() and not a.no_ultralytics
     if have_ul:
         import ultralytics
@@ -172,7 +201,8 @@ def main() -> None:
         ul_version = ultralytics.__version__
     torch.set_num_threads(1)
     t0 = time.time()
-    record = {"benchmark": "bench_train", "data": str(data_yaml), "cpu_count": os.cpu_count(),
+    record = {"benchmark": "bench_train", "dataset": a.dataset, "data": str(data_yaml), "cpu_count": os.cpu_count(),
+              "cpu": _cpu_name(),
               "python": platform.python_version(), "torch": torch.__version__, "opencv": cv2.__version__,
               "ultralytics": ul_version if have_ul else None, "torch_threads": 1,
               "loadavg_start": os.getloadavg()}
@@ -186,6 +216,13 @@ def main() -> None:
     write_json(record, a.out)
 
 
+def _cpu_name() -> str:
+    try:
+        return next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
+
+
 def print_table(rec: dict) -> None:
     if "loader" in rec:
         ld = rec["loader"]
@@ -194,6 +231,10 @@ def print_table(rec: dict) -> None:
         print(f"{'':18s}" + "".join(f"{'workers ' + w:>12s}" for w in ws))
         for name, per in ld["results"].items():
             print(f"{name:18s}" + "".join(f"{per[w]['median_images_per_s']:12.1f}" for w in ws))
+        for name, per in ld["results"].items():
+            if "median_decodes_per_sample" in per[ws[0]]:
+                print(f"{name + ' decodes/sample':34s}" + "".join(f"{per[w]['median_decodes_per_sample']:9.2f}"
+                                                              for w in ws))
         for name, per in ld["ratios"].items():
             print(f"{name:34s}" + "".join(f"{per[w]:8.2f}x" for w in ws))
         print("images per CPU-second (main process + workers), ratio")

@@ -63,7 +63,10 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
     """Images/s over ``batches`` batches after ``warmup`` batches (worker start, caches); restarts at epoch ends.
 
     Also ``cpu_ms_per_image``: CPU time of the main process and its (persistent) workers over the timed batches per
-    image — less sensitive than images/s to other load on a shared machine."""
+    image — less sensitive than images/s to other load on a shared machine; and, for our loaders,
+    ``decodes_per_sample``: image files decoded per training sample made by the loader (workers' prefetched samples
+    included) from the start of the timed batches."""
+    stats = getattr(loader.dataset, "load_stats", None)
     def forever() -> Iterator[Any]:
         while True:
             yield from loader
@@ -71,6 +74,8 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
     it = forever()
     for _ in range(warmup):
         next(it)
+    if stats is not None:
+        loader.dataset.reset_load_stats()
     n, t0, c0, w0 = 0, time.perf_counter(), time.process_time(), _children_cpu_s()
     for _ in range(batches):
         b = next(it)
@@ -80,6 +85,8 @@ def loader_rate(loader, warmup: int, batches: int) -> dict[str, float]:
     out = {"images": n, "seconds": round(dt, 3), "images_per_s": round(n / dt, 2)}
     if w0 is not None and w1 is not None:
         out["cpu_ms_per_image"] = round((c1 - c0 + w1 - w0) / n * 1e3, 3)
+    if stats is not None:
+        out["decodes_per_sample"] = round(stats()["decodes_per_sample"], 3)
     return out
 
 

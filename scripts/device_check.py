@@ -14,6 +14,10 @@ section, so a run stopped by the time limit still leaves what it measured):
   seconds, img/s, peak GPU memory (``max_memory_allocated``), losses and whether all are finite.
 * ``loader``: our train loader and Ultralytics' on a generated YOLO-layout dataset (640x480 JPEGs), 640 px,
   batch 64, 16 workers, img/s after a 2-epoch warm-up, against the fastest GPU step rate measured in ``fit``.
+* ``large_loader``: our default train loader and Ultralytics' on the large set of ``benchmarks/bench_train.py
+  --dataset large`` (3000 COCO-sized JPEGs made from COCO128, generated into the temporary folder; 640x480 generated
+  JPEGs where COCO128 is absent), 640 px, batch 64, 16 workers: img/s, CPU ms per image, decodes per sample, and the
+  ratio to each model's bf16 ``ours_fit`` step rate (goal >= 1.2x for yolo12n and yolo12s).
 * ``ddp``: 2 processes (``devices=2``, SyncBatchNorm) when 2 GPUs are visible, else the reason it was skipped.
 * ``precision``: the GPU half of the suite's precision matrix (``tests/training/test_precision_matrix.py``): per
   precision (16-mixed: fp16 autocast + GradScaler; bf16-mixed) the real CLI commands fit → validate → test →
@@ -54,9 +58,9 @@ from throughput import (CoreStep, fit_step_times, loader_rate, median, ours_load
 MODELS = ["yolo12n.yaml", "yolo12s.yaml"]
 PRECISIONS = ["bf16-mixed", "16-mixed"]
 FULL = {"imgsz": 640, "batch": 64, "warmup": 5, "steps": 15, "workers": 16, "images": 512, "loader_warmup": 16,
-        "loader_batches": 16, "budget_s": 420}
+        "loader_batches": 16, "budget_s": 420, "large_images": 3000, "large_warmup": 8, "large_batches": 16}
 DRY = {"imgsz": 64, "batch": 2, "warmup": 0, "steps": 1, "workers": 2, "images": 4, "loader_warmup": 1,
-       "loader_batches": 2, "budget_s": 240}
+       "loader_batches": 2, "budget_s": 400, "large_images": 8, "large_warmup": 1, "large_batches": 2}
 
 
 def make_yolo_dataset(root: Path, n: int, seed: int = 0) -> Path:
@@ -252,6 +256,43 @@ def section_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
         u = out.get("ultralytics", {}).get("images_per_s")
         if r and u:
             out[f"{name}/ultralytics"] = round(r / u, 3)
+
+
+def section_large_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
+    """Large-set loaders (16 workers) against the GPU's bf16 step rate per model; see the module doc."""
+    from large_dataset import large_dataset
+
+    try:
+        yaml, source = large_dataset(cfg["large_images"], cache=tmp / "large"), "COCO128-derived"
+    except FileNotFoundError:
+        yaml, source = make_yolo_dataset(tmp / "large_gen", cfg["large_images"]), "generated 640x480"
+    out: dict[str, Any] = {"workers": cfg["workers"], "imgsz": cfg["imgsz"], "batch": cfg["batch"],
+                           "images": cfg["large_images"], "source": source}
+    rec["large_loader"] = out
+    sides = [("ours", lambda: ours_loader(yaml, cfg["imgsz"], cfg["batch"], cfg["workers"], str(tmp / "lcache")))]
+    if have_ul:
+        sides.append(("ultralytics", lambda: ul_loader(yaml, cfg["imgsz"], cfg["batch"], cfg["workers"])))
+    else:
+        out["ultralytics"] = {"skipped": "ultralytics not importable"}
+    for name, build in sides:
+        try:
+            loader = build()
+            out[name] = loader_rate(loader, cfg["large_warmup"], cfg["large_batches"])
+            if hasattr(loader, "close"):
+                loader.close()
+            del loader
+            gc.collect()
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"}
+            rec["errors"].append(f"large_loader {name}: {traceback.format_exc(limit=3)}")
+        print(f"large_loader {name}: {out[name]}", flush=True)
+    ours, ul = out.get("ours", {}).get("images_per_s"), out.get("ultralytics", {}).get("images_per_s")
+    if ours and ul:
+        out["ours/ultralytics"] = round(ours / ul, 3)
+    for key, r in rec["fit"].items():
+        step = (r.get("ours_fit") or {}).get("images_per_s") if key.endswith("|bf16-mixed") else None
+        if ours and step:
+            out[f"ours/{key.split('|')[0]}_bf16_step_rate"] = round(ours / step, 3)
 
 
 def start_ddp(cfg: dict, device: str, dry: bool, tmp: Path) -> tuple[subprocess.Popen, Path, float] | str:
@@ -569,6 +610,9 @@ def goals(rec: dict) -> dict[str, Any]:
                 g[f"{m} bf16 peak memory <= 0.8x ultralytics"] = ratios["ours_fit/ultralytics_peak_memory"] <= 0.8
         g[f"{key} losses finite"] = all(v.get("losses_finite", False) for k, v in r.items()
                                         if k.startswith("ours") and isinstance(v, dict) and "losses" in v)
+    for key, v in (rec.get("large_loader") or {}).items():
+        if key.endswith("_bf16_step_rate"):
+            g[f"large-set loader >= 1.2x {key[5:-15]} bf16 step rate (16 workers)"] = v >= 1.2
     ld = rec.get("loader") or {}
     if "ours/gpu_step_rate" in ld:
         g["loader >= 1.2x GPU step rate (16 workers)"] = ld["ours/gpu_step_rate"] >= 1.2
@@ -612,8 +656,8 @@ def main() -> None:
         "torch": torch.__version__, "cuda": torch.version.cuda, "cpu_count": os.cpu_count(),
         "python": platform.python_version(), "ultralytics": None, "started": time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                                                           time.gmtime()),
-        "fit": {}, "host_syncs": {}, "loader": {}, "ddp": {}, "precision": {}, "goals": {}, "errors": [],
-        "section_s": {}, "wall_s": None}
+        "fit": {}, "host_syncs": {}, "loader": {}, "large_loader": {}, "ddp": {}, "precision": {}, "goals": {},
+        "errors": [], "section_s": {}, "wall_s": None}
     if have_ul:
         import ultralytics
 
@@ -636,7 +680,8 @@ def main() -> None:
                          ("host_syncs", lambda: section_syncs(cfg, device, rec)),
                          ("loader", lambda: section_loader(cfg, have_ul, rec, Path(tmp))),
                          ("ddp", lambda: finish_ddp(early if early is not None
-                                                    else start_ddp(cfg, device, False, Path(tmp)), rec))]:
+                                                    else start_ddp(cfg, device, False, Path(tmp)), rec)),
+                         ("large_loader", lambda: section_large_loader(cfg, have_ul, rec, Path(tmp)))]:
             ts = time.time()
             if over_budget():
                 rec[name] = {"skipped": "time budget"}

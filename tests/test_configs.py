@@ -14,6 +14,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 FULL = ["quickstart.yaml", "coco.yaml", "voc.yaml", "yolo-format.yaml"]
 OVERLAYS = sorted(p.relative_to(CONFIGS).as_posix() for p in (CONFIGS / "models").glob("*.yaml")) + [
     "ddp.yaml", "multinode.yaml"]
+STUDIES = ["studies/halo-vs-yolo12.yaml", "studies/tune-shapes.yaml"]  # yolo12l compare / tune configs
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,27 @@ def test_overlay_parses_on_quickstart(overlay):
 
 def test_all_configs_are_covered():
     shipped = {p.relative_to(CONFIGS).as_posix() for p in CONFIGS.rglob("*.yaml")}
-    assert shipped == set(FULL) | set(OVERLAYS)
+    assert shipped == set(FULL) | set(OVERLAYS) | set(STUDIES)
+
+
+@pytest.mark.parametrize("config", STUDIES)
+def test_study_configs_resolve(config, tmp_path):
+    """Every variant's (or trial's) fit config of the shipped study / tune YAMLs passes the fit parser."""
+    from yolo12l.study.config import load_study_config
+    from yolo12l.study.runner import resolve_fit_config
+    from yolo12l.study.tune import TuneConfig
+
+    if "tune" in config:
+        cfg = TuneConfig(CONFIGS / config)
+        runs = [{**cfg.overrides, **{k: s["choices"][0] if "choices" in s else s["low"] for k, s in cfg.space.items()}}]
+    else:
+        cfg = load_study_config(CONFIGS / config)
+        runs = [cfg.run_overrides(v) for v in cfg.variants]
+    assert cfg.base == [(CONFIGS / "yolo-format.yaml").resolve()]
+    for overrides in runs:
+        resolved = resolve_fit_config(cfg.base, overrides, 0, tmp_path)
+        assert resolved["trainer"]["max_epochs"] == 2 and resolved["seed_everything"] == 0
+        assert resolved["data"]["init_args"]["data_yaml"].endswith("shapes_tiny/data.yaml")
 
 
 @pytest.mark.parametrize("config", FULL)

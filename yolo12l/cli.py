@@ -29,6 +29,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "export": ("export a .ckpt or an Ultralytics .pt to ONNX (optionally with NMS)", "yolo12l.export.cli:main"),
     "check-data": ("check a COCO / VOC / YOLO-txt dataset split without training", "yolo12l.data.check:main"),
     "info": ("layers, parameters and GFLOPs of a model YAML or checkpoint", "yolo12l.info:main"),
+    "compare": ("train variants x seeds of a study YAML: mean ± std, paired test, size, latency, plots",
+                "yolo12l.study.compare:main"),
+    "tune": ("search hyper-parameters with Optuna (TPE / NSGA-II, pruning); writes out/best.yaml",
+             "yolo12l.study.tune:main"),
+    "benchmark": ("inference latency of a model with its protocol (fused, warm-up, median / p95)",
+                  "yolo12l.study.latency:main"),
 }
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")  # the LightningCLI (imported only for these)
 

@@ -22,9 +22,10 @@ def albumentations_sample(ds: DetectionDataset, index: int):
         p.set_random_state(ds.rng, py)
 
     def geometry(i, mosaic):
+        window_of = i
         i, img, boxes, labels = ds.load_resized(i)
         if mosaic:
-            others = [ds.load_resized(int(ds.rng.integers(len(ds)))) for _ in range(3)]
+            others = [ds.load_resized(ds.draw_partner(window_of)) for _ in range(3)]
             meta = [{"image": o[1], "bboxes": o[2], "labels": o[3]} for o in others]
             out = geo_m(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta, force_apply=True)
         else:
@@ -35,7 +36,7 @@ def albumentations_sample(ds: DetectionDataset, index: int):
     mosaic = on and ds.rng.random() < cfg.mosaic
     sample = geometry(index, mosaic)
     if on and cfg.mixup > 0 and ds.rng.random() < cfg.mixup:
-        second = geometry(int(ds.rng.integers(len(ds))), mosaic)
+        second = geometry(ds.draw_partner(index), mosaic)
         sample = mixup(sample, second, float(ds.rng.beta(32.0, 32.0)))
     out = col(image=sample[0], bboxes=sample[1], labels=sample[2], force_apply=True)
     return out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"]).reshape(-1)

@@ -31,6 +31,11 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
     for name in ("ours", "ours_nobuffer"):
         assert rec["loader"][name]["images_per_s"] > 0
     assert "ultralytics" in rec["loader"] and "gpu_step_rate_images_per_s" in rec["loader"]
+    large = rec["large_loader"]
+    assert large["images"] == 8 and large["ours"]["images_per_s"] > 0 and 0 < large["ours"]["decodes_per_sample"] <= 2
+    assert "ultralytics" in large and {f"ours/{m}_bf16_step_rate" for m in ("yolo12n.yaml", "yolo12s.yaml")} <= set(large)
+    assert {k for k in rec["goals"] if k.startswith("large-set loader")} == {
+        f"large-set loader >= 1.2x {m} bf16 step rate (16 workers)" for m in ("yolo12n.yaml", "yolo12s.yaml")}
     assert rec["ddp"]["world_size"] == 2 and rec["ddp"]["losses_finite"]
     syncs = rec["host_syncs"]["per_batch"]
     assert len(syncs) == 3 and all(e["host_sync_ops"] == 2 for e in syncs[1:]), syncs  # the loss's two nonzero

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .records import DatasetReport, IssueKind, NoUsableDataError, ParsedSplit, finite_or_nan
+from .images import MAX_PIXELS
 from .verify import Entry, VerifyMode, build_records
 
 
@@ -59,6 +60,7 @@ def parse_coco(
     categories: tuple[list[str], list[int]] | None = None,
     verify: VerifyMode = "header",
     name: str | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> ParsedSplit:
     """Parses a COCO split. ``categories`` = (names, ids) of the training split, to share its class indices
     with validation (unknown category ids are then reported and dropped)."""
@@ -132,5 +134,5 @@ def parse_coco(
             area, np.float32)
         e.crowd_boxes, e.crowd_labels = np.array(cb, np.float64).reshape(-1, 4), np.array(clab, np.int64)
         e.crowd_areas = np.array(carea, np.float32)
-    records = build_records(list(entries.values()), report, verify)
+    records = build_records(list(entries.values()), report, verify, max_pixels)
     return ParsedSplit(records, list(names), list(ids), report)

@@ -37,6 +37,7 @@ from .cache import AnnotationCache
 from .coco import parse_coco
 from .collate import collate_detections, collate_training
 from .dataset import DetectionDataset, ImageFolderDataset
+from .images import MAX_PIXELS
 from .loader import DeferredStartDataLoader
 from .photometric import serialisable
 from .rect import RectEvalDataset
@@ -71,6 +72,8 @@ class DetectionDataModule(L.LightningDataModule):
         image_buffer_mb: per-process memory (MiB) for recently decoded training images (0: off); small datasets
             are then decoded once per worker. See ``image_cache.py``; none of these change any sample.
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
+        max_pixels: images with more pixels (decompression bombs) are skipped at parse time and never decoded
+            (default 100 Mpx; None: only PIL's own ~179 Mpx limit).
         predict_source: folder / glob / file of images for ``predict_dataloader``.
         rect_val: validate / test on rectangular batches as Ultralytics does (images sorted by aspect ratio, each
             batch letterboxed to its own stride-aligned shape, see ``rect.py``); False: every image letterboxed to
@@ -107,6 +110,7 @@ class DetectionDataModule(L.LightningDataModule):
         verify: VerifyMode = "header",
         predict_source: PathLike | None = None,
         rect_val: bool = True,
+        max_pixels: int | None = MAX_PIXELS,
     ) -> None:
         super().__init__()
         check_data_args({k: v for k, v in locals().items() if k in DATA_RULES}, prefix="")
@@ -127,6 +131,9 @@ class DetectionDataModule(L.LightningDataModule):
         self.image_cache_dir = cache_dir
         self.image_buffer_mb = image_buffer_mb
         self.verify = verify
+        if max_pixels is not None and max_pixels < 1:
+            raise ConfigError(f"max_pixels must be >= 1 or None, got {max_pixels}")
+        self.max_pixels = max_pixels
         self.predict_source = predict_source
         self.rect_val = rect_val
         self._splits: dict[str, ParsedSplit | None] = {}
@@ -189,10 +196,18 @@ class DetectionDataModule(L.LightningDataModule):
         elif not rep.num_boxes:
             log.warning("%s: the %s split has no box at all: its mAP is undefined (-1)", rep.name or name, name)
         if not train and self.rect_val:
-            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep)
+            return RectEvalDataset(parsed.records, self.imgsz, self.val_batch_size, report=rep,
+                                   max_pixels=self.max_pixels)
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
-                 "buffer_bytes": int(self.image_buffer_mb * 2**20)} if train else {}
-        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep, **extra)
+                 "buffer_bytes": int(self.image_buffer_mb * 2**20), "mosaic_window": self.batch_size,
+                 "cache_ranks": self._local_ranks()} if train else {}
+        return DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep,
+                                max_pixels=self.max_pixels, **extra)
+
+    def _local_ranks(self) -> int | None:
+        """Training processes on this node (the trainer's devices under DDP), for the shared RAM image cache."""
+        tr = self.trainer
+        return int(tr.num_devices) if tr is not None and tr.world_size > 1 else None
 
     def require_training_boxes(self) -> None:
         """Raises :class:`NoUsableDataError` when the training split has images but not one box: every loss would
@@ -329,8 +344,10 @@ class CocoDataModule(DetectionDataModule):
             t = self.split("train")
             cats = (t.class_names, t.category_ids)  # share the training class indices
         return self.cache.get_or_parse(
-            "coco", [ann, imgs], {"images": str(imgs), "verify": self.verify, "cats": cats, "split": split},
-            lambda: parse_coco(ann, imgs, categories=cats, verify=self.verify, name=f"{Path(ann).name}"),
+            "coco", [ann, imgs], {"images": str(imgs), "verify": self.verify, "cats": cats, "split": split,
+                                  "max_pixels": self.max_pixels},
+            lambda: parse_coco(ann, imgs, categories=cats, verify=self.verify, name=f"{Path(ann).name}",
+                               max_pixels=self.max_pixels),
         )
 
 
@@ -375,8 +392,10 @@ class VOCDataModule(DetectionDataModule):
             return None
         return self.cache.get_or_parse(
             "voc", voc_sources(sets),
-            {"sets": sets, "names": self._names, "difficult": self.keep_difficult, "verify": self.verify},
-            lambda: parse_voc(sets, self._names, keep_difficult=self.keep_difficult, verify=self.verify),
+            {"sets": sets, "names": self._names, "difficult": self.keep_difficult, "verify": self.verify,
+             "max_pixels": self.max_pixels},
+            lambda: parse_voc(sets, self._names, keep_difficult=self.keep_difficult, verify=self.verify,
+                              max_pixels=self.max_pixels),
         )
 
 
@@ -399,8 +418,9 @@ class YoloDataModule(DetectionDataModule):
         if not self._data.get(split):
             return None
         return self.cache.get_or_parse(
-            "yolo", yolo_sources(self.data_yaml, split), {"split": split, "verify": self.verify},
-            lambda: parse_yolo(self._data, split, verify=self.verify),
+            "yolo", yolo_sources(self.data_yaml, split), {"split": split, "verify": self.verify,
+                                                          "max_pixels": self.max_pixels},
+            lambda: parse_yolo(self._data, split, verify=self.verify, max_pixels=self.max_pixels),
         )
 
 

@@ -16,6 +16,12 @@ Reproducibility: all augmentation randomness of training sample ``index`` in epo
 HSV, flip, mixup, load-failure replacement) is drawn from generators seeded with ``(seed, e, index)``. A sample is
 therefore the same whatever the DataLoader worker or number of workers, and a run resumed from a checkpoint sees
 exactly the samples of an uninterrupted run (there is no generator state to save or restore).
+
+Mosaic / mixup partners come from the sample's *window*: its ``mosaic_window`` neighbours in the epoch order
+(``order.py``; the DataModule sets the window to the batch size, and the sampler makes one batch one window).
+:meth:`DetectionDataset.__getitems__` (torch's fetcher passes it a whole batch) decodes each image of the call once
+and reuses it as a partner, so a batch costs about one decode per sample on any dataset size;
+:meth:`DetectionDataset.load_stats` counts decodes and samples over all workers.
 """
 from __future__ import annotations
 
@@ -31,7 +37,8 @@ import torch
 from torch.utils.data import Dataset
 
 from .image_cache import CacheMode, ResizedImages
-from .images import ImageLoadError, list_images, read_image, unique_names
+from .order import EpochWindows
+from .images import MAX_PIXELS, ImageLoadError, list_images, read_image, unique_names
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
@@ -39,6 +46,7 @@ from .transforms import FILL, AugmentConfig, mixup
 
 log = logging.getLogger("yolo12l.data")
 _NEVER = 2**62
+_COUNT_SLOTS = 257
 
 
 def _to_chw(img: np.ndarray) -> torch.Tensor:
@@ -56,7 +64,10 @@ class DetectionDataset(Dataset):
 
     Training images (decoded, long side ``imgsz``) come from :class:`~.image_cache.ResizedImages`:
     ``cache_images`` "ram" / "disk" fills that cache when the dataset is built (``cache_dir`` for "disk");
-    ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample.
+    ``buffer_bytes`` keeps recently decoded images per process. Neither changes any sample. ``mosaic_window``:
+    positions of the epoch order that partners are drawn from (see the module doc; the DataModule uses the batch size).
+    ``max_pixels``: images with more pixels are never decoded (they fail like an unreadable file). ``cache_ranks``:
+    processes of this node sharing the ``ram`` cache (the DataModule passes the trainer's local DDP ranks).
     """
 
     def __init__(
@@ -71,6 +82,9 @@ class DetectionDataset(Dataset):
         cache_images: CacheMode | None = None,
         cache_dir: str | os.PathLike | None = None,
         buffer_bytes: int = 0,
+        mosaic_window: int = 16,
+        max_pixels: int | None = MAX_PIXELS,
+        cache_ranks: int | None = None,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
@@ -79,16 +93,23 @@ class DetectionDataset(Dataset):
         self.augment = augment
         self.report = report if report is not None else DatasetReport()
         self.max_retries = max_retries
+        self.max_pixels = max_pixels
         # default: torch's seed in the constructing (main) process, i.e. the one ``seed_everything`` set
         self.seed = int(torch.initial_seed() if seed is None else seed) % 2**63
         self.rng = np.random.default_rng(self.seed)  # re-seeded per training sample by _seed_sample
         # [epoch, first epoch without mosaic]; shared memory so workers see updates.
         self._state = torch.tensor([0, _NEVER], dtype=torch.int64).share_memory_()
         self._failed = torch.zeros(len(records), dtype=torch.uint8).share_memory_()
+        # [decodes, samples] per loading process (slot 0: main, 1 + worker id), summed by load_stats()
+        self._counts = torch.zeros((2, _COUNT_SLOTS), dtype=torch.int64).share_memory_()
+        self.mosaic_window = int(mosaic_window)
+        self._windows = EpochWindows(len(records), self.seed, self.mosaic_window)
+        self._memo: dict[int, np.ndarray] | None = None  # images decoded in the current __getitems__ call
         self._reported: set[int] = set()
         self._pid: int | None = None
         self.images = ResizedImages([r.file for r in records], self.imgsz, [(r.width, r.height) for r in records],
-                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes)
+                                    cache=cache_images, cache_dir=cache_dir, buffer_bytes=buffer_bytes,
+                                    max_pixels=max_pixels, local_ranks=cache_ranks)
         if cache_images is not None and augment is not None:
             self.images.fill(on_error=self._mark_failed)
 
@@ -119,8 +140,27 @@ class DetectionDataset(Dataset):
         view = getattr(self, "_state_np", None)
         if view is None or self._state_np_pid != os.getpid():
             self._state_np, self._state_np_pid = self._state.numpy(), os.getpid()
+            info = torch.utils.data.get_worker_info()
+            self._slot = 0 if info is None else 1 + info.id % (_COUNT_SLOTS - 1)
+            self._counts_np, self._decodes_seen = self._counts.numpy(), self.images.decodes
             view = self._state_np
         return view
+
+    # ---------------------------------------------------------------------------------------------- statistics
+    def _count_sample(self) -> None:
+        self._state_view()
+        self._counts_np[0, self._slot] += self.images.decodes - self._decodes_seen
+        self._counts_np[1, self._slot] += 1
+        self._decodes_seen = self.images.decodes
+
+    def load_stats(self) -> dict[str, float]:
+        """Training samples made and image files decoded for them, over every process since the last
+        :meth:`reset_load_stats` (cache fills not counted): ``{"samples", "decodes", "decodes_per_sample"}``."""
+        decodes, samples = (int(v) for v in self._counts.sum(1))
+        return {"samples": samples, "decodes": decodes, "decodes_per_sample": decodes / max(1, samples)}
+
+    def reset_load_stats(self) -> None:
+        self._counts.zero_()
 
     # ---------------------------------------------------------------------------------------------- randomness
     def _seed_sample(self, index: int) -> random.Random:
@@ -169,7 +209,11 @@ class DetectionDataset(Dataset):
                 continue
             r = self.records[i]
             try:
-                img = self.images.get(i)
+                img = self._memo.get(i) if self._memo is not None else None
+                if img is None:
+                    img = self.images.get(i)
+                    if self._memo is not None:
+                        self._memo[i] = img
             except ImageLoadError as e:
                 self._mark_failed(i, e)
                 i = self._random_ok_index()
@@ -191,9 +235,16 @@ class DetectionDataset(Dataset):
             **extra,
         }
 
+    def draw_partner(self, index: int) -> int:
+        """A mosaic / mixup partner for sample ``index``: a uniform draw (from ``self.rng``) among the dataset
+        indices of its window in the current epoch's order, ``index`` itself included."""
+        window = self._windows(self.epoch, index)
+        return int(window[int(self.rng.integers(len(window)))])
+
     def _geometry(self, i: int, mosaic: bool, r: random.Random) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
+        index = i
         i, img, boxes, labels = self.load_resized(i)
-        partners = [self.load_resized(int(self.rng.integers(len(self))))[1:] for _ in range(3)] if mosaic else None
+        partners = [self.load_resized(self.draw_partner(index))[1:] for _ in range(3)] if mosaic else None
         return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
     def _train_item(self, index: int) -> dict[str, Any]:
@@ -206,11 +257,12 @@ class DetectionDataset(Dataset):
         mixed = False
         if mosaic_on and cfg.mixup > 0 and self.rng.random() < cfg.mixup:
             img = self._augment.rgb(img)  # own copy: the next geometry call reuses its arrays
-            _, img2, boxes2, labels2 = self._geometry(int(self.rng.integers(len(self))), mosaic, r)
+            _, img2, boxes2, labels2 = self._geometry(self.draw_partner(index), mosaic, r)
             img2 = self._augment.rgb(img2)
             img, boxes, labels = mixup((img, boxes, labels), (img2, boxes2, labels2), float(self.rng.beta(32.0, 32.0)))
             mixed = True
         img, boxes, labels = self._augment.color(r, (img, boxes, labels))
+        self._count_sample()
         return {
             "image": _to_chw(img),
             "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
@@ -244,7 +296,7 @@ class DetectionDataset(Dataset):
     def _eval_item(self, i: int) -> dict[str, Any]:
         r = self.records[i]
         try:
-            img = read_image(r.file)
+            img = read_image(r.file, max_pixels=self.max_pixels)
         except ImageLoadError as e:
             self._failed[i] = 1
             log.warning("%s: %s (evaluated as an empty grey image)", e.file, e.reason)
@@ -270,6 +322,17 @@ class DetectionDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         return self._train_item(index) if self.augment is not None else self._eval_item(index)
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
+        """The samples of ``indices`` (a batch, from torch's fetcher): each image of the call is decoded once and
+        reused as a partner; every sample equals ``self[index]``."""
+        if self.augment is None:
+            return [self[int(i)] for i in indices]
+        self._memo = {}
+        try:
+            return [self._train_item(int(i)) for i in indices]
+        finally:
+            self._memo = None
 
 
 class ImageFolderDataset(Dataset):

@@ -3,10 +3,11 @@
 ``ResizedImages.get(i)`` returns the same array whether it decodes the file or reads a kept copy, so caching changes
 speed only: samples stay a function of ``(seed, epoch, index)``.
 
-* ``cache="ram"``: every image is decoded up front (threads) into one list in the main process; DataLoader workers
-  (forked) share its pages. The size is known before decoding (from the parsed image sizes): when it does not fit in
-  the available memory (with a 1.5x margin, times the local DDP ranks, which each hold their own copy) a warning
-  says so and images are read from their files instead.
+* ``cache="ram"``: every image is decoded up front (threads) into one memory-mapped file in ``/dev/shm`` per node
+  (``shared_cache.py``): the first local rank fills it, the other ranks map it, forked DataLoader workers share the
+  mapping, so the node holds one copy. The size is known before decoding (from the parsed image sizes): when it does
+  not fit in the available memory (with a 1.5x margin) a warning says so and images are read from their files
+  instead.
 * ``cache="disk"``: each image is written once as ``.npy`` under ``cache_dir/images/<imgsz>/`` (file name = hash of
   path, mtime, size, so an edited image gets a new entry); reading one is ~10x cheaper than decoding a JPEG. Free disk
   space is checked the same way.
@@ -32,16 +33,19 @@ from typing import Literal
 import cv2
 import numpy as np
 
-from .images import ImageLoadError, read_image
+from .images import MAX_PIXELS, ImageLoadError, read_image
+from .records import IssueKind
+from .shared_cache import SharedImageStore
 
 log = logging.getLogger("yolo12l.data")
 CacheMode = Literal["ram", "disk"]
 _VERSION = 1
 
 
-def decode_resized(file: str | os.PathLike, imgsz: int) -> np.ndarray:
-    """(h, w, 3) uint8 RGB with long side ``imgsz`` (bilinear; JPEGs first reduced in the DCT while >= imgsz)."""
-    img = read_image(file, draft_size=imgsz)
+def decode_resized(file: str | os.PathLike, imgsz: int, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """(h, w, 3) uint8 RGB with long side ``imgsz`` (bilinear; JPEGs first reduced in the DCT while >= imgsz);
+    :class:`ImageLoadError` for more than ``max_pixels`` pixels."""
+    img = read_image(file, draft_size=imgsz, max_pixels=max_pixels)
     h, w = img.shape[:2]
     k = imgsz / max(h, w)
     if k != 1:
@@ -49,14 +53,19 @@ def decode_resized(file: str | os.PathLike, imgsz: int) -> np.ndarray:
     return img
 
 
-def resized_nbytes(sizes: Sequence[tuple[int, int]], imgsz: int) -> int:
-    """Bytes of the resized images for ``sizes`` = [(width, height), ...] (RGB uint8; a side can differ by a pixel
+def resized_shapes(sizes: Sequence[tuple[int, int]], imgsz: int) -> list[tuple[int, int]]:
+    """(height, width) of the resized images for ``sizes`` = [(width, height), ...] (a side can differ by a pixel
     after a reduced JPEG decode)."""
-    total = 0
+    out = []
     for w, h in sizes:
         k = imgsz / max(w, h)
-        total += max(1, round(w * k)) * max(1, round(h * k)) * 3
-    return total
+        out.append((max(1, round(h * k)), max(1, round(w * k))))
+    return out
+
+
+def resized_nbytes(sizes: Sequence[tuple[int, int]], imgsz: int) -> int:
+    """Bytes of the resized images for ``sizes`` = [(width, height), ...] (RGB uint8)."""
+    return sum(h * w * 3 for h, w in resized_shapes(sizes, imgsz))
 
 
 def available_memory() -> int | None:
@@ -89,14 +98,17 @@ class ResizedImages:
 
     def __init__(self, files: Sequence[str], imgsz: int, sizes: Sequence[tuple[int, int]] | None = None,
                  cache: CacheMode | None = None, cache_dir: str | os.PathLike | None = None, buffer_bytes: int = 0,
-                 threads: int | None = None) -> None:
+                 threads: int | None = None, max_pixels: int | None = MAX_PIXELS,
+                 local_ranks: int | None = None) -> None:
         if cache not in (None, "ram", "disk"):
             raise ValueError(f"cache_images must be None, 'ram' or 'disk', got {cache!r}")
-        self.files, self.imgsz = list(files), int(imgsz)
+        self.files, self.imgsz, self.max_pixels = list(files), int(imgsz), max_pixels
+        # processes of this node that open the RAM cache (DDP ranks; default $LOCAL_WORLD_SIZE or 1)
+        self.local_ranks = int(local_ranks or os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
         self.sizes = list(sizes) if sizes is not None else None
         self.cache: CacheMode | None = cache
         self.threads = threads or min(8, os.cpu_count() or 1)
-        self._ram: list[np.ndarray | None] = []
+        self._store: SharedImageStore | None = None
         self._disk_dir: Path | None = None
         if cache == "disk":
             from .cache import default_cache_dir
@@ -106,6 +118,7 @@ class ResizedImages:
         self._lru: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lru_bytes = 0
         self.filled = False
+        self.decodes = 0  # files decoded by get() in this process (the fill's decodes not included)
 
     # ------------------------------------------------------------------------------------------------ filling
     def estimate_bytes(self) -> int:
@@ -131,12 +144,7 @@ class ResizedImages:
         t0 = time.perf_counter()
         need = self.estimate_bytes()
         if self.cache == "ram":
-            ranks = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
-            if not self._fits(need * ranks, available_memory(), "memory"
-                              + (f" for {ranks} local ranks" if ranks > 1 else "")):
-                self.cache = None
-                return False
-            self._ram = [None] * len(self.files)
+            return self._fill_shared(on_error, t0)
         else:
             assert self._disk_dir is not None
             try:
@@ -155,23 +163,50 @@ class ResizedImages:
             if self.cache == "disk" and self._npy(i).is_file():
                 return
             try:
-                img = decode_resized(self.files[i], self.imgsz)
+                img = decode_resized(self.files[i], self.imgsz, self.max_pixels)
             except ImageLoadError as e:
                 if on_error is not None:
                     on_error(i, e)
                 return
-            if self.cache == "ram":
-                self._ram[i] = img
-            else:
-                self._write_npy(i, img)
+            self._write_npy(i, img)
 
         with ThreadPoolExecutor(self.threads) as pool:
             list(pool.map(one, range(len(self.files))))
-        stored = sum(a.nbytes for a in self._ram if a is not None) if self.cache == "ram" else need
-        log.info("cache_images=%r: %d images (%s) in %.1f s", self.cache, len(self.files), _gb(stored),
-                 time.perf_counter() - t0)
+        log.info("cache_images='disk': %d images (%s) in %.1f s", len(self.files), _gb(need), time.perf_counter() - t0)
         self.filled = True
         return True
+
+    def _fill_shared(self, on_error: Callable[[int, ImageLoadError], None] | None, t0: float) -> bool:
+        sizes = self.sizes if self.sizes is not None else [(self.imgsz, math.ceil(self.imgsz * 0.75))] * len(self.files)
+        store = SharedImageStore(self.files, self.imgsz, resized_shapes(sizes, self.imgsz))
+        errors: dict[int, ImageLoadError] = {}
+
+        def decode(i: int) -> np.ndarray | None:
+            try:
+                return decode_resized(self.files[i], self.imgsz, self.max_pixels)
+            except ImageLoadError as e:
+                errors[i] = e
+                return None
+
+        ranks = self.local_ranks
+        fits = lambda need: self._fits(need, available_memory(), "memory (one copy per node)")  # noqa: E731
+        if not store.open_or_fill(decode, fits, self.threads, ranks):
+            self.cache = None
+            return False
+        for i in store.failed():
+            if on_error is not None:
+                on_error(i, errors.get(i) or ImageLoadError(self.files[i], IssueKind.LOAD_FAILED,
+                                                            "could not be decoded when the image cache was filled"))
+        self._store = store
+        log.info("cache_images='ram': %d images (%s, one copy per node in %s) in %.1f s", len(self.files),
+                 _gb(store.nbytes), store.data_path.parent, time.perf_counter() - t0)
+        self.filled = True
+        return True
+
+    @property
+    def _ram(self) -> list[np.ndarray | None]:
+        """The RAM cache's images (views of the shared memory; None where decoding failed), for inspection."""
+        return [self._store.get(i) for i in range(len(self.files))] if self._store is not None else []
 
     # ------------------------------------------------------------------------------------------------ disk
     def _npy(self, i: int) -> Path:
@@ -198,22 +233,28 @@ class ResizedImages:
     def get(self, i: int) -> np.ndarray:
         """Resized image ``i`` (h, w, 3) uint8; raises :class:`ImageLoadError` when its file cannot be decoded.
         Do not modify the returned array (it may be shared)."""
-        if self.cache == "ram" and self.filled and self._ram[i] is not None:
-            return self._ram[i]  # type: ignore[return-value]
+        if self.cache == "ram" and self.filled and self._store is not None:
+            img = self._store.get(i)
+            if img is not None:
+                return img
         if self.cache == "disk" and self.filled:
             try:
                 return np.load(self._npy(i), allow_pickle=False)
             except (OSError, ValueError):
                 pass  # not written (decode failed at fill time) or damaged: decode the file
         if self.buffer_bytes <= 0:
-            return decode_resized(self.files[i], self.imgsz)
+            return self._decode(i)
         img = self._lru.get(i)
         if img is not None:
             self._lru.move_to_end(i)
             return img
-        img = decode_resized(self.files[i], self.imgsz)
+        img = self._decode(i)
         self._lru[i] = img
         self._lru_bytes += img.nbytes
         while self._lru_bytes > self.buffer_bytes and len(self._lru) > 1:
             self._lru_bytes -= self._lru.popitem(last=False)[1].nbytes
         return img
+
+    def _decode(self, i: int) -> np.ndarray:
+        self.decodes += 1
+        return decode_resized(self.files[i], self.imgsz, self.max_pixels)

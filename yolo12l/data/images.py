@@ -10,6 +10,11 @@ Policy (documented here once):
   files end with their end marker (``FFD9`` / ``IEND``). Only files failing the end-marker test are fully
   decoded to confirm (truncated files usually still open). ``verify="full"`` decodes every image (slow).
   A file that still fails to decode while training is replaced by another sample (see ``dataset.py``).
+* Pixel limit: an image whose header claims more than ``max_pixels`` pixels (default :data:`MAX_PIXELS`, 100 Mpx:
+  a 16000x12000 JPEG can be 1 MB on disk and 576 MB decoded) is never decoded: the header check skips it at parse time
+  (``IssueKind.TOO_LARGE``, naming its size) and every decoder (OpenCV's JPEG path, PIL) refuses it with an
+  :class:`ImageLoadError` before allocating, so no cache fill or worker runs out of memory. PIL's own bomb limit
+  (~179 Mpx) stays in force above ours.
 * Decoding: baseline/progressive JPEGs with 1 or 3 components that end with their end marker are decoded by
   OpenCV (libjpeg-turbo, EXIF orientation applied, reduced-size DCT decoding for ``draft_size``): the same pixels as
   PIL (checked on every COCO128/VOC128 image and all 8 EXIF orientations), with less overhead (no EXIF parse in
@@ -19,6 +24,7 @@ Policy (documented here once):
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +40,7 @@ _EXIF_ORIENTATION = 0x0112
 _ORIENTATION_SWAPS_AXES = {5, 6, 7, 8}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+MAX_PIXELS = 100_000_000  # default pixel limit per image (see the module doc)
 
 
 class ImageLoadError(OSError):
@@ -94,16 +101,40 @@ def _has_end_marker(path: Path, fmt: str | None) -> bool:
     return b"IEND" in tail[-12:]
 
 
-def probe_image(path: str | os.PathLike, full: bool = False) -> ImageInfo:
-    """Cheap header check (see module doc); ``full=True`` decodes the pixels too. Raises ImageLoadError."""
+def _check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels is not None and width * height > max_pixels:
+        raise ImageLoadError(path, IssueKind.TOO_LARGE, f"{width}x{height} = {width * height / 1e6:.0f} Mpx is over "
+                                                        f"the max_pixels limit of {max_pixels / 1e6:g} Mpx")
+
+
+def _open_pil(path: Path, max_pixels: int | None) -> Image.Image:
+    """``Image.open`` with PIL's decompression-bomb error (raised at open, above ~179 Mpx, before our check can
+    see the size) as a TOO_LARGE :class:`ImageLoadError`."""
+    try:
+        return Image.open(path)
+    except Image.DecompressionBombError as e:
+        m = re.search(r"\((\d+) pixels\)", str(e))
+        pixels = int(m.group(1)) if m else None
+        if pixels is not None and max_pixels is not None and pixels > max_pixels:
+            why = f"over the max_pixels limit of {max_pixels / 1e6:g} Mpx"
+        else:
+            why = f"over PIL's limit of {2 * (Image.MAX_IMAGE_PIXELS or 0) / 1e6:.0f} Mpx"
+        size = f"{pixels / 1e6:.0f} Mpx" if pixels is not None else "the image"
+        raise ImageLoadError(path, IssueKind.TOO_LARGE, f"{size} is {why}") from None
+
+
+def probe_image(path: str | os.PathLike, full: bool = False, max_pixels: int | None = MAX_PIXELS) -> ImageInfo:
+    """Cheap header check (see module doc); ``full=True`` decodes the pixels too. Raises ImageLoadError (kind
+    TOO_LARGE for more than ``max_pixels`` pixels, None: no limit of ours)."""
     path = Path(path)
     _check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # PIL DecompressionBomb / EXIF warnings: not our concern here
-            with Image.open(path) as im:
+            with _open_pil(path, max_pixels) as im:
                 fmt = im.format
                 w, h = im.size
+                _check_pixels(path, w, h, max_pixels)
                 mode = im.mode
                 try:
                     orientation = int(im.getexif().get(_EXIF_ORIENTATION, 1) or 1)
@@ -159,7 +190,7 @@ def _jpeg_frame(data: bytes) -> tuple[int, int, int] | None:
     return None
 
 
-def _read_jpeg_cv2(path: Path, draft_size: int | None) -> np.ndarray | None:
+def _read_jpeg_cv2(path: Path, draft_size: int | None, max_pixels: int | None = MAX_PIXELS) -> np.ndarray | None:
     """OpenCV decode of an ordinary complete JPEG (see the module doc), or None to let PIL handle the file."""
     try:
         data = path.read_bytes()
@@ -170,6 +201,7 @@ def _read_jpeg_cv2(path: Path, draft_size: int | None) -> np.ndarray | None:
     frame = _jpeg_frame(data)
     if frame is None or frame[2] not in (1, 3):
         return None
+    _check_pixels(path, frame[1], frame[0], max_pixels)
     scale = 1
     if draft_size is not None:  # PIL's draft rule: the largest of 8, 4, 2 keeping both sides >= draft_size
         k = min(frame[1] // draft_size, frame[0] // draft_size)
@@ -184,27 +216,30 @@ def _read_jpeg_cv2(path: Path, draft_size: int | None) -> np.ndarray | None:
     return arr if arr is not None and arr.ndim == 3 and arr.shape[2] == 3 else None
 
 
-def read_image(path: str | os.PathLike, draft_size: int | None = None) -> np.ndarray:
-    """Decodes an image to a (H, W, 3) uint8 RGB array in displayed orientation. Raises ImageLoadError.
+def read_image(path: str | os.PathLike, draft_size: int | None = None,
+               max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
+    """Decodes an image to a (H, W, 3) uint8 RGB array in displayed orientation. Raises ImageLoadError (kind
+    TOO_LARGE, before decoding, when the header claims more than ``max_pixels`` pixels).
 
     draft_size: for JPEGs, let the decoder downscale by 1/2, 1/4 or 1/8 while both sides stay
     >= ``draft_size`` (much faster for large photos); the caller rescales boxes from the returned shape.
     """
     path = Path(path)
     if path.suffix.lower() in (".jpg", ".jpeg", ".jpe"):
-        arr = _read_jpeg_cv2(path, draft_size)
+        arr = _read_jpeg_cv2(path, draft_size, max_pixels)
         if arr is not None:
             return arr
-    return _read_pil(path, draft_size)
+    return _read_pil(path, draft_size, max_pixels)
 
 
-def _read_pil(path: Path, draft_size: int | None = None) -> np.ndarray:
+def _read_pil(path: Path, draft_size: int | None = None, max_pixels: int | None = MAX_PIXELS) -> np.ndarray:
     """:func:`read_image` through PIL (every format and mode)."""
     _check_file(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            with Image.open(path) as im:
+            with _open_pil(path, max_pixels) as im:
+                _check_pixels(path, *im.size, max_pixels)
                 if draft_size is not None and im.format == "JPEG":
                     im.draft("RGB", (draft_size, draft_size))
                 im.load()
@@ -215,6 +250,8 @@ def _read_pil(path: Path, draft_size: int | None = None) -> np.ndarray:
                 if orientation in (2, 3, 4, 5, 6, 7, 8):
                     im = ImageOps.exif_transpose(im)
                 arr = _to_rgb_array(im)
+    except ImageLoadError:
+        raise
     except Exception as e:
         raise ImageLoadError(path, IssueKind.LOAD_FAILED, f"cannot decode image ({type(e).__name__}: {e})") from None
     if arr.ndim != 3 or arr.shape[2] != 3 or arr.shape[0] < 1 or arr.shape[1] < 1:

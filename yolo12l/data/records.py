@@ -31,6 +31,7 @@ class IssueKind(str, Enum):
     MISSING_IMAGE = "missing_image"  # listed but not on disk -> image skipped
     EMPTY_FILE = "empty_file"  # zero-byte image -> skipped
     CORRUPT_IMAGE = "corrupt_image"  # header cannot be decoded -> skipped
+    TOO_LARGE = "too_large"  # more pixels than max_pixels (decompression bomb) -> skipped, never decoded
     LOAD_FAILED = "load_failed"  # decode failed while training -> replaced by another index
     DUPLICATE_IMAGE = "duplicate_image"  # same image id / file listed twice -> first kept
     SIZE_MISMATCH = "size_mismatch"  # annotated size != real (EXIF-applied) size -> real size used

@@ -6,6 +6,10 @@ sanitises boxes and fills the :class:`DatasetReport`.
 """
 from __future__ import annotations
 
+import logging
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,10 +17,31 @@ from typing import Literal
 
 import numpy as np
 
-from .images import ImageInfo, ImageLoadError, probe_image
+from .images import MAX_PIXELS, ImageInfo, ImageLoadError, probe_image
 from .records import DatasetReport, ImageRecord, IssueKind, assign_image_ids, image_id_from_stem, sanitize_boxes
 
 VerifyMode = Literal["header", "full", "none"]
+log = logging.getLogger("yolo12l.data")
+PROGRESS_MIN = 2000  # image checks of at least this many files show progress
+
+
+def progress(items: Iterable, total: int, desc: str, every_s: float = 10.0) -> Iterator:
+    """``items`` passed through with a progress display: a tqdm bar on a terminal, else a log line every
+    ``every_s`` seconds and one at the end (so long checks are never silent in a log file)."""
+    if sys.stderr.isatty():
+        from tqdm import tqdm
+
+        yield from tqdm(items, total=total, desc=desc, unit="img", mininterval=0.5, leave=False)
+        return
+    t0 = last = time.monotonic()
+    k = 0
+    for k, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last >= every_s:
+            log.info("%s: %d/%d (%.0f%%, %.0f s)", desc, k, total, 100 * k / max(1, total), now - t0)
+            last = now
+    log.info("%s: %d done in %.1f s", desc, k, time.monotonic() - t0)
 
 
 @dataclass
@@ -41,30 +66,39 @@ class Entry:
     crowd_areas: np.ndarray = field(default_factory=lambda: np.zeros((0,), np.float32))
 
 
-def probe_all(files: list[Path], full: bool = False, threads: int = 8) -> list[ImageInfo | ImageLoadError]:
+def probe_all(files: list[Path], full: bool = False, threads: int = 8,
+              max_pixels: int | None = MAX_PIXELS) -> list[ImageInfo | ImageLoadError]:
     def one(f: Path) -> ImageInfo | ImageLoadError:
         try:
-            return probe_image(f, full=full)
+            return probe_image(f, full=full, max_pixels=max_pixels)
         except ImageLoadError as e:
             return e
 
     if len(files) < 32:
         return [one(f) for f in files]
     with ThreadPoolExecutor(threads) as ex:
-        return list(ex.map(one, files, chunksize=64))
+        results = ex.map(one, files, chunksize=64)
+        if len(files) >= PROGRESS_MIN:
+            results = progress(results, len(files), "checking images")
+        return list(results)
 
 
-def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header") -> list[ImageRecord]:
+def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMode = "header",
+                  max_pixels: int | None = MAX_PIXELS) -> list[ImageRecord]:
     """Verifies images and boxes of ``entries``; returns the usable records and updates ``report`` totals.
 
     verify="none" trusts the annotated sizes and never opens an image (entries without a size, or with
-    normalised boxes, are still probed).
+    normalised boxes, are still probed); images over ``max_pixels`` (probed or annotated size) are skipped.
     """
     need_probe = [verify != "none" or e.size is None or e.normalized for e in entries]
-    probed = probe_all([e.file for e, n in zip(entries, need_probe) if n], full=verify == "full")
+    probed = probe_all([e.file for e, n in zip(entries, need_probe) if n], full=verify == "full",
+                       max_pixels=max_pixels)
     it = iter(probed)
     records: list[ImageRecord] = []
-    for e, n in zip(entries, need_probe):
+    pairs: Iterable = zip(entries, need_probe)
+    if len(entries) >= PROGRESS_MIN:
+        pairs = progress(pairs, len(entries), "checking boxes")
+    for e, n in pairs:
         file = str(e.file)
         info = next(it) if n else None
         if isinstance(info, ImageLoadError):
@@ -83,6 +117,10 @@ def build_records(entries: list[Entry], report: DatasetReport, verify: VerifyMod
                            "real size used, boxes clipped to it")
         else:
             w, h = e.size  # type: ignore[misc]
+            if max_pixels is not None and w * h > max_pixels:
+                report.add(IssueKind.TOO_LARGE, file, f"annotated size {w}x{h} is over the max_pixels limit of "
+                                                      f"{max_pixels / 1e6:g} Mpx: image skipped")
+                continue
         boxes = np.asarray(e.boxes, np.float64).reshape(-1, 4)
         if e.normalized:
             boxes = boxes * np.array([w, h, w, h], np.float64)

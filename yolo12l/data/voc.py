@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from .records import DatasetReport, IssueKind, ParsedSplit, finite_or_nan
+from .images import MAX_PIXELS
 from .verify import Entry, VerifyMode, build_records
 
 VOC_CLASSES = (
@@ -86,6 +87,7 @@ def parse_voc(
     keep_difficult: bool = False,
     verify: VerifyMode = "header",
     name: str | None = None,
+    max_pixels: int | None = MAX_PIXELS,
 ) -> ParsedSplit:
     """Parses and combines VOC ``(root, split)`` sets, e.g. ``[("VOCdevkit/VOC2007", "trainval")]``."""
     names = list(class_names) if class_names is not None else list(VOC_CLASSES)
@@ -110,7 +112,7 @@ def parse_voc(
             e = _parse_xml(xml_path, root, iid, label_of, keep_difficult, report)
             if e is not None:
                 entries.append(e)
-    records = build_records(entries, report, verify)
+    records = build_records(entries, report, verify, max_pixels)
     return ParsedSplit(records, names, list(range(len(names))), report)
 
 

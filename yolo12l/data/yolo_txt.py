@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from .images import IMAGE_SUFFIXES
+from .images import IMAGE_SUFFIXES, MAX_PIXELS
 from .records import DatasetReport, IssueKind, NoUsableDataError, ParsedSplit
 from .verify import Entry, VerifyMode, build_records
 
@@ -85,6 +85,25 @@ def split_images(data: dict, split: str) -> tuple[list[Path], list[Path]]:
     return files, sources
 
 
+def _read_plain_rows(text: str, nc: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Vectorised reading of a label file whose every line is a valid ``class cx cy w h`` row (10^5 boxes in ~0.1 s
+    instead of ~2 s); None when any line is not (the line-by-line reader then reports it)."""
+    tok = text.split()
+    if not tok or len(tok) % 5:
+        return None
+    try:
+        rows = np.array(tok, np.float64).reshape(-1, 5)
+    except ValueError:
+        return None
+    if len(rows) != sum(1 for line in text.splitlines() if line.strip()):  # a line with other than 5 values
+        return None
+    cls = rows[:, 0]
+    if not np.all((cls == np.floor(cls)) & (cls >= 0) & (cls < nc)):
+        return None
+    cx, cy, w, h = rows[:, 1:].T
+    return np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), cls.astype(np.int64)
+
+
 def _read_labels(lbl: Path, nc: int, file: str, report: DatasetReport) -> tuple[np.ndarray, np.ndarray]:
     boxes, labels = [], []
     try:
@@ -94,6 +113,9 @@ def _read_labels(lbl: Path, nc: int, file: str, report: DatasetReport) -> tuple[
     except (OSError, UnicodeDecodeError) as e:
         report.add(IssueKind.MALFORMED_ANNOTATION, str(lbl), f"unreadable label file ({e}): image kept without boxes")
         return np.zeros((0, 4)), np.zeros(0, np.int64)
+    fast = _read_plain_rows(text, nc)
+    if fast is not None:
+        return fast
     for n, line in enumerate(text.splitlines(), 1):
         tok = line.split()
         if not tok:
@@ -123,7 +145,7 @@ def _read_labels(lbl: Path, nc: int, file: str, report: DatasetReport) -> tuple[
 
 
 def parse_yolo(data_yaml: str | os.PathLike | dict, split: str = "train", *, verify: VerifyMode = "header",
-               name: str | None = None) -> ParsedSplit:
+               name: str | None = None, max_pixels: int | None = MAX_PIXELS) -> ParsedSplit:
     """Parses one split of a YOLO txt dataset described by ``data_yaml`` (path or loaded dict)."""
     data = data_yaml if isinstance(data_yaml, dict) else load_data_yaml(data_yaml)
     names: list[str] = data["names"]
@@ -135,7 +157,7 @@ def parse_yolo(data_yaml: str | os.PathLike | dict, split: str = "train", *, ver
         entries.append(Entry(f, None, None, b, lab, normalized=True))
     for lbl in orphan_labels(files, sources):
         report.add(IssueKind.LABEL_WITHOUT_IMAGE, str(lbl), "label file without an image: its boxes are not used")
-    records = build_records(entries, report, verify)
+    records = build_records(entries, report, verify, max_pixels)
     return ParsedSplit(records, names, list(range(len(names))), report)
 
 
