@@ -467,7 +467,7 @@ class TinyObjectsDataModule(CocoDataModule):
         num_objects: tuple[int, int] = (10, 60),
         **kwargs,
     ) -> None:
-        check_loader_args(imgsz=imgsz)
+        check_data_args({"imgsz": imgsz, "num_train": num_train, "num_val": num_val}, prefix="")
         try:
             paths = tiny_objects_dataset(num_train, num_val, seed, tuple(image_size), tuple(object_size),
                                          tuple(num_objects), cache_dir)
