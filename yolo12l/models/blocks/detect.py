@@ -9,7 +9,8 @@ import torch.nn as nn
 from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from . import onednn
-from .conv import Conv, DWConv, _eager_inference, _rows, is_channels_last
+from .conv import Conv, DWConv, is_channels_last
+from .fused_conv import eager_inference, pixel_rows
 from .precision import autocast_off, output_dtype
 
 
@@ -75,7 +76,7 @@ class Detect(nn.Module):
         self._anchor_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None  # (key, points, strides)
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
-        if not self.training and _eager_inference() and all(is_channels_last(t) for t in x):
+        if not self.training and eager_inference() and all(is_channels_last(t) for t in x):
             return self.decode_channels_last(x)
         maps = [torch.cat((self.cv2[i](x[i]), self.cv3[i](x[i])), 1) for i in range(self.nl)]
         if self.training:
@@ -140,7 +141,7 @@ class Detect(nn.Module):
 
 def _pointwise(conv: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
     """A 1×1 convolution (with bias) of a channels-last (B, C1, H, W) map as rows: (B·H·W, C2)."""
-    rows = _rows(t)
+    rows = pixel_rows(t)
     weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
     if rows is None:
         rows = t.permute(0, 2, 3, 1).reshape(-1, conv.in_channels)
