@@ -141,12 +141,12 @@ LAYER_ATTRS = ("i", "f", "type", "np")  # what the parser sets on each top-level
 
 
 def _swap_fused(module: nn.Module) -> None:
-    """Replaces, depth first, every submodule of ``module`` that has a ``fuse()`` by what it returns (the parser's
-    layer attributes carried over)."""
+    """Replaces, depth first (a block's own blocks before it), every submodule of ``module`` that has a ``fuse()``
+    by what it returns (the parser's layer attributes carried over)."""
     for name, child in list(module.named_children()):
+        _swap_fused(child)
         fuse = getattr(child, "fuse", None)
         if not callable(fuse):
-            _swap_fused(child)
             continue
         fused = fuse()
         for key in LAYER_ATTRS:
