@@ -407,7 +407,7 @@ def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
     root = tmp / f"cell-{precision}"
     root.mkdir()
     cache = tmp / "synth"
-    SyntheticDataModule(**TINY, seed=0, cache_dir=cache)
+    paths = SyntheticDataModule(**TINY, seed=0, cache_dir=cache).synthetic_paths
     os.environ["PRECISION_PROBE_DIR"] = str(root / "probe")
     if str(PROBE_DIR) not in sys.path:
         sys.path.insert(0, str(PROBE_DIR))
@@ -421,7 +421,9 @@ def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
     try:
         for name, args in [("fit", ["fit", *base]),
                            ("validate", ["validate", *base, "--ckpt_path", str(last)]),
-                           ("test", ["test", *base, "--ckpt_path", str(last)]),
+                           ("test", ["test", *base, "--ckpt_path", str(last),  # test needs a test split
+                                     "--data.init_args.test_annotations", str(paths.val_annotations),
+                                     "--data.init_args.test_images", str(paths.val_images)]),
                            ("predict", ["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
                                         "--data.init_args.predict_source", str(run / "version_0" / "plots")]),
                            ("export", ["export", "--weights", str(last), "--imgsz", "64", "--out",
@@ -443,7 +445,7 @@ def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
         if cell["commands"].get("fit", {}).get("rc") == 0:
             cell["fit"] = fit_outcome(run / "version_0")
         for name, folder, files in [("validate", "version_1", ("val_metrics.jsonl", "predictions.json")),
-                                    ("test", "version_2", ("test_metrics.jsonl", "test_predictions.json"))]:
+                                    ("test", "version_2", ("test_metrics.jsonl", "predictions.json"))]:
             if cell["commands"].get(name, {}).get("rc") == 0:
                 cell[name] = {f: (run / folder / f).is_file() for f in files}
         pred = root / "runs" / "quickstart" / "predict" / "predictions.json"

@@ -117,6 +117,7 @@ DATA_RULES: dict[str, Rule] = {
     "num_train": _at_least(1, integer=True),
     "num_val": _at_least(1, integer=True),
     "max_objects": _at_least(1, integer=True),
+    "max_pixels": _optional(_at_least(1, integer=True)),
 }
 
 

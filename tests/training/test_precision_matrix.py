@@ -21,6 +21,7 @@ import torch
 
 from run_helpers import REPO, check, free_port, script_env
 from yolo12l.cli import main
+from yolo12l.data.synthetic import synthetic_dataset
 
 QUICKSTART = REPO / "configs" / "quickstart.yaml"
 PROBE = "--trainer.callbacks+=precision_probe.PrecisionProbe"
@@ -126,9 +127,11 @@ def test_precision_cell(precision, synth_cache, tmp_path, monkeypatch):
         fit_record = check_metrics(logs / "version_0" / "val_metrics.jsonl", 4)
         assert record["mAP50-95"] == pytest.approx(fit_record["mAP50-95"], abs=1e-12)
 
-    cli(["test", *base, "--ckpt_path", str(last)])
+    val = synthetic_dataset(8, 4, 0, (160, 320), 6, synth_cache)  # the fit's set (cached): its val split as test
+    cli(["test", *base, "--ckpt_path", str(last), "--data.init_args.test_annotations", str(val.val_annotations),
+         "--data.init_args.test_images", str(val.val_images)])
     check_metrics(logs / "version_2" / "test_metrics.jsonl", 4)
-    check_predictions(logs / "version_2" / "test_predictions.json")
+    check_predictions(logs / "version_2" / "predictions.json")
     check_probe(probe(tmp_path / "probe", "test"), ("test",), precision, fused=True)
 
     images = logs / "version_0" / "plots"  # any folder of images: the fit's plots

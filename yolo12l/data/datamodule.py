@@ -131,8 +131,6 @@ class DetectionDataModule(L.LightningDataModule):
         self.image_cache_dir = cache_dir
         self.image_buffer_mb = image_buffer_mb
         self.verify = verify
-        if max_pixels is not None and max_pixels < 1:
-            raise ConfigError(f"max_pixels must be >= 1 or None, got {max_pixels}")
         self.max_pixels = max_pixels
         self.predict_source = predict_source
         self.rect_val = rect_val
