@@ -37,6 +37,10 @@ def _clean_argv(monkeypatch):
     (["--data.init_args.fliplr", "3"], "--data.init_args.fliplr 3.0: must be a number in [0, 1]"),
     (["--data.init_args.hsv_s", "-0.1"], "--data.init_args.hsv_s -0.1: must be a number in [0, 1]"),
     (["--data.init_args.close_mosaic", "-1"], "--data.init_args.close_mosaic -1: must be an integer >= 0"),
+    (["--data.init_args.albumentations", '[{"name": "HorizontalFlip"}]'],
+     "--data.init_args.albumentations[0] HorizontalFlip: moves pixels (a spatial transform)"),
+    (["--data.init_args.albumentations", '[{"name": "Blur"}, {"name": "NoSuchBlur"}]'],
+     "--data.init_args.albumentations[1] 'NoSuchBlur': not an albumentations transform"),
     (["--trainer.max_epochs", "-5"], "--trainer.max_epochs -5: must be an integer >= 1"),
     (["--trainer.accumulate_grad_batches", "4"],
      "--trainer.accumulate_grad_batches 4: the module accumulates gradients itself (the recipe's warmup ramp); "
@@ -71,7 +75,7 @@ def test_ddp_config_without_a_gpu_is_one_line(capsys, tmp_path, monkeypatch):
 # arguments that are no range: names, paths, switches
 NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights", "fused_optimizer", "save_plots",
               "save_json", "cache_dir", "cache", "pin_memory", "persistent_workers", "predict_source", "rect_val",
-              "seed", "size_range", "kwargs", "self",
+              "seed", "size_range", "albumentations_light", "kwargs", "self",
               "slicing"}  # a SliceConfig: its fields have SLICE_RULES (test_slicing_fields_have_rules)
 
 

@@ -42,6 +42,14 @@ def _optional(rule: Rule) -> Rule:
     return (lambda x: x is None or ok(x)), f"null or {text}"
 
 
+def _albumentations_ok(x: Any) -> bool:
+    """Builds the transforms (raises the ConfigError that names a bad one: unknown, malformed or spatial)."""
+    from .data.photometric import build_photometric
+
+    build_photometric(x, where="")
+    return True
+
+
 def _freeze_ok(x: Any) -> bool:
     if x is None:
         return True
@@ -115,6 +123,7 @@ DATA_RULES: dict[str, Rule] = {
     "min_visibility": FRACTION,
     "tiles": ((lambda x: isinstance(x, bool)), "true or false"),
     "tile_empty": FRACTION,
+    "albumentations": (_albumentations_ok, "a list of photometric albumentations transforms"),
     "cache_images": ((lambda x: x in (None, "ram", "disk")), "null, ram or disk"),
     "image_buffer_mb": _at_least(0),
     "verify": _one_of("header", "full", "none"),
@@ -127,7 +136,13 @@ DATA_RULES: dict[str, Rule] = {
 
 def _check(values: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str) -> None:
     for key, (ok, text) in rules.items():
-        if key in values and not ok(values[key]):
+        if key not in values:
+            continue
+        try:
+            usable = ok(values[key])
+        except ConfigError as err:  # a rule that says what is wrong itself (albumentations)
+            raise ConfigError(f"{prefix}{key}{err}") from None
+        if not usable:
             raise ConfigError(f"{prefix}{key} {values[key]!r}: must be {text}")
 
 

@@ -1,12 +1,12 @@
-"""YoloAffine: warps straight into the output size; boxes enclose their (rotated/sheared) objects."""
+"""The random affine (through the reference YoloAffine): warps straight into the output size; boxes enclose their (rotated/sheared) objects."""
 import albumentations as A
 import numpy as np
 import pytest
 
 from datatest_utils import solid_image
-from yolo12l.data.affine import YoloAffine
 from yolo12l.data.letterbox import letterbox
-from yolo12l.data.transforms import AugmentConfig, bbox_params
+from reference_augment import YoloAffine, bbox_params
+from yolo12l.data.transforms import AugmentConfig
 
 
 def test_identity_is_a_centred_letterbox():

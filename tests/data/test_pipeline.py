@@ -1,5 +1,5 @@
 """The numpy/OpenCV training pipeline (pipeline.TrainAugment) gives the samples of the albumentations pipelines it
-replaced (transforms.build_train_geometry / build_train_color, driven as DetectionDataset drove them)."""
+replaced (reference_augment.build_train_geometry / build_train_color, driven as DetectionDataset drove them)."""
 import random
 
 import numpy as np
@@ -7,7 +7,8 @@ import pytest
 
 from yolo12l.data.coco import parse_coco
 from yolo12l.data.dataset import DetectionDataset
-from yolo12l.data.transforms import AugmentConfig, build_train_color, build_train_geometry, mixup
+from reference_augment import build_train_color, build_train_geometry
+from yolo12l.data.transforms import AugmentConfig, mixup
 
 
 def albumentations_sample(ds: DetectionDataset, index: int):
@@ -26,9 +27,9 @@ def albumentations_sample(ds: DetectionDataset, index: int):
         if mosaic:
             others = [ds.load_resized(ds.draw_partner(window_of)) for _ in range(3)]
             meta = [{"image": o[1], "bboxes": o[2], "labels": o[3]} for o in others]
-            out = geo_m(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta)
+            out = geo_m(image=img, bboxes=boxes, labels=labels, mosaic_metadata=meta, force_apply=True)
         else:
-            out = geo_p(image=img, bboxes=boxes, labels=labels)
+            out = geo_p(image=img, bboxes=boxes, labels=labels, force_apply=True)
         return out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"], np.int64)
 
     on = ds.mosaic_enabled
@@ -37,7 +38,7 @@ def albumentations_sample(ds: DetectionDataset, index: int):
     if on and cfg.mixup > 0 and ds.rng.random() < cfg.mixup:
         second = geometry(ds.draw_partner(index), mosaic)
         sample = mixup(sample, second, float(ds.rng.beta(32.0, 32.0)))
-    out = col(image=sample[0], bboxes=sample[1], labels=sample[2])
+    out = col(image=sample[0], bboxes=sample[1], labels=sample[2], force_apply=True)
     return out["image"], np.asarray(out["bboxes"], np.float32).reshape(-1, 4), np.asarray(out["labels"]).reshape(-1)
 
 

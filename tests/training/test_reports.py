@@ -43,8 +43,8 @@ def test_fit_survives_forced_report_errors(synth_cache, tmp_path, monkeypatch, c
     monkeypatch.setattr("yolo12l.metrics.plots.save_figure", lambda fig, path: broken(path))
     monkeypatch.setattr("yolo12l.training.plots.save_figure", lambda fig, path: broken(path))
     monkeypatch.setattr("yolo12l.data.visualize.plot_batch", lambda batch, names, path: broken(path))
-    monkeypatch.setattr("yolo12l.training.module.save_prediction_grid", lambda preds, names, path: broken(path))
-    monkeypatch.setattr("yolo12l.training.module.coco_results", broken_json)
+    monkeypatch.setattr("yolo12l.training.eval_reports.save_prediction_grid", lambda preds, names, path: broken(path))
+    monkeypatch.setattr("yolo12l.training.eval_reports.coco_results", broken_json)
     with caplog.at_level(logging.WARNING, logger="yolo12l.training.reports"):
         cli(["fit", *tiny(synth_cache, "32-true")])
 

@@ -1,26 +1,21 @@
-"""YOLO random affine as an albumentations ``DualTransform`` that warps straight into the output size.
+"""YOLO random affine that warps straight into the output size (used by ``pipeline.TrainAugment``).
 
-Why not ``A.Affine``: it keeps the input size, so after a 2s x 2s mosaic it would warp the whole canvas and
-a centre crop would then throw 3/4 of it away (measured at 640 px: 18 ms vs 4.3 ms per sample for the
-warp, which dominates the per-sample cost). Here the input centre is mapped to the output centre
+A warp that kept the input size would, after a 2s x 2s mosaic, warp the whole canvas for a centre crop that throws
+3/4 of it away (measured at 640 px: 18 ms vs 4.3 ms per sample). Here the input centre is mapped to the output centre
 (+ translation), with scale/rotation/shear about it, in one ``cv2.warpAffine`` into ``size x size``::
 
     M = T(size/2 + t) . Shear . Rotate&Scale . T(-input centre)
 
-so a mosaic is zoomed/cropped exactly like the YOLO random perspective with a ``-s/2`` border, and a single
-image (long side ``size``) comes out letterboxed in grey. Boxes: their 4 corners are transformed and the
-enclosing box is kept; the Compose bbox processor then clips and filters them.
+so a mosaic is zoomed/cropped exactly like the YOLO random perspective with a ``-s/2`` border, and a single image
+(long side ``size``) comes out letterboxed in grey. Boxes: their 4 corners are transformed and the enclosing box kept.
 """
 from __future__ import annotations
 
 import math
 import random
-from typing import Any
 
 import cv2
 import numpy as np
-from albumentations.core.transforms_interface import DualTransform
-from albumentations.core.type_definitions import Targets
 
 
 def random_affine_matrix(r: random.Random, in_hw: tuple[int, int], size: int, scale: float, translate: float,
@@ -82,38 +77,3 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     corners = b[:, [0, 1, 2, 1, 0, 3, 2, 3]].reshape(-1, 4, 2)  # (n, 4 corners, xy)
     xy = corners @ matrix[:2, :2].T + matrix[:2, 2]
     return np.concatenate([xy.min(1), xy.max(1)], 1)
-
-
-class YoloAffine(DualTransform):
-    """Random zoom in ``[1-scale, 1+scale]``, translation ``±translate * size`` px, rotation ``±degrees``,
-    shear ``±shear`` degrees; output ``(size, size)`` filled with ``fill`` outside the input."""
-
-    _targets = (Targets.IMAGE, Targets.BBOXES)
-
-    def __init__(self, size: int = 640, scale: float = 0.5, translate: float = 0.1, degrees: float = 0.0,
-                 shear: float = 0.0, fill: int = 114, p: float = 1.0):
-        super().__init__(p=p)
-        self.size, self.scale, self.translate, self.degrees, self.shear, self.fill = (
-            size, scale, translate, degrees, shear, fill)
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("size", "scale", "translate", "degrees", "shear", "fill")
-
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        h, w = params["shape"][:2]
-        m = random_affine_matrix(self.py_random, (h, w), self.size, self.scale, self.translate, self.degrees,
-                                 self.shear)
-        return {"matrix": m, "in_hw": (h, w)}
-
-    def apply(self, img: np.ndarray, matrix: np.ndarray, **params: Any) -> np.ndarray:
-        return warp_image(img, matrix, self.size, self.fill)
-
-    def apply_to_bboxes(self, bboxes: np.ndarray, matrix: np.ndarray, in_hw: tuple[int, int],
-                        **params: Any) -> np.ndarray:
-        """bboxes: (n, 4+k) normalised to the input (albumentations internal format) -> normalised to output."""
-        if len(bboxes) == 0:
-            return bboxes
-        h, w = in_hw
-        out = bboxes.copy()
-        out[:, :4] = warp_boxes(bboxes[:, :4].astype(np.float64) * [w, h, w, h], matrix) / self.size
-        return out

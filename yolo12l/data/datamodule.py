@@ -25,6 +25,7 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
@@ -38,6 +39,7 @@ from .collate import collate_detections, collate_training
 from .dataset import DetectionDataset, ImageFolderDataset
 from .images import MAX_PIXELS
 from .loader import DeferredStartDataLoader
+from .photometric import serialisable
 from .rect import RectEvalDataset
 from .records import NoUsableDataError, ParsedSplit
 from .sampler import EpochSampler
@@ -65,6 +67,9 @@ class DetectionDataModule(L.LightningDataModule):
             ``imgsz``), composable with mosaic (every mosaic part is a tile) and the rest of the augmentation; for
             small objects on large images, validated with ``--slice imgsz`` (docs/small_objects.md).
             ``tile_empty``: the fraction of tiles drawn without an object (the others contain a random one).
+        albumentations: your photometric albumentations transforms, run on the final training image (a list of
+            ``A.to_dict`` dicts or ``{name, params}`` dicts, see ``photometric.py``; spatial ones are refused).
+        albumentations_light: Ultralytics' optional light step (Blur, MedianBlur, ToGray, CLAHE at p 0.01) first.
         cache_dir: annotation cache folder (default ``~/.cache/yolo12l``); cache=False disables it.
         cache_images: training images decoded and resized once, ``"ram"`` (checked against the free memory) or
             ``"disk"`` (``.npy`` files under ``cache_dir/images``); None (default) decodes them per sample.
@@ -102,6 +107,8 @@ class DetectionDataModule(L.LightningDataModule):
         min_visibility: float = 0.1,
         tiles: bool = False,
         tile_empty: float = 0.1,
+        albumentations: list[dict[str, Any]] | dict[str, Any] | None = None,
+        albumentations_light: bool = False,
         cache_dir: PathLike | None = None,
         cache: bool = True,
         cache_images: str | None = None,
@@ -123,6 +130,7 @@ class DetectionDataModule(L.LightningDataModule):
             mosaic=mosaic, mixup=mixup, close_mosaic=close_mosaic, degrees=degrees, translate=translate,
             scale=scale, shear=shear, hsv_h=hsv_h, hsv_s=hsv_s, hsv_v=hsv_v, fliplr=fliplr,
             min_box_size=min_box_size, min_visibility=min_visibility, tiles=tiles, tile_empty=tile_empty,
+            albumentations=serialisable(albumentations), albumentations_light=albumentations_light,
         )
         self.cache = AnnotationCache(cache_dir, enabled=cache)
         self.cache_images = cache_images

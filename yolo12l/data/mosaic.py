@@ -1,27 +1,15 @@
-"""YOLO 4-image mosaic as an albumentations ``DualTransform``.
+"""YOLO 4-image mosaic: placements around a random centre and the canvas (used by ``pipeline.TrainAugment``).
 
-Why not ``A.Mosaic`` (albumentations 2.0.8)? It places each image in a fixed grid cell: with
-``fit_mode="contain"`` an image smaller than its cell is centred in it (grey gaps between the images and the
-mosaic centre), with ``"cover"`` it is cropped to fill the cell, and its output is only ``target_size``, so a
-following zoom-out shows padding instead of the rest of the mosaic. The YOLO mosaic instead puts four images
-(each already resized to long side ``s``) *touching* a random centre ``(xc, yc)`` in ``[s/2, 3s/2]`` of a
-``2s x 2s`` grey canvas; the random affine (``affine.YoloAffine``) then scales/translates around the canvas
-centre straight into the ``s x s`` output (see ``transforms.build_train_geometry``).
-
-Usage inside ``A.Compose(..., bbox_params=...)``: pass the 3 other images as
-``mosaic_metadata=[{"image": ..., "bboxes": (n, 4) pascal_voc, "labels": (n,)}, ...]`` (same label fields as
-the Compose). Fewer than 3 are padded with copies of the primary image.
+The YOLO mosaic puts four images (each already resized to long side ``s``) *touching* a random centre ``(xc, yc)`` in
+``[s/2, 3s/2]`` of a ``2s x 2s`` grey canvas; the random affine (``affine.random_affine_matrix``) then
+scales/translates around the canvas centre straight into the ``s x s`` output.
 """
 from __future__ import annotations
 
 import random
-from typing import Any
 
 import cv2
 import numpy as np
-from albumentations.augmentations.mixing import functional as fmixing
-from albumentations.core.transforms_interface import DualTransform
-from albumentations.core.type_definitions import Targets
 
 
 def mosaic_placements(size: int, center: tuple[int, int], shapes: list[tuple[int, int]]) -> list[tuple]:
@@ -96,56 +84,3 @@ def mosaic_canvas(images: list[np.ndarray], center: tuple[int, int], size: int, 
             if gx2 > gx1 and gy2 > gy1:
                 canvas[gy1:gy2, gx1:gx2] = fill
     return canvas, shifts
-
-
-class YoloMosaic(DualTransform):
-    """4-image mosaic on a (2*size, 2*size) canvas filled with ``fill``; boxes follow their image.
-
-    Targets: image, bboxes. The output is larger than the input; follow it with an affine + centre crop.
-    """
-
-    _targets = (Targets.IMAGE, Targets.BBOXES)
-
-    def __init__(self, size: int = 640, fill: int = 114, metadata_key: str = "mosaic_metadata", p: float = 1.0):
-        super().__init__(p=p)
-        self.size = size
-        self.fill = fill
-        self.metadata_key = metadata_key
-
-    @property
-    def targets_as_params(self) -> list[str]:
-        return [self.metadata_key]
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("size", "fill", "metadata_key")
-
-    def get_params_dependent_on_data(self, params: dict[str, Any], data: dict[str, Any]) -> dict[str, Any]:
-        s = self.size
-        extra = [m for m in (data.get(self.metadata_key) or []) if isinstance(m, dict) and "image" in m][:3]
-        bbox_proc = self.get_processor("bboxes")
-        if "bboxes" in data and bbox_proc is not None:
-            extra = fmixing.preprocess_selected_mosaic_items(extra, bbox_proc, None)  # -> normalised + labels
-        primary = {"image": data["image"], "bboxes": data.get("bboxes")}
-        items = [primary, *extra] + [primary] * (3 - len(extra))
-        center = random_center(self.py_random, s)
-        canvas, shifts = mosaic_canvas([it["image"] for it in items], center, s, self.fill)
-        boxes = []
-        for it, (dx, dy) in zip(items, shifts):
-            b = it.get("bboxes")
-            if b is None or len(b) == 0:
-                continue
-            b = np.array(b, dtype=np.float64, copy=True)
-            h, w = it["image"].shape[:2]
-            # normalised to this image -> pixels -> shifted onto the canvas -> normalised to the canvas
-            b[:, [0, 2]] = (b[:, [0, 2]] * w + dx) / (2 * s)
-            b[:, [1, 3]] = (b[:, [1, 3]] * h + dy) / (2 * s)
-            boxes.append(b)
-        ncol = data["bboxes"].shape[1] if "bboxes" in data and data["bboxes"] is not None else 4
-        mosaic_boxes = np.concatenate(boxes).astype(np.float32) if boxes else np.zeros((0, ncol), np.float32)
-        return {"mosaic_image": canvas, "mosaic_bboxes": mosaic_boxes, "mosaic_center": center}
-
-    def apply(self, img: np.ndarray, mosaic_image: np.ndarray, **params: Any) -> np.ndarray:
-        return mosaic_image
-
-    def apply_to_bboxes(self, bboxes: np.ndarray, mosaic_bboxes: np.ndarray, **params: Any) -> np.ndarray:
-        return mosaic_bboxes  # clipped to the canvas and filtered by Compose's bbox processor afterwards

@@ -1,12 +1,13 @@
 """The training sample pipeline in plain numpy/OpenCV (what ``DetectionDataset`` runs per training sample).
 
-It computes exactly what the albumentations pipelines of ``transforms.py`` (``build_train_geometry`` then
-``build_train_color``) compute, step for step: the same functions (:func:`~.mosaic.mosaic_canvas`,
-:func:`~.affine.random_affine_matrix`, :func:`~.affine.warp_image`, :func:`~.transforms.apply_hsv`), the same random
-draws in the same order — including the one ``random()`` albumentations' ``Compose`` draws per call — and the box rule
-of :func:`~.transforms.filter_boxes` after every step, as the Compose bbox processor applies it. Only
-albumentations' per-call bookkeeping (format conversions, validity checks, parameter dicts; about 3 ms of the
-~25 ms of a 640 px mosaic sample) is gone. ``tests/data/test_pipeline.py`` checks that the samples are equal.
+Steps: mosaic (:func:`~.mosaic.mosaic_canvas`) -> random affine (:func:`~.affine.random_affine_matrix`,
+:func:`~.affine.warp_image`) or letterbox -> [mixup, by the dataset] -> HSV (:func:`~.transforms.apply_hsv`) ->
+horizontal flip -> your photometric albumentations transforms (:mod:`~.photometric`, on the final uint8 image, boxes
+untouched), with the box rule of :func:`~.transforms.filter_boxes` after every step. It computes what an
+albumentations ``DualTransform`` pipeline of the same steps computes (``tests/data/reference_augment.py``, called
+with ``force_apply=True``), without its per-call bookkeeping (format conversions, validity checks, parameter dicts;
+about 3 ms of the ~25 ms of a 640 px mosaic sample); ``tests/data/test_pipeline.py`` checks that the samples are
+equal.
 
 A sample is ``(image (h, w, 3) uint8 RGB, boxes (n, 4) xyxy pixels, labels (n,) int64)``.
 """
@@ -19,6 +20,7 @@ import numpy as np
 
 from .affine import random_affine_matrix, warp_boxes, warp_image, warp_source_region
 from .mosaic import mosaic_canvas, random_center
+from .photometric import apply_photometric, build_photometric
 from .transforms import FILL, AugmentConfig, apply_hsv, filter_boxes, hsv_gains
 
 Sample = tuple[np.ndarray, np.ndarray, np.ndarray]
@@ -41,6 +43,7 @@ class TrainAugment:
         self.cfg, self.size, self.fill = cfg, int(imgsz), fill
         self.affine = bool(cfg.scale or cfg.translate or cfg.degrees or cfg.shear)
         self._buf: dict[str, np.ndarray] = {}  # reused arrays (only valid until the next call that uses them)
+        self.photometric = build_photometric(cfg.albumentations, cfg.albumentations_light)
 
     def _array(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
         a = self._buf.get(key)
@@ -59,7 +62,6 @@ class TrainAugment:
         The image is (imgsz, imgsz, 3) RGB, or (imgsz, imgsz, 4) RGBX (4th channel undefined) held in an array the
         next call overwrites; :meth:`color` takes either, :meth:`rgb` gives an owned RGB array."""
         cfg, s = self.cfg, self.size
-        r.random()  # the draw of albumentations' Compose call (p=1): kept, so samples stay what they were
         img, boxes, labels = primary
         fast = all(im.dtype == np.uint8 and im.ndim == 3 and im.shape[2] == 3
                    for im in [img] + [p[0] for p in partners or []])
@@ -114,10 +116,10 @@ class TrainAugment:
         return img, boxes.astype(np.float32), labels.astype(np.int64)
 
     def color(self, r: random.Random, sample: Sample) -> Sample:
-        """HSV gains then a horizontal flip with probability ``fliplr``; same size out, (h, w, 3) RGB (3 or 4
-        channels in). The image may be an array the next call overwrites (copy it before then)."""
+        """HSV gains, a horizontal flip with probability ``fliplr``, then the photometric albumentations
+        transforms (if any); same size out, (h, w, 3) RGB (3 or 4 channels in). The image may be an array the next
+        call overwrites (copy it before then)."""
         cfg = self.cfg
-        r.random()  # Compose call draw (see geometry)
         img, boxes, labels = sample
         hw = img.shape[:2]
         boxes, labels = filter_boxes(boxes, labels, hw)
@@ -133,4 +135,6 @@ class TrainAugment:
                 boxes = np.stack([hw[1] - boxes[:, 2], boxes[:, 1], hw[1] - boxes[:, 0], boxes[:, 3]], 1)
             boxes, labels = filter_boxes(boxes, labels, hw, cfg)
         boxes, labels = filter_boxes(boxes, labels, hw, cfg)
+        if self.photometric is not None:
+            img = apply_photometric(self.photometric, self.rgb(img), r)
         return img, boxes.astype(np.float32), labels.astype(np.int64)

@@ -1,18 +1,8 @@
-"""Training augmentation (albumentations pipelines) and the settings that drive them.
+"""Training augmentation settings (:class:`AugmentConfig`) and the per-step functions of ``pipeline.TrainAugment``:
+HSV gains, the box rule applied after every step, mixup.
 
-Training sample = geometry then colour:
-
-* geometry, mosaic on: ``YoloMosaic`` (2s x 2s canvas) -> ``YoloAffine`` (scale, translate, optional
-  rotate/shear about the canvas centre, warped straight into s x s, grey fill).
-* geometry, mosaic off (closed or not drawn): ``YoloAffine`` on the image (long side s), which also
-  letterboxes it into s x s. With every affine setting 0 the affine is replaced by an exact letterbox
-  (``A.LongestMaxSize`` + centred ``A.PadIfNeeded``, grey 114; ``A.CenterCrop`` of the mosaic).
-* optional mixup of two geometry outputs (``mixup``; done by the dataset, it needs a second sample);
-* colour/flip: :class:`RandomHSV` (YOLO multiplicative HSV gains) -> ``A.HorizontalFlip``.
-
-Boxes are ``pascal_voc`` pixels; after every step they are clipped and dropped when smaller than
-``min_box_size`` px a side, less than ``min_visibility`` of them remains inside the image, or their aspect
-ratio exceeds ``max_aspect_ratio``.
+Boxes are xyxy pixels; after every step they are clipped and dropped when smaller than ``min_box_size`` px a side,
+less than ``min_visibility`` of them remains inside the image, or their aspect ratio exceeds ``max_aspect_ratio``.
 """
 from __future__ import annotations
 
@@ -20,13 +10,8 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import albumentations as A
 import cv2
 import numpy as np
-from albumentations.core.transforms_interface import ImageOnlyTransform
-
-from .affine import YoloAffine
-from .mosaic import YoloMosaic
 
 FILL = 114
 
@@ -36,7 +21,8 @@ class AugmentConfig:
     """YOLO training augmentation settings (Ultralytics default values).
 
     mosaic/mixup/fliplr are probabilities; close_mosaic = number of final epochs without mosaic and mixup;
-    scale: zoom in [1-scale, 1+scale]; translate: fraction of the image size; hsv_*: gains.
+    scale: zoom in [1-scale, 1+scale]; translate: fraction of the image size; hsv_*: gains;
+    albumentations / albumentations_light: see :mod:`~yolo12l.data.photometric`.
     """
 
     mosaic: float = 1.0
@@ -55,6 +41,8 @@ class AugmentConfig:
     max_aspect_ratio: float = 100.0
     tiles: bool = False  # train on random imgsz crops of the original images (yolo12l.data.tiles)
     tile_empty: float = 0.1  # fraction of tiles drawn without an object
+    albumentations: list[Any] | None = None  # your photometric transforms (see photometric.py), on the final image
+    albumentations_light: bool = False  # Ultralytics' light step first: Blur, MedianBlur, ToGray, CLAHE at p 0.01
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,47 +70,12 @@ def apply_hsv(img: np.ndarray, gains: list[float], out: np.ndarray | None = None
     return cv2.cvtColor(cv2.LUT(hsv, lut, dst=hsv), cv2.COLOR_HSV2RGB, dst=hsv)
 
 
-class RandomHSV(ImageOnlyTransform):
-    """YOLO colour jitter: hue, saturation and value each multiplied by a gain drawn from ``1 + U(-g, g)``.
-
-    Hue (OpenCV 0..179) wraps around, saturation/value saturate at 255. Input: uint8 RGB (H, W, 3).
-    """
-
-    def __init__(self, hgain: float = 0.015, sgain: float = 0.7, vgain: float = 0.4, p: float = 1.0):
-        super().__init__(p=p)
-        self.hgain, self.sgain, self.vgain = hgain, sgain, vgain
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("hgain", "sgain", "vgain")
-
-    def get_params(self) -> dict[str, Any]:
-        return {"gains": hsv_gains(self.py_random, self.hgain, self.sgain, self.vgain)}
-
-    def apply(self, img: np.ndarray, gains: list[float], **params: Any) -> np.ndarray:
-        if not (self.hgain or self.sgain or self.vgain):
-            return img
-        return apply_hsv(img, gains)
-
-
-def bbox_params(cfg: AugmentConfig) -> A.BboxParams:
-    return A.BboxParams(
-        format="pascal_voc",
-        label_fields=["labels"],
-        min_width=cfg.min_box_size,
-        min_height=cfg.min_box_size,
-        min_visibility=cfg.min_visibility,
-        max_accept_ratio=cfg.max_aspect_ratio,
-        clip=True,
-        filter_invalid_bboxes=True,
-    )
-
-
 def filter_boxes(boxes: np.ndarray, labels: np.ndarray, hw: tuple[int, int], cfg: AugmentConfig | None = None
                  ) -> tuple[np.ndarray, np.ndarray]:
     """Clips (n, 4) xyxy pixel boxes to the image ``hw`` = (h, w) and keeps those with a non-zero area and, with
-    ``cfg``, the rule of :func:`bbox_params` (sides >= ``min_box_size``, visible fraction >= ``min_visibility``,
+    ``cfg``, the box rule (sides >= ``min_box_size``, visible fraction >= ``min_visibility``,
     aspect ratio <= ``max_aspect_ratio``). Without ``cfg``: clip and drop empty boxes only (albumentations'
-    input check). Returns float64 boxes and their labels; the same rule albumentations applies after each step."""
+    input check). Returns float64 boxes and their labels."""
     eps = 1e-7
     b = np.asarray(boxes, np.float64).reshape(-1, 4)
     labels = np.asarray(labels).reshape(-1)
@@ -142,30 +95,6 @@ def filter_boxes(boxes: np.ndarray, labels: np.ndarray, hw: tuple[int, int], cfg
     if keep.all():
         return c, labels
     return c[keep], labels[keep]
-
-
-def build_train_geometry(cfg: AugmentConfig, imgsz: int, mosaic: bool, seed: int | None = None) -> A.Compose:
-    """Geometry pipeline producing (imgsz, imgsz) images; call with ``image, bboxes, labels``
-    (+ ``mosaic_metadata`` when ``mosaic``)."""
-    steps: list[A.BasicTransform] = [YoloMosaic(imgsz, fill=FILL)] if mosaic else []
-    if cfg.scale or cfg.translate or cfg.degrees or cfg.shear:
-        steps.append(YoloAffine(imgsz, cfg.scale, cfg.translate, cfg.degrees, cfg.shear, fill=FILL))
-    elif mosaic:
-        steps.append(A.CenterCrop(imgsz, imgsz))
-    else:
-        steps += [
-            A.LongestMaxSize(max_size=imgsz, interpolation=cv2.INTER_LINEAR),
-            A.PadIfNeeded(imgsz, imgsz, position="center", border_mode=cv2.BORDER_CONSTANT, fill=FILL),
-        ]
-    return A.Compose(steps, bbox_params=bbox_params(cfg), seed=seed)
-
-
-def build_train_color(cfg: AugmentConfig, seed: int | None = None) -> A.Compose:
-    """Colour + flip pipeline (after mosaic/affine/mixup)."""
-    steps: list[A.BasicTransform] = [RandomHSV(cfg.hsv_h, cfg.hsv_s, cfg.hsv_v)]
-    if cfg.fliplr > 0:
-        steps.append(A.HorizontalFlip(p=cfg.fliplr))
-    return A.Compose(steps, bbox_params=bbox_params(cfg), seed=seed)
 
 
 def mixup(a: tuple[np.ndarray, np.ndarray, np.ndarray], b: tuple[np.ndarray, np.ndarray, np.ndarray],

@@ -76,17 +76,16 @@ class DetectionNetwork(nn.Module):
     def fuse(self, channels_last: bool = True) -> DetectionNetwork:
         """Prepares the network for inference, in place; returns it in eval mode.
 
-        Folds every BatchNorm into its convolution (each submodule's ``fuse()``: Conv, DWConv, the attention
-        projections and ``pe``, the Halo / turbo convs; SiLUs become in-place), lets each neck Concat hand its parts
+        Replaces every block that has a ``fuse()`` by the inference module it returns (timm's style; Conv, DWConv,
+        the attention projections and ``pe``, the Halo / turbo convs become :class:`~.blocks.fused_conv.FusedConv`:
+        BatchNorm folded into the convolution, SiLU in-place), so the training blocks keep one forward; lets each neck Concat hand its parts
         to the next block's first 1×1 convolution uncopied (``Concat.pass_parts``) and, with ``channels_last``, stores
         the 4-D weights channels-last (NHWC), which the oneDNN / cuDNN convolutions run faster; inputs need no
         conversion (the first convolution adopts the weights' layout). Outputs equal the unfused network's up to
         float rounding. A fused network has no BatchNorm left to train, so :meth:`train` refuses it: keep
         training checkpoints unfused (fuse a copy).
         """
-        for m in list(self.modules()):
-            if m is not self and callable(getattr(m, "fuse", None)):
-                m.fuse()
+        _swap_fused(self)
         for m, nxt in zip(self.model[:-1], self.model[1:]):  # concatenations read in place by the next layer
             if isinstance(m, Concat):
                 m.pass_parts = m.i not in self.save and nxt.f == -1 and getattr(nxt, "takes_parts", False)
@@ -136,3 +135,21 @@ def build_model(cfg: str | Path | dict[str, Any] = "yolo12n.yaml", scale: str | 
     """Builds a network from a model YAML name/path/dict; ``scale`` overrides the letter in the name."""
     d, name_scale = load_model_yaml(cfg)
     return DetectionNetwork(d, ch=ch, scale=scale or name_scale or d.get("scale"), nc=nc)
+
+
+LAYER_ATTRS = ("i", "f", "type", "np")  # what the parser sets on each top-level layer (forward reads i and f)
+
+
+def _swap_fused(module: nn.Module) -> None:
+    """Replaces, depth first (a block's own blocks before it), every submodule of ``module`` that has a ``fuse()``
+    by what it returns (the parser's layer attributes carried over)."""
+    for name, child in list(module.named_children()):
+        _swap_fused(child)
+        fuse = getattr(child, "fuse", None)
+        if not callable(fuse):
+            continue
+        fused = fuse()
+        for key in LAYER_ATTRS:
+            if hasattr(child, key):
+                setattr(fused, key, getattr(child, key))
+        setattr(module, name, fused)

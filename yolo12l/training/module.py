@@ -1,12 +1,9 @@
-"""The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation (predictions.json, plots)."""
+"""The LightningModule: network + loss + optimiser recipe + COCO mAP evaluation (its reports: ``eval_reports.py``)."""
 from __future__ import annotations
 
 import copy
 import inspect
-import json
 import logging
-import time
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -17,25 +14,21 @@ import torch.distributed as dist
 from ..config_checks import MODEL_RULES, check_model_args
 from ..errors import ConfigError
 from ..losses import DetectionLoss
-from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
-                       plot_confidence_curve, plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
+from ..metrics import COCOMeanAveragePrecision, pr_curves, voc_ap
 from ..models import build_model
 from ..interop.checkpoint import check_state_fits
 from ..interop.weights import load_weights
 from ..data.collate import targets_to_loss_dict
 from ..inference.run import to_original
 from ..inference.slicing import SliceConfig, predict_sliced
-from .plots import TrainingPlots, final_epoch, log_images
-from .prediction_writer import save_prediction_grid
-from .reports import report_file
+from .eval_reports import LOGGED_MAP_KEYS, Evaluation, EvaluationReports
+from .plots import TrainingPlots
 from .nonfinite import NonFiniteGuard
 from .finetune import BatchNormFreeze, backbone_layers, freeze_layers, report_transfer
 from .optim import StepSchedule, auto_iterations, build_optimizer, resolve_optimizer
 
 log = logging.getLogger(__name__)
-LOGGED_MAP_KEYS = ("mAP50-95", "mAP50", "mAP75", "mAP50_voc", "mAP50_voc07")
 SIZE_MAP_KEYS = ("mAP_small", "mAP_medium", "mAP_large")  # COCO's areas < 32², < 96², above (original pixels)
-CONFUSION_CONF, CONFUSION_IOU = 0.25, 0.45  # Ultralytics' confusion-matrix thresholds
 
 
 def report_auto_optimizer(hp: Any, name: str, lr: float, momentum: float, iterations: int) -> None:
@@ -148,13 +141,12 @@ class YOLODetector(L.LightningModule):
         if summary_imgsz:
             self.example_input_array = torch.zeros(1, 3, summary_imgsz, summary_imgsz)
         self._guard = NonFiniteGuard()
-        self._fit_start: float | None = None
+        self.evaluation: Evaluation | None = None  # the last evaluation's results, until EvaluationReports takes them
         self._skipped_reported = 0
         self.automatic_optimization = False  # the recipe's accumulation ramp: see training_step
         self._schedule: StepSchedule | None = None
         self.last_step_batch = -1  # global batch index of the last optimizer step
         self._pending_grads: list[torch.Tensor | None] | None = None  # from a checkpoint, until on_train_start
-        self._pending_reports: tuple[str, Any, dict, Path] | None = None  # the final evaluation's, until *_end
 
     # --------------------------------------------------------------------------------------------------- freezing
     @property
@@ -334,9 +326,6 @@ class YOLODetector(L.LightningModule):
         for p, g in zip(params, grads):
             p.grad = None if g is None else g.to(device=p.device, dtype=p.dtype)
 
-    def on_fit_start(self) -> None:
-        self._fit_start = time.monotonic()
-
     def _global_batch_size(self) -> int | None:
         dm = getattr(self.trainer, "datamodule", None)
         bs = getattr(dm, "batch_size", None)
@@ -403,15 +392,9 @@ class YOLODetector(L.LightningModule):
 
     def on_validation_end(self) -> None:
         self._end_inference()
-        if self.trainer.state.fn != "fit":  # in fit: on_train_end, after ModelCheckpoint saved the last epoch
-            self._write_reports()
-
-    def on_train_end(self) -> None:
-        self._write_reports()
 
     def on_test_end(self) -> None:
         self._end_inference()
-        self._write_reports()
 
     def on_predict_end(self) -> None:
         self._end_inference()
@@ -497,107 +480,32 @@ class YOLODetector(L.LightningModule):
     def test_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         self._eval_step(batch, batch_idx)
 
-    def _log_map(self, stage: str) -> None:
-        hp = self.hparams
+    def _evaluate(self, stage: str) -> None:
+        """The epoch's COCO / VOC numbers from all ranks' data, logged as ``<stage>/<key>`` and left in
+        ``self.evaluation`` for :class:`~yolo12l.training.eval_reports.EvaluationReports` (records, plots,
+        ``predictions.json``)."""
         result = dict(self.val_map.compute())  # COCO numbers of all ranks' data (a collective under DDP)
         data = self.val_map.synced_data()  # the same data for curves, plots and predictions.json (a collective)
         self.val_map.reset()
-        curves = pr_curves(data, 0.5, hp.num_classes)
+        curves = pr_curves(data, 0.5, self.hparams.num_classes)
         for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
             aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
             result[key] = float(np.mean(aps)) if aps else -1.0  # VOC2010+ all-point / VOC2007 11-point AP @ 0.5
         for key in LOGGED_MAP_KEYS + SIZE_MAP_KEYS:  # equal on every rank (from all ranks' data): "max" is exact
             self.log(f"{stage}/{key}", float(result[key]), prog_bar=key in ("mAP50-95", "mAP50"),
                      rank_zero_only=False, sync_dist=True, reduce_fx="max")
-        log_dir = self.trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
-        if not self.trainer.is_global_zero or not log_dir or self.trainer.sanity_checking:  # sanity: a few batches
-            return
-        folder = Path(log_dir)
-        if self._final_evaluation():  # plots and predictions.json: written by _write_reports, after the checkpoints
-            self._pending_reports = (stage, data, curves, folder)
-        per_class = result.get("per_class_ap")
-        names = self.net.names
-        record = {
-            "epoch": self.current_epoch, "step": self.global_step,
-            **{k: float(result[k]) for k in LOGGED_MAP_KEYS},
-            **{k: float(result[k]) for k in (*SIZE_MAP_KEYS, "mAR100")},
-            "num_images": int(result.get("num_images", -1)),
-            "num_duplicates": int(result.get("num_duplicates", -1)),
-            "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
-            "per_class_ap50_95": ({names.get(i, str(i)): float(v) for i, v in enumerate(per_class)}
-                                  if per_class is not None else {}),
-        }
-        path = folder / f"{stage}_metrics.jsonl"
-        with report_file(path):
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-
-    def _write_reports(self) -> None:
-        """Rank 0, after the final evaluation: its plots (~2 s of matplotlib, so not after every epoch; TensorBoard
-        has the curves) and ``predictions.json``. In ``fit`` from ``on_train_end``, after the last epoch's
-        checkpoints (``ModelCheckpoint`` saves in ``on_train_epoch_end``, after the module's own hook). A file that
-        cannot be written is a warning naming it (:func:`~yolo12l.training.reports.report_file`)."""
-        pending, self._pending_reports = self._pending_reports, None
-        if pending is None:
-            return
-        stage, data, curves, folder = pending
-        hp = self.hparams
-        if hp.save_plots:
-            self._save_plots(stage, data, curves, folder / "plots")
-        if hp.save_json:
-            path = folder / "predictions.json"  # validate and test alike (each run has its own folder)
-            with report_file(path):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(coco_results(data, hp.label_to_category_id)))
-                log.info("%s: %d detections of %d images written to %s", stage, len(data.det_scores),
-                         data.num_images, path)
-
-    def _final_evaluation(self) -> bool:
-        """Whether this evaluation writes ``predictions.json`` and the plots: always on ``validate`` / ``test``;
-        during ``fit`` only at the last epoch (or a stop)."""
-        return final_epoch(self.trainer)
-
-    def _save_plots(self, stage: str, data: Any, curves: dict, folder: Path) -> None:
-        """Rank 0: PR curves, normalised confusion matrix, P / R / F1 against confidence and the first batch with its
-        predictions, as files in ``folder`` and as TensorBoard images."""
-        names = [self.net.names[i] for i in range(len(self.net.names))]
-        paths = []
-        path = folder / f"{stage}_pr_curve.png"
-        with report_file(path):
-            paths.append(plot_pr_curves(curves, path, names))
-        path = folder / f"{stage}_confusion_matrix_normalized.png"
-        with report_file(path):
-            matrix = confusion_matrix(data, self.hparams.num_classes, conf=CONFUSION_CONF,
-                                      iou_threshold=CONFUSION_IOU)
-            paths.append(plot_confusion_matrix(matrix, path, names, title=f"confusion matrix, normalised per true "
-                                               f"class\n(conf {CONFUSION_CONF}, IoU {CONFUSION_IOU})"))
-        conf_curves = confidence_curves(curves)
-        for which, tag in (("precision", "P"), ("recall", "R"), ("f1", "F1")):
-            path = folder / f"{stage}_{tag}_curve.png"
-            with report_file(path):
-                paths.append(plot_confidence_curve(conf_curves, which, path, names))
-        if getattr(self, "_first_batch", None):
-            shown = self.hparams.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: show confident ones
-            confident = [{**p, "boxes": p["boxes"][p["scores"] >= shown], "labels": p["labels"][p["scores"] >= shown]}
-                         for p in self._first_batch]
-            path = folder / f"{stage}_batch0_pred.jpg"
-            with report_file(path):
-                try:
-                    save_prediction_grid(confident, names, path)
-                except ValueError:  # none of the batch's images could be read back: nothing to draw
-                    pass
-        log_images(self.loggers, {f"{stage}_plots/{p.stem}": p for p in paths}, self.global_step)
+        self.evaluation = Evaluation(stage, result, data, curves, getattr(self, "_first_batch", None) or [])
 
     def on_validation_epoch_end(self) -> None:
-        self._log_map("val")
+        self._evaluate("val")
 
     def on_test_epoch_end(self) -> None:
-        self._log_map("test")
+        self._evaluate("test")
 
     def configure_callbacks(self) -> list[L.Callback]:
-        """Training plots (label statistics, first batches, ``results.png``) when ``save_plots``."""
-        return [TrainingPlots()] if self.hparams.save_plots else []
+        """Evaluation reports (metrics records, plots, ``predictions.json``) and, when ``save_plots``, training plots
+        (label statistics, first batches, ``results.png``)."""
+        return [EvaluationReports(), *([TrainingPlots()] if self.hparams.save_plots else [])]
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         preds = self.detect(batch, conf=self.hparams.predict_conf)

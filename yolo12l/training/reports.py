@@ -1,7 +1,7 @@
 """A report never costs a run: plots, ``predictions.json`` and metric records are written inside
 :func:`report_file`, where an error (matplotlib, a full disk, an unexpected dtype) is a warning naming the file it
-could not write, and the run goes on. The module writes its final evaluation reports after the epoch's checkpoints
-(``YOLODetector.on_validation_end``: Lightning runs the callbacks' hooks, ``ModelCheckpoint``'s included, first)."""
+could not write, and the run goes on. The final evaluation's reports are written after the epoch's checkpoints
+(``eval_reports.EvaluationReports``: in ``on_train_end`` during fit)."""
 from __future__ import annotations
 
 import contextlib

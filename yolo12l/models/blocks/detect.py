@@ -9,7 +9,8 @@ import torch.nn as nn
 from ...ops.anchors import dist2bbox, make_anchors
 from ..registry import register_block
 from . import onednn
-from .conv import Conv, DWConv, _eager_inference, _rows, is_channels_last
+from .conv import Conv, DWConv, is_channels_last
+from .fused_conv import eager_inference, pixel_rows
 from .precision import autocast_off, output_dtype
 
 
@@ -75,12 +76,14 @@ class Detect(nn.Module):
         self._anchor_cache: tuple[tuple, torch.Tensor, torch.Tensor] | None = None  # (key, points, strides)
 
     def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
-        if not self.training and _eager_inference() and all(is_channels_last(t) for t in x):
-            return self.decode_channels_last(x)
         maps = [torch.cat((self.cv2[i](x[i]), self.cv3[i](x[i])), 1) for i in range(self.nl)]
         if self.training:
             return maps
         return self.decode(maps)
+
+    def fuse(self) -> FusedDetect:
+        """The inference module of this head (:class:`FusedDetect`), holding the same submodules and buffers."""
+        return FusedDetect.from_head(self)
 
     def decode_channels_last(self, x: list[torch.Tensor]) -> torch.Tensor:
         """:meth:`decode` of the branches' outputs for channels-last (NHWC) feature maps (the fused network's), in
@@ -138,9 +141,33 @@ class Detect(nn.Module):
             b[-1].bias.data[: self.nc] = math.log(5 / self.nc / (640 / s) ** 2)
 
 
+class FusedDetect(Detect):
+    """The inference head (what :meth:`Detect.fuse` returns): at eager inference on channels-last maps (the fused
+    network's) it decodes anchor-major (:meth:`Detect.decode_channels_last`), otherwise (tracing for export, other
+    layouts) as :class:`Detect`. Same (B, 4 + nc, A) values."""
+
+    @classmethod
+    def from_head(cls, head: Detect) -> FusedDetect:
+        """A FusedDetect sharing ``head``'s submodules, buffers and settings (``head`` is left as it is)."""
+        fused = cls.__new__(cls)
+        nn.Module.__init__(fused)
+        internal = set(vars(fused))
+        fused.__dict__.update({k: v for k, v in vars(head).items() if k not in internal})
+        for name, child in head.named_children():
+            fused.add_module(name, child)
+        for name, buffer in head.named_buffers(recurse=False):
+            fused.register_buffer(name, buffer, persistent=name not in head._non_persistent_buffers_set)
+        return fused.train(head.training)
+
+    def forward(self, x: list[torch.Tensor]) -> list[torch.Tensor] | torch.Tensor:
+        if not self.training and eager_inference() and all(is_channels_last(t) for t in x):
+            return self.decode_channels_last(x)
+        return super().forward(x)
+
+
 def _pointwise(conv: nn.Conv2d, t: torch.Tensor) -> torch.Tensor:
     """A 1×1 convolution (with bias) of a channels-last (B, C1, H, W) map as rows: (B·H·W, C2)."""
-    rows = _rows(t)
+    rows = pixel_rows(t)
     weight = conv.weight.reshape(conv.out_channels, conv.in_channels)
     if rows is None:
         rows = t.permute(0, 2, 3, 1).reshape(-1, conv.in_channels)
