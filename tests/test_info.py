@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from lightning.pytorch.utilities.model_summary import ModelSummary
 
 from yolo12l.cli import main as yolo12l_main

@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from importlib import import_module
-from typing import Callable
+from collections.abc import Callable
 
 # (command, one-line help, "module:function" taking argv and returning the exit status)
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -114,7 +114,7 @@ def test_bad_shard_folders_are_refused(shards, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ConfigError, match="no index.json"):
-        StreamingDataModule(str(empty)).num_classes
+        _ = StreamingDataModule(str(empty)).num_classes
     bad = tmp_path / "pickled"
     bad.mkdir()
     for f in (root / "train").iterdir():
@@ -123,7 +123,7 @@ def test_bad_shard_folders_are_refused(shards, tmp_path):
     index["config"]["data_format"][0] = "pickle"
     (bad / "index.json").write_text(json.dumps(index))
     with pytest.raises(ConfigError, match="never pickled"):
-        StreamingDataModule(str(bad)).num_classes
+        _ = StreamingDataModule(str(bad)).num_classes
     with pytest.raises(ConfigError, match="cache_images"):
         StreamingDataModule(str(root / "train"), cache_images="ram")
 

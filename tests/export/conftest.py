@@ -1,7 +1,7 @@
 """Small networks, inputs and an onnxruntime runner for the export tests."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pytest

@@ -1,7 +1,6 @@
 """Confusion matrix and the P / R / F1-confidence curves on hand-computed cases; the plots are written."""
 from __future__ import annotations
 
-import numpy as np
 import pytest
 import torch
 

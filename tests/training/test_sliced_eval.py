@@ -11,7 +11,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from run_helpers import REPO
 from yolo12l.cli import main

@@ -125,8 +125,7 @@ class SharedImageStore:
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(one, range(self.n)))
-        data.flush()
-        del data
+        data.flush()  # the map closes when ``data`` goes out of scope
         return index
 
     def get(self, i: int) -> np.ndarray | None:

@@ -194,7 +194,7 @@ class StreamingDetectionDataset(StreamingDataset):
                                      max_pixels=max_pixels, mosaic_window=chunk, images=images,  # type: ignore
                                      windows=functools.partial(_chunk_window, self._starts, n))
 
-    def __iter__(self) -> "StreamingDetectionDataset":
+    def __iter__(self) -> StreamingDetectionDataset:
         it = super().__iter__()
         self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
         return it

@@ -17,7 +17,8 @@ import logging
 import math
 import os
 import time
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch

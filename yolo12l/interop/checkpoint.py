@@ -23,7 +23,8 @@ import pickle
 import struct
 import zipfile
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 

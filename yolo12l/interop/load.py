@@ -28,7 +28,8 @@ import re
 import struct
 import zipfile
 from collections import OrderedDict
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 import yaml as pyyaml
@@ -78,7 +79,7 @@ def detect_variant(state_dict: Mapping[str, torch.Tensor]) -> str:
                      f"e.g. {sample}. Only YOLO12 / YOLOv12 (v1.0, turbo) detection models can be loaded.")
 
 
-def fold_pe_bias(state_dict: Mapping[str, torch.Tensor]) -> tuple["OrderedDict[str, torch.Tensor]", int]:
+def fold_pe_bias(state_dict: Mapping[str, torch.Tensor]) -> tuple[OrderedDict[str, torch.Tensor], int]:
     """Folds every ``attn.pe.conv.bias`` (YOLOv12 v1.0) into the following BatchNorm's running mean.
 
     Returns the new state dict (bias entries removed, other tensors shared) and the number of biases folded.
@@ -95,7 +96,7 @@ def fold_pe_bias(state_dict: Mapping[str, torch.Tensor]) -> tuple["OrderedDict[s
     return out, folded
 
 
-def network_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple["OrderedDict[str, torch.Tensor]", str, int]:
+def network_state_dict(state_dict: Mapping[str, torch.Tensor]) -> tuple[OrderedDict[str, torch.Tensor], str, int]:
     """Ultralytics / paper keys → yolo12l network keys, pe biases folded. Returns (state dict, variant, folded)."""
     sd = OrderedDict(convert_ultralytics_state_dict(dict(state_dict)))
     if not sd:

@@ -31,7 +31,8 @@ import sys
 import types
 import zipfile
 from dataclasses import dataclass
-from typing import Any, BinaryIO, Callable
+from typing import Any, BinaryIO
+from collections.abc import Callable
 
 import torch
 
@@ -58,7 +59,7 @@ class StandIn:
     _standin_module: str = ""
     _standin_name: str = ""
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> "StandIn":
+    def __new__(cls, *args: Any, **kwargs: Any) -> StandIn:
         if cls is StandIn:
             raise TypeError("StandIn is abstract: use stand_in_class(module, name)")
         obj = object.__new__(cls)

@@ -12,7 +12,8 @@ import os
 import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
+from collections.abc import Mapping
 
 import torch
 
@@ -43,7 +44,7 @@ class UltralyticsCheckpoint:
         source: ``"ema"`` or ``"model"`` (which object the weights came from) or ``"state_dict"``.
     """
 
-    state_dict: "OrderedDict[str, torch.Tensor]"
+    state_dict: OrderedDict[str, torch.Tensor]
     yaml: dict | None
     nc: int | None
     names: dict[int, str] | None
@@ -69,7 +70,7 @@ def _as_float32(t: torch.Tensor) -> torch.Tensor:
     return t.to(torch.float32).contiguous() if t.is_floating_point() else t.contiguous()
 
 
-def stand_in_state_dict(module: StandIn, prefix: str = "") -> "OrderedDict[str, torch.Tensor]":
+def stand_in_state_dict(module: StandIn, prefix: str = "") -> OrderedDict[str, torch.Tensor]:
     """``nn.Module.state_dict()`` of a stand-in module tree (raw dtypes): own parameters, persistent buffers, then
     children in order. ``None`` entries are skipped, like torch does."""
     out: OrderedDict[str, torch.Tensor] = OrderedDict()

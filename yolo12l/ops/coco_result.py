@@ -1,7 +1,8 @@
 """The one formatter of COCO result entries (``predictions.json`` of validate, test and predict)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 __all__ = ["BOX_DECIMALS", "SCORE_DIGITS", "coco_result"]
 

@@ -155,7 +155,7 @@ class YOLODetector(L.LightningModule):
         ``BackboneFinetuning``; a view of ``self.net``'s modules, not a copy."""
         return backbone_layers(self.net)
 
-    def train(self, mode: bool = True) -> "YOLODetector":
+    def train(self, mode: bool = True) -> YOLODetector:
         """``nn.Module.train``, with the BatchNorms of ``freeze``'s layers kept in eval mode (statistics frozen)."""
         super().train(mode)
         if mode:
