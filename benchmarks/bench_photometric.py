@@ -1,7 +1,7 @@
 """CPU time per training sample with and without the photometric albumentations step (COCO128, 640 px, one process).
 
     PYTHONPATH=. YOLO12L_SHARED=/work/shared .venv/bin/python benchmarks/bench_photometric.py [--samples 64]
-        [--rounds 3] [--out benchmarks/results/bench_photometric.json]
+        [--rounds 3] [--out benchmarks/results/bench_photometric-default.json]
 
 Conditions: ``off`` (the default pipeline), ``light`` (``albumentations_light``: Ultralytics' Blur / MedianBlur /
 ToGray / CLAHE at p 0.01), ``clahe_p1`` (a user list, ``CLAHE`` at p 1: every sample pays a transform). The same
@@ -13,17 +13,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import cv2
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from common import write_json  # noqa: E402
+from benchmarks.common import result_path, shared_dir, write_json  # noqa: E402
 
 from yolo12l.data.coco import parse_coco  # noqa: E402
 from yolo12l.data.dataset import DetectionDataset  # noqa: E402
@@ -41,10 +38,10 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=64)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--imgsz", type=int, default=640)
-    ap.add_argument("--out", default=str(REPO / "benchmarks" / "results" / "bench_photometric.json"))
+    ap.add_argument("--out", default=str(result_path("bench_photometric")))
     args = ap.parse_args()
     cv2.setNumThreads(1)
-    root = Path(os.environ.get("YOLO12L_SHARED", REPO.parent / "shared")) / "datasets" / "coco128"
+    root = shared_dir() / "datasets" / "coco128"
     split = parse_coco(root / "annotations" / "instances_train2017.json", root / "images" / "train2017")
     sets = {k: DetectionDataset(split.records, args.imgsz, cfg, seed=0) for k, cfg in CONDITIONS.items()}
     for ds in sets.values():  # warm-up: decode buffer, first-call costs

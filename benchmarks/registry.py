@@ -42,6 +42,7 @@ BENCHMARKS: dict[str, Entry] = dict([
        "optional"),
     _b("bench_loss", "DetectionLoss forward and forward+backward (batch 16, 640 px)"),
     _b("bench_nms", "postprocess (confidence filter + NMS) on a (1, 84, 8400) output"),
+    _b("bench_photometric", "per-sample CPU time of the albumentations options (off, light step, CLAHE)"),
     _b("bench_quickstart", "wall time and mAP of the quickstart fit"),
     _b("bench_sliced", "full-image vs sliced prediction on tiny objects; sliced core vs SAHI", "optional"),
     _b("bench_step_guard", "the whole Lightning step of this checkout vs another git revision"),

@@ -196,6 +196,7 @@ def test_onnxruntime_backend_matches_torch_and_caches(reference_dir, images, tmp
     with torch.inference_mode():
         torch.testing.assert_close(ort_model(x), fused(x), atol=1e-3, rtol=1e-4)
     out = tmp_path / "run"
+    caplog.clear()  # the first export above logged "exporting"
     assert main(["--weights", str(weights), "--source", str(images[0]), "--imgsz", "256", "--backend",
                  "onnxruntime", "--out", str(out), "--no-images"]) == 0
     assert "exporting" not in caplog.text  # the cached export was used
