@@ -11,7 +11,7 @@ start=$(date +%s)
 .venv/bin/yolo12l fit --config configs/quickstart.yaml "$@"
 train_s=$(( $(date +%s) - start ))
 version=$(ls -td $run/logs/version_* | head -1)
-best=$(ls -t "$version"/checkpoints/best-*.ckpt | head -1)
+best=$(ls -t "$version/checkpoints"/best-*.ckpt | head -1)
 .venv/bin/yolo12l validate --config configs/quickstart.yaml --ckpt_path "$best" "$@"
 .venv/bin/yolo12l predict --config configs/quickstart.yaml --ckpt_path "$best" "$@"
 .venv/bin/python - "$version" "$train_s" <<'PY'
