@@ -91,6 +91,23 @@ def _overlap_ok(box: np.ndarray, boxes: list[np.ndarray], max_frac: float = 0.4)
     return True
 
 
+def place_shape(name: str, cx: float, cy: float, r: float, rng: np.random.Generator
+                ) -> tuple[np.ndarray | None, np.ndarray]:
+    """A shape of radius ``r`` at (cx, cy): its polygon (None for a circle) and its xyxy box."""
+    if name == "circle":
+        return None, np.array([cx - r, cy - r, cx + r, cy + r])
+    pts = _polygon(name, cx, cy, r, rng.uniform(0, 2 * math.pi))
+    return pts, np.array([*pts.min(0), *pts.max(0)])
+
+
+def draw_shape(img: np.ndarray, pts: np.ndarray | None, cx: float, cy: float, r: float, colour: tuple) -> None:
+    """Fills the shape of :func:`place_shape` into ``img`` (anti-aliased, 1/16 px precision)."""
+    if pts is None:
+        cv2.circle(img, (round(cx * 16), round(cy * 16)), round(r * 16), colour, -1, cv2.LINE_AA, shift=4)
+    else:
+        cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+
+
 def render_image(rng: np.random.Generator, size_range: tuple[int, int], max_objects: int
                  ) -> tuple[np.ndarray, list[list[float]], list[int]]:
     """One RGB image with shapes; returns (image, boxes xyxy pixels, class indices)."""
@@ -103,21 +120,13 @@ def render_image(rng: np.random.Generator, size_range: tuple[int, int], max_obje
             k = int(rng.integers(len(SHAPE_CLASSES)))
             r = rng.uniform(0.075, 0.225) * min(h, w)  # diameter 15-45% of the short side
             cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-            if SHAPE_CLASSES[k] == "circle":
-                pts = None
-                box = np.array([cx - r, cy - r, cx + r, cy + r])
-            else:
-                pts = _polygon(SHAPE_CLASSES[k], cx, cy, r, rng.uniform(0, 2 * math.pi))
-                box = np.array([*pts.min(0), *pts.max(0)])
+            pts, box = place_shape(SHAPE_CLASSES[k], cx, cy, r, rng)
             if _overlap_ok(box, boxes):
                 break
         else:
             continue
         colour = _bright_colour(rng)
-        if pts is None:
-            cv2.circle(img, (round(cx * 16), round(cy * 16)), round(r * 16), colour, -1, cv2.LINE_AA, shift=4)
-        else:
-            cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        draw_shape(img, pts, cx, cy, r, colour)
         boxes.append(np.clip(box, 0, [w, h, w, h]))
         labels.append(k)
     return img, [b.tolist() for b in boxes], labels

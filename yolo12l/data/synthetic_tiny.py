@@ -9,7 +9,6 @@ Written once to ``<cache_dir>/synthetic/tiny-<hash of the parameters>/`` like th
 from __future__ import annotations
 
 import functools
-import math
 import os
 
 import cv2
@@ -20,8 +19,9 @@ from .synthetic import (
     _background,
     _bright_colour,
     _overlap_ok,
-    _polygon,
     cached_dataset,
+    draw_shape,
+    place_shape,
 )
 
 TINY_CLASSES = ("circle", "square", "triangle")
@@ -46,21 +46,13 @@ def render_tiny_image(rng: np.random.Generator, image_size: tuple[int, int], obj
             k = int(rng.integers(len(TINY_CLASSES)))
             r = rng.uniform(*object_size) / 2
             cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-            if TINY_CLASSES[k] == "circle":
-                pts = None
-                box = np.array([cx - r, cy - r, cx + r, cy + r])
-            else:
-                pts = _polygon(TINY_CLASSES[k], cx, cy, r, rng.uniform(0, 2 * math.pi))
-                box = np.array([*pts.min(0), *pts.max(0)])
+            pts, box = place_shape(TINY_CLASSES[k], cx, cy, r, rng)
             if _overlap_ok(box, boxes, 0.2):
                 break
         else:
             continue
         colour = _bright_colour(rng)
-        if pts is None:
-            cv2.circle(img, (round(cx * 16), round(cy * 16)), round(r * 16), colour, -1, cv2.LINE_AA, shift=4)
-        else:
-            cv2.fillPoly(img, [np.round(pts * 16).astype(np.int32)], colour, cv2.LINE_AA, shift=4)
+        draw_shape(img, pts, cx, cy, r, colour)
         boxes.append(np.clip(box, 0, [w, h, w, h]))
         labels.append(k)
     return img, [b.tolist() for b in boxes], labels
