@@ -12,7 +12,7 @@ import platform
 
 import torch
 
-from benchmarks.common import result_path, write_json
+from benchmarks.common import micro_options, parse_micro, write_json
 from benchmarks.timing import median, timeit
 from yolo12l.losses import DetectionLoss
 
@@ -41,14 +41,8 @@ def main() -> None:
     ap.add_argument("--imgsz", type=int, default=640)
     ap.add_argument("--boxes", type=int, default=100, help="boxes per image")
     ap.add_argument("--nc", type=int, default=80)
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--out", default=str(result_path("bench_loss")))
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    micro_options(ap, "bench_loss", reps=5, warmup=1)
+    args = parse_micro(ap)
 
     feats, batch = make_inputs(args.batch, args.imgsz, args.boxes, args.nc, args.device)
     loss = DetectionLoss(nc=args.nc)

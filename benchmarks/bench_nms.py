@@ -18,7 +18,7 @@ import time
 
 import torch
 
-from benchmarks.common import result_path, write_json
+from benchmarks.common import micro_options, parse_micro, write_json
 from benchmarks.timing import load_average, median, timeit
 from yolo12l.ops import postprocess
 from yolo12l.ops.nms import torchvision_nms
@@ -57,14 +57,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--batch", type=int, default=1)
     ap.add_argument("--objects", type=int, default=20, help="objects per image")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
-    ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--warmup", type=int, default=2)
-    ap.add_argument("--out", default=str(result_path("bench_nms")))
-    args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    micro_options(ap, "bench_nms", reps=20, warmup=2)
+    args = parse_micro(ap)
 
     y = make_output(args.batch, args.objects).to(args.device)
     cases = [

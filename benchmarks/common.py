@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import json
 import os
@@ -77,6 +78,26 @@ def write_json(record: dict[str, Any], path: str | Path) -> Path:
     out.write_text(json.dumps(portable(record), indent=2) + "\n")
     print(f"wrote {out}")
     return out
+
+
+def micro_options(ap: argparse.ArgumentParser, bench: str, reps: int, warmup: int) -> None:
+    """The options every micro-benchmark takes: ``--device``, ``--threads`` (``torch.set_num_threads``; default
+    torch's), ``--reps``, ``--warmup`` and ``--out`` (default ``benchmarks/results/<bench>-default.json``)."""
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    ap.add_argument("--reps", type=int, default=reps)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--out", default=str(result_path(bench)))
+
+
+def parse_micro(ap: argparse.ArgumentParser) -> argparse.Namespace:
+    """Parses the command line and applies ``--threads``."""
+    args = ap.parse_args()
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    return args
 
 
 def usage_error(message: str) -> SystemExit:

@@ -223,6 +223,23 @@ def section_fit(cfg: dict, device: str, have_ul: bool, rec: dict, over_budget: C
                                                if isinstance(v, dict) and "images_per_s" in v}), flush=True)
 
 
+def time_loaders(section: str, sides: list[tuple[str, Callable[[], Any]]], out: dict, rec: dict, warmup: int,
+                 batches: int) -> None:
+    """Builds each side's loader, times it into ``out[name]`` (an error is recorded, never raised), closes it."""
+    for name, build in sides:
+        try:
+            loader = build()
+            out[name] = loader_rate(loader, warmup, batches)
+            if hasattr(loader, "close"):
+                loader.close()
+            del loader
+            gc.collect()
+        except Exception as e:
+            out[name] = {"error": f"{type(e).__name__}: {e}"}
+            rec["errors"].append(f"{section} {name}: {traceback.format_exc(limit=3)}")
+        print(f"{section} {name}: {out[name]}", flush=True)
+
+
 def section_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
     yaml = make_yolo_dataset(tmp / "gen", cfg["images"])
     out: dict[str, Any] = {"workers": cfg["workers"], "imgsz": cfg["imgsz"], "batch": cfg["batch"],
@@ -235,18 +252,7 @@ def section_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None:
         sides.append(("ultralytics", lambda: ul_loader(yaml, cfg["imgsz"], cfg["batch"], cfg["workers"])))
     else:
         out["ultralytics"] = {"skipped": "ultralytics not importable"}
-    for name, build in sides:
-        try:
-            loader = build()
-            out[name] = loader_rate(loader, cfg["loader_warmup"], cfg["loader_batches"])
-            if hasattr(loader, "close"):
-                loader.close()
-            del loader
-            gc.collect()
-        except Exception as e:
-            out[name] = {"error": f"{type(e).__name__}: {e}"}
-            rec["errors"].append(f"loader {name}: {traceback.format_exc(limit=3)}")
-        print(f"loader {name}: {out[name]}", flush=True)
+    time_loaders("loader", sides, out, rec, cfg["loader_warmup"], cfg["loader_batches"])
     rates = [v["ours_fit"]["images_per_s"] for v in rec["fit"].values()
              if isinstance(v.get("ours_fit"), dict) and v["ours_fit"].get("images_per_s")]
     out["gpu_step_rate_images_per_s"] = max(rates) if rates else None
@@ -275,18 +281,7 @@ def section_large_loader(cfg: dict, have_ul: bool, rec: dict, tmp: Path) -> None
         sides.append(("ultralytics", lambda: ul_loader(yaml, cfg["imgsz"], cfg["batch"], cfg["workers"])))
     else:
         out["ultralytics"] = {"skipped": "ultralytics not importable"}
-    for name, build in sides:
-        try:
-            loader = build()
-            out[name] = loader_rate(loader, cfg["large_warmup"], cfg["large_batches"])
-            if hasattr(loader, "close"):
-                loader.close()
-            del loader
-            gc.collect()
-        except Exception as e:
-            out[name] = {"error": f"{type(e).__name__}: {e}"}
-            rec["errors"].append(f"large_loader {name}: {traceback.format_exc(limit=3)}")
-        print(f"large_loader {name}: {out[name]}", flush=True)
+    time_loaders("large_loader", sides, out, rec, cfg["large_warmup"], cfg["large_batches"])
     ours, ul = out.get("ours", {}).get("images_per_s"), out.get("ultralytics", {}).get("images_per_s")
     if ours and ul:
         out["ours/ultralytics"] = round(ours / ul, 3)

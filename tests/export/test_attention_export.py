@@ -62,12 +62,13 @@ def test_block_matches_torch(name, tmp_path):
         assert np.abs(got - expected).max() <= 1e-4 * max(1.0, float(np.abs(expected).max())), name
 
 
-@pytest.mark.parametrize("cfg", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml"])
-def test_network_matches_torch(cfg, tmp_path, run_onnx, smooth_images):
+@pytest.mark.parametrize("cfg, nc", [("yolo12n-halo.yaml", 80), ("yolo12n-dtab.yaml", 80), ("yolo12n-p2.yaml", 3)])
+def test_network_matches_torch(cfg, nc, tmp_path, run_onnx, smooth_images):
+    """Attention plug-ins (P4 4x4 and P5 2x2 at 64 px: local windows padded) and the four-level P2 head."""
     torch.manual_seed(0)
-    net = build_model(cfg).eval()
-    s = export_onnx(net, tmp_path / "net.onnx", imgsz=64)  # P4 4x4 and P5 2x2: local windows padded
-    assert s.outputs[0].shape == ("batch", 84, 8 * 8 + 4 * 4 + 2 * 2)
+    net = build_model(cfg, nc=nc).eval()
+    s = export_onnx(net, tmp_path / "net.onnx", imgsz=64)
+    assert s.outputs[0].shape == ("batch", 4 + nc, sum((64 // int(st)) ** 2 for st in net.stride))
     for b in (1, 2):
         x = smooth_images(b, 64, 64, seed=b)
         (y,) = run_onnx(s.path, x)

@@ -113,15 +113,26 @@ def render_image(rng: np.random.Generator, size_range: tuple[int, int], max_obje
     """One RGB image with shapes; returns (image, boxes xyxy pixels, class indices)."""
     h, w = (int(rng.integers(size_range[0], size_range[1] + 1)) for _ in range(2))
     img = _background(rng, h, w)
+    count = int(rng.integers(1, max_objects + 1))
+    # diameter 15-45% of the short side
+    boxes, labels = scatter_shapes(img, rng, SHAPE_CLASSES, count, lambda: rng.uniform(0.075, 0.225) * min(h, w))
+    return img, boxes, labels
+
+
+def scatter_shapes(img: np.ndarray, rng: np.random.Generator, classes: Sequence[str], count: int,
+                   radius: Callable[[], float], max_overlap: float = 0.4) -> tuple[list[list[float]], list[int]]:
+    """Draws up to ``count`` shapes of ``classes`` into ``img`` (H, W, 3), each of ``radius()`` px at a random place
+    (10 tries to overlap earlier boxes by at most ``max_overlap``, else skipped); returns boxes xyxy, class indices."""
+    h, w = img.shape[:2]
     boxes: list[np.ndarray] = []
     labels: list[int] = []
-    for _ in range(int(rng.integers(1, max_objects + 1))):
+    for _ in range(count):
         for _attempt in range(10):
-            k = int(rng.integers(len(SHAPE_CLASSES)))
-            r = rng.uniform(0.075, 0.225) * min(h, w)  # diameter 15-45% of the short side
+            k = int(rng.integers(len(classes)))
+            r = radius()
             cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-            pts, box = place_shape(SHAPE_CLASSES[k], cx, cy, r, rng)
-            if _overlap_ok(box, boxes):
+            pts, box = place_shape(classes[k], cx, cy, r, rng)
+            if _overlap_ok(box, boxes, max_overlap):
                 break
         else:
             continue
@@ -129,7 +140,7 @@ def render_image(rng: np.random.Generator, size_range: tuple[int, int], max_obje
         draw_shape(img, pts, cx, cy, r, colour)
         boxes.append(np.clip(box, 0, [w, h, w, h]))
         labels.append(k)
-    return img, [b.tolist() for b in boxes], labels
+    return [b.tolist() for b in boxes], labels
 
 
 def _write_split(root: Path, split: str, n: int, seed: int, render: Callable[[np.random.Generator], tuple],

@@ -17,11 +17,8 @@ import numpy as np
 from .synthetic import (
     SyntheticPaths,
     _background,
-    _bright_colour,
-    _overlap_ok,
     cached_dataset,
-    draw_shape,
-    place_shape,
+    scatter_shapes,
 )
 
 TINY_CLASSES = ("circle", "square", "triangle")
@@ -39,23 +36,9 @@ def render_tiny_image(rng: np.random.Generator, image_size: tuple[int, int], obj
         p2 = (int(p1[0] + rng.normal(0, 80)), int(p1[1] + rng.normal(0, 80)))
         c = int(rng.integers(40, 220))
         cv2.line(img, p1, p2, (c, c, c), int(rng.integers(1, 3)), cv2.LINE_AA)
-    boxes: list[np.ndarray] = []
-    labels: list[int] = []
-    for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1))):
-        for _attempt in range(10):
-            k = int(rng.integers(len(TINY_CLASSES)))
-            r = rng.uniform(*object_size) / 2
-            cx, cy = rng.uniform(r, w - r), rng.uniform(r, h - r)
-            pts, box = place_shape(TINY_CLASSES[k], cx, cy, r, rng)
-            if _overlap_ok(box, boxes, 0.2):
-                break
-        else:
-            continue
-        colour = _bright_colour(rng)
-        draw_shape(img, pts, cx, cy, r, colour)
-        boxes.append(np.clip(box, 0, [w, h, w, h]))
-        labels.append(k)
-    return img, [b.tolist() for b in boxes], labels
+    count = int(rng.integers(num_objects[0], num_objects[1] + 1))
+    boxes, labels = scatter_shapes(img, rng, TINY_CLASSES, count, lambda: rng.uniform(*object_size) / 2, 0.2)
+    return img, boxes, labels
 
 
 def tiny_objects_dataset(

@@ -25,15 +25,22 @@ class AAttn(nn.Module):
     the output is ``proj(attn + pe(v))`` with ``pe`` a 7×7 depthwise conv + BN on the values.
     """
 
+    pe_kernel = 7  # of the depthwise positional conv on the values
+
     def __init__(self, dim: int, num_heads: int, area: int = 1):
         super().__init__()
         self.area = area
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         all_head_dim = self.head_dim * num_heads
-        self.qkv = Conv(dim, all_head_dim * 3, 1, act=False)
+        self.build_projections(dim, all_head_dim)
         self.proj = Conv(all_head_dim, dim, 1, act=False)
-        self.pe = Conv(all_head_dim, dim, 7, 1, 3, g=dim, act=False)
+        k = self.pe_kernel
+        self.pe = Conv(all_head_dim, dim, k, 1, k // 2, g=dim, act=False)
+
+    def build_projections(self, dim: int, all_head_dim: int) -> None:
+        """The input projections (built before ``proj`` and ``pe``: the checkpoints' key order)."""
+        self.qkv = Conv(dim, all_head_dim * 3, 1, act=False)
 
     def split_qkv(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
         """(B, C, H, W) → q, k, v each (B·area, heads, N/area, head_dim) and the number of padded tokens.

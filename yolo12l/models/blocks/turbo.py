@@ -32,20 +32,15 @@ from .conv import Conv
 class AAttnTurbo(AAttn):
     """Turbo area attention. (B, C, H, W) → (B, C, H, W): ``proj(attn(q, k, v) + pe(v))``.
 
-    Shares AAttn's strip masking and merging; only the projections differ, so ``AAttn.__init__`` (which would build
-    the fused ``qkv`` conv) is skipped.
+    Shares AAttn's strip masking and merging; only the projections differ (separate ``qk`` and ``v`` convs instead
+    of the fused ``qkv``) and the positional conv is 5×5.
     """
 
-    def __init__(self, dim: int, num_heads: int, area: int = 1):
-        nn.Module.__init__(self)
-        self.area = area
-        self.num_heads = num_heads
-        self.head_dim = dim // num_heads
-        all_head_dim = self.head_dim * num_heads
+    pe_kernel = 5
+
+    def build_projections(self, dim: int, all_head_dim: int) -> None:
         self.qk = Conv(dim, all_head_dim * 2, 1, act=False)
         self.v = Conv(dim, all_head_dim, 1, act=False)
-        self.proj = Conv(all_head_dim, dim, 1, act=False)
-        self.pe = Conv(all_head_dim, dim, 5, 1, 2, g=dim, act=False)
 
     def _strips(self, t: torch.Tensor, pad: int) -> torch.Tensor:
         """(B, heads·head_dim, H, W) → (B·area, heads, N/area, head_dim)."""
