@@ -6,8 +6,9 @@ batch index ``ni = epoch · batches_per_epoch + batch_idx``, so a resumed run re
 """
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from collections.abc import Iterable
 
 import numpy as np
@@ -15,6 +16,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from .config import OptimConfig
+
+log = logging.getLogger("yolo12l.training.module")  # the recipe's lines keep the name they always had
 
 GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn", "bias"
 NORM_TYPES = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
@@ -209,3 +213,39 @@ class StepSchedule:
 
 def trainable(params: Iterable[torch.nn.Parameter]) -> int:
     return sum(p.numel() for p in params if p.requires_grad)
+
+
+def report_auto_optimizer(cfg: OptimConfig, name: str, lr: float, momentum: float, iterations: int) -> None:
+    """``optimizer: auto`` picks its own lr and momentum: warns once that ``lr0`` / ``momentum`` are ignored when
+    they differ from the defaults (Ultralytics says "ignoring 'lr0=…'")."""
+    defaults = {f.name: f.default for f in fields(OptimConfig)}
+    ignored = [f"{k}={getattr(cfg, k):g}" for k in ("lr0", "momentum") if getattr(cfg, k) != defaults[k]]
+    if ignored:
+        log.warning("optimizer 'auto' ignores %s: it picks %s lr %g momentum %g for %d iterations; set "
+                    "--model.optim.optimizer SGD or AdamW to use them", " and ".join(ignored), name, lr, momentum,
+                    iterations)
+
+
+def build_recipe(net: nn.Module, cfg: OptimConfig, num_classes: int, epochs: int, batches_per_epoch: int,
+                 batch_size: int, num_images: int,
+                 skip: Iterable[nn.Parameter] = ()) -> tuple[torch.optim.Optimizer, StepSchedule]:
+    """The optimizer over :func:`param_groups` (``skip``: parameters left out) and the :class:`StepSchedule` of a
+    run of ``epochs`` x ``batches_per_epoch`` (per rank) batches of ``batch_size`` images (all ranks), with the
+    ``auto`` rule resolved for ``num_images`` training images; logs the choice."""
+    auto = cfg.optimizer.lower() == "auto"
+    iterations = auto_iterations(num_images, batch_size, epochs, cfg.nominal_batch_size)
+    name, lr, momentum = resolve_optimizer(cfg.optimizer, cfg.lr0, cfg.momentum, num_classes, iterations)
+    if auto:
+        report_auto_optimizer(cfg, name, lr, momentum, iterations)
+    schedule = StepSchedule(
+        epochs=epochs, batches_per_epoch=batches_per_epoch, batch_size=batch_size,
+        nominal_batch_size=cfg.nominal_batch_size, lrf=cfg.lrf, schedule=cfg.schedule,
+        warmup_epochs=cfg.warmup_epochs, warmup_min_iters=cfg.warmup_min_iters,
+        warmup_bias_lr=0.0 if auto else cfg.warmup_bias_lr,  # as the reference's auto
+        warmup_momentum=cfg.warmup_momentum, momentum=cfg.momentum)
+    wd = schedule.weight_decay(cfg.weight_decay)
+    opt = build_optimizer(net, name, lr, momentum, wd, fused=cfg.fused_optimizer, skip=skip)
+    log.info("optimizer %s%s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
+             "(%d batches per epoch)", name, " (auto)" if auto else "", lr, momentum, wd,
+             schedule.accumulate_target, schedule.warmup_iters, batches_per_epoch)
+    return opt, schedule
