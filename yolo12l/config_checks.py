@@ -1,7 +1,7 @@
 """Range checks of every model, data and trainer setting: one rule per value, all in this file.
 
 The LightningCLI runs :func:`check_run_config` on the parsed configuration before it builds the model, the
-DataModule or the Trainer (so nonsense such as ``--model.lr0 -0.01`` or ``--data.init_args.mosaic 2`` is one line,
+DataModule or the Trainer (so nonsense such as ``--model.optim.lr0 -0.01`` or ``--data.init_args.mosaic 2`` is one line,
 ``yolo12l fit: error: …``, exit 2, before any data is read); :class:`~yolo12l.training.YOLODetector` and the
 DataModules run :func:`check_model_args` / :func:`check_data_args` on their own arguments with the same rules, for
 Python users. Ranges follow Ultralytics' (its fraction keys — lr0, momentum, hsv gains, flips, mosaic, conf, iou … —
@@ -197,11 +197,11 @@ def check_trainer_args(values: Mapping[str, Any], prefix: str = "trainer.") -> N
     accumulate = values.get("accumulate_grad_batches")
     if accumulate not in (None, 1):
         raise ConfigError(f"{prefix}accumulate_grad_batches {accumulate!r}: the module accumulates gradients itself "
-                          "(the recipe's warmup ramp); set --model.nominal_batch_size instead (gradients accumulate "
-                          "to that many images per optimizer step, e.g. 64 = 4 x batch 16)")
+                          "(the recipe's warmup ramp); set --model.optim.nominal_batch_size instead (gradients "
+                          "accumulate to that many images per optimizer step, e.g. 64 = 4 x batch 16)")
     if values.get("gradient_clip_val") not in (None, 0, 0.0):
         raise ConfigError(f"{prefix}gradient_clip_val {values['gradient_clip_val']!r}: the module clips gradients "
-                          "itself; set --model.grad_clip_norm instead (0 = no clipping)")
+                          "itself; set --model.optim.grad_clip_norm instead (0 = no clipping)")
     accelerator = values.get("accelerator")
     if isinstance(accelerator, str) and accelerator.lower() in ("gpu", "cuda", "mps") and not _has_gpu():
         raise ConfigError(f"{prefix}accelerator {accelerator!r}: this machine has no GPU (torch.cuda.is_available() "

@@ -29,9 +29,9 @@ def test_study_config_resolves_and_orders(tmp_path):
 
 
 def test_override_args_for_lightning_cli():
-    assert override_args({"model.lr0": 0.01, "data.init_args.mosaic": False, "model.weights": None,
+    assert override_args({"model.optim.lr0": 0.01, "data.init_args.mosaic": False, "model.weights": None,
                           "trainer.devices": [0, 1]}) == [
-        "--model.lr0", "0.01", "--data.init_args.mosaic", "false", "--model.weights", "null",
+        "--model.optim.lr0", "0.01", "--data.init_args.mosaic", "false", "--model.weights", "null",
         "--trainer.devices", "[0, 1]"]
 
 

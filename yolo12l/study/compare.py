@@ -125,8 +125,7 @@ def run_trial(study: Any, trial: Any, config: StudyConfig, args: argparse.Namesp
     from optuna.trial import TrialState
 
     from .aggregate import run_folder
-    from .runner import log_tail, record_failure, run_fit
-    from .trials import Heartbeat, is_duplicate, point_of
+    from .trials import fit_trial, is_duplicate, point_of
 
     frozen = study._storage.get_trial(trial._trial_id)
     variant, seed = point_of(frozen)
@@ -146,17 +145,7 @@ def run_trial(study: Any, trial: Any, config: StudyConfig, args: argparse.Namesp
         print(f"compare: {name}: " + (f"resuming from {last}" if last else "training") + f" (log: {folder.log_file})",
               flush=True)
         t0 = time.monotonic()
-        with Heartbeat(study, trial._trial_id, args.heartbeat) as beat:
-            rc = run_fit(folder, keep_going=lambda: not beat.lost)
-        if beat.lost:
-            print(f"compare: {name}: taken over by another process (this one missed its heartbeats)", flush=True)
-            return
-        if rc != 0 or not folder.val_records():
-            record_failure(folder, rc)
-            trial.set_user_attr("returncode", rc)
-            study.tell(trial, state=TrialState.FAIL)
-            print(f"compare: {name}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}",
-                  flush=True)
+        if not fit_trial(study, trial, folder, args.heartbeat, f"compare: {name}"):
             return
         result = folder.collect({"variant": variant, "train_s": round(time.monotonic() - t0, 1)})
     else:

@@ -22,6 +22,8 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from .runner import RunFolder, log_tail, record_failure, run_fit
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
@@ -170,3 +172,21 @@ def is_duplicate(study: optuna.Study, trial: optuna.Trial) -> int | None:
         if t.number < me.number and point_of(t) == point:
             return t.number
     return None
+
+
+def fit_trial(study: optuna.Study, trial: optuna.Trial, folder: RunFolder, heartbeat_s: float, label: str) -> bool:
+    """Runs the trial's fit in ``folder`` (``run_fit``) with a :class:`Heartbeat`; True when it finished with a
+    validation record. Otherwise False, and printed as ``<label>: …``: taken over by another process (a missed
+    heartbeat; the trial is that process's now) or failed (recorded in ``folder``, the trial told FAIL)."""
+    with Heartbeat(study, trial._trial_id, heartbeat_s) as beat:
+        rc = run_fit(folder, keep_going=lambda: not beat.lost)
+    if beat.lost:
+        print(f"{label}: taken over by another process (this one missed its heartbeats)", flush=True)
+        return False
+    if rc != 0 or not folder.val_records():
+        record_failure(folder, rc)
+        trial.set_user_attr("returncode", rc)
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"{label}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}", flush=True)
+        return False
+    return True

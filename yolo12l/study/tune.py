@@ -10,8 +10,8 @@
     pruner: {type: median, startup_trials: 2, warmup_epochs: 1}   # or none / hyperband (one objective only)
     latency: {imgsz: 640, warmup: 5, runs: 30}                     # the latency objective's protocol
     space:                                   # dotted fit keys
-      model.lr0: {low: 1.0e-4, high: 1.0e-1, log: true}
-      model.optimizer: {choices: [SGD, AdamW]}
+      model.optim.lr0: {low: 1.0e-4, high: 1.0e-1, log: true}
+      model.optim.optimizer: {choices: [SGD, AdamW]}
       data.init_args.mosaic: {low: 0.0, high: 1.0}
       data.init_args.batch_size: {low: 8, high: 32, step: 8}       # integers when low / high are
 
@@ -39,7 +39,7 @@ import yaml
 
 from ..errors import ConfigError
 from .config import check_overrides, read_yaml, resolve_bases
-from .runner import RunFolder, log_tail, record_failure, resolve_fit_config, run_fit, write_atomic
+from .runner import RunFolder, resolve_fit_config, write_atomic
 
 OBJECTIVES = {"mAP50-95": "maximize", "latency": "minimize"}
 KEYS = {"base", "overrides", "out", "trials", "objectives", "sampler", "seed", "pruner", "latency", "space"}
@@ -158,7 +158,7 @@ def run_one(study: Any, cfg: TuneConfig, args: argparse.Namespace, spec: str) ->
     from optuna.trial import TrialState
 
     from .latency import benchmark, load_network
-    from .trials import Heartbeat, mark_running
+    from .trials import fit_trial, mark_running
 
     trial = study.ask()
     mark_running(trial)
@@ -175,16 +175,7 @@ def run_one(study: Any, cfg: TuneConfig, args: argparse.Namespace, spec: str) ->
     folder.write_config(config)
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
     print(f"tune: trial {trial.number}: {shown} (log: {folder.log_file})", flush=True)
-    with Heartbeat(study, trial._trial_id, args.heartbeat) as beat:
-        rc = run_fit(folder, keep_going=lambda: not beat.lost)
-    if beat.lost:
-        return
-    if rc != 0 or not folder.val_records():
-        record_failure(folder, rc)
-        trial.set_user_attr("returncode", rc)
-        study.tell(trial, state=TrialState.FAIL)
-        print(f"tune: trial {trial.number}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}",
-              flush=True)
+    if not fit_trial(study, trial, folder, args.heartbeat, f"tune: trial {trial.number}"):
         return
     result = folder.collect({"params": params})
     value = result["final"]["mAP50-95"]
