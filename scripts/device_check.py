@@ -176,8 +176,9 @@ def section_syncs(cfg: dict, device: str, rec: dict) -> None:
     batch = with_loss_targets(synthetic_batch(n, cfg["imgsz"], nc=80), 80)  # padded on the host, as the train loaders
     loader = torch.utils.data.DataLoader([batch] * 3, batch_size=None, shuffle=False)
     module = YOLODetector(model="yolo12n.yaml", num_classes=80, summary_imgsz=0,
+                          # fused: the GPU default (the dry run's CPU takes foreach)
                           optim=OptimConfig(optimizer="SGD", warmup_epochs=0, fused_optimizer=True),
-                          evaluation=EvalConfig(save_plots=False))  # the GPU default (the dry run's CPU takes foreach)
+                          evaluation=EvalConfig(save_plots=False))
     trainer = L.Trainer(accelerator="cuda" if cuda else "cpu", devices=1, precision="bf16-mixed", max_steps=3,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,

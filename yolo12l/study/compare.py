@@ -27,16 +27,13 @@ LATENCY_DEFAULTS = {"imgsz": 640, "warmup": 5, "runs": 30}
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .trials import add_trial_options  # Optuna: imported when the command runs
+
     p = argparse.ArgumentParser(prog="yolo12l compare", description="Train every (variant, seed) of a study YAML "
                                 "and compare the variants (mean ± std over seeds, paired t-test, size, latency).")
     p.add_argument("--config", required=True, help="study YAML (base, variants, seeds, overrides, out, latency)")
     p.add_argument("--out", default=None, help="output folder (default: the study's 'out')")
-    p.add_argument("--storage", default=None, help="Optuna storage: a journal file or an RDB URL shared by the "
-                   "processes / machines that split the work (default <out>/optuna.journal)")
-    p.add_argument("--study-name", default="compare", help="Optuna study name in the storage (default compare)")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
-    p.add_argument("--grace", type=float, default=300.0,
-                   help="a trial without a heartbeat for this long (other machines) is taken over (default 300 s)")
+    add_trial_options(p, "compare")
     p.add_argument("--report-only", action="store_true", help="train nothing: write the tables of what is finished")
     return p
 

@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import threading
@@ -27,6 +28,18 @@ from .runner import RunFolder, log_tail, record_failure, run_fit
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+
+
+def add_trial_options(parser: argparse.ArgumentParser, study_name: str) -> None:
+    """``--storage``, ``--study-name``, ``--heartbeat`` and ``--grace``: how the processes of ``compare`` and ``tune``
+    share the trials of one storage."""
+    parser.add_argument("--storage", default=None, help="Optuna storage: a journal file or an RDB URL shared by the "
+                        "processes / machines that split the work (default <out>/optuna.journal)")
+    parser.add_argument("--study-name", default=study_name,
+                        help=f"Optuna study name in the storage (default {study_name})")
+    parser.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
+    parser.add_argument("--grace", type=float, default=300.0, help="a trial without a heartbeat for this long "
+                        "(a process on another machine) is failed and its work taken over (default 300 s)")
 
 
 def worker_id() -> str:

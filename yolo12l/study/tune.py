@@ -126,14 +126,12 @@ class TuneConfig:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .trials import add_trial_options  # Optuna: imported when the command runs
+
     p = argparse.ArgumentParser(prog="yolo12l tune", description="Hyper-parameter search over fits with Optuna.")
     p.add_argument("--config", required=True, help="tune YAML (base, overrides, space, trials, objectives, …)")
     p.add_argument("--out", default=None, help="output folder (default: the YAML's 'out')")
-    p.add_argument("--storage", default=None, help="Optuna storage: journal file or RDB URL (default "
-                   "<out>/optuna.journal); processes / machines with one storage share the trials")
-    p.add_argument("--study-name", default="tune", help="Optuna study name (default tune)")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
-    p.add_argument("--grace", type=float, default=300.0, help="a trial without a heartbeat for this long is failed")
+    add_trial_options(p, "tune")
     return p
 
 
