@@ -45,6 +45,9 @@ def test_override_args_for_lightning_cli():
     ("base: {fit}\nvariants: {a: {}}\nseed: [1]\n", "unknown key(s) ['seed']"),
     ("base: {fit}\nvariants: {a: {}}\nlatency: {imgsz: 100}\n", "latency.imgsz must be a positive multiple of 32"),
     ("base: {fit}\nvariants: {a: {model.no_such_argument: 1}}\n", "no_such_argument"),
+    ("base: {fit}\nvariants: {a: {model.lr0: 0.02}}\n", "variant 'a': model.lr0 moved: use model.optim.lr0"),
+    ("base: {fit}\nvariants: {a: {}}\noverrides: {model.save_plots: false}\n",
+     "'overrides': model.save_plots moved: use model.evaluation.save_plots"),
     ("base: {fit}\nvariants: {a: {}}\n  bad: [\n", "malformed YAML"),
 ])
 def test_compare_mistakes_are_one_line(tmp_path, capsys, text, message):

@@ -104,6 +104,20 @@ def test_old_key_in_a_config_file_is_one_line(capsys, tmp_path, monkeypatch):
     assert not built and not (tmp_path / "cache").exists()
 
 
+def test_old_key_in_a_model_file_and_a_tune_space_is_one_line(capsys, tmp_path):
+    section = tmp_path / "model.yaml"  # --model FILE: the model section itself
+    section.write_text("model: yolo12n.yaml\nsave_json: false\n")
+    assert main(["fit", *tiny(tmp_path / "cache", tmp_path / "run"), "--model", str(section)]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"yolo12l fit: error: --model.save_json moved: use --model.evaluation.save_json (in {section})"
+    tune = tmp_path / "tune.yaml"
+    tune.write_text(f"base: {QUICKSTART}\nspace:\n  model.lr0: {{low: 0.001, high: 0.01}}\n")
+    assert main(["tune", "--config", str(tune), "--out", str(tmp_path / "out")]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        f"yolo12l tune: error: {tune}: 'space': model.lr0 moved: use model.optim.lr0"
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()
+
+
 def test_one_table_of_moved_keys():
     assert MOVED == {f: g for g, cls in GROUPS.items() for f in cls.__dataclass_fields__}
     assert len(MOVED) == 13 + 3 + 7

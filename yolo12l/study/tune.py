@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .config import check_overrides, read_yaml, resolve_bases
+from .config import check_moved_overrides, check_overrides, read_yaml, resolve_bases
 from .runner import RunFolder, resolve_fit_config, write_atomic
 
 OBJECTIVES = {"mAP50-95": "maximize", "latency": "minimize"}
@@ -94,6 +94,7 @@ class TuneConfig:
         self.base = resolve_bases(data["base"], self.source.parent, self.source)
         self.overrides = check_overrides(data.get("overrides"), f"{self.source}: 'overrides'")
         self.space = parse_space(data["space"], self.source)
+        check_moved_overrides(self.space, f"{self.source}: 'space'")
         self.out = Path(out if out is not None else data.get("out") or "out")
         self.trials = data.get("trials", 10)
         if not isinstance(self.trials, int) or self.trials < 1:

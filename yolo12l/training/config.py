@@ -155,31 +155,33 @@ def moved_error(key: str, prefix: str = "--model.", where: str = "") -> ConfigEr
     return ConfigError(f"{prefix}{key} moved: use {prefix}{MOVED[key]}.{key}{where}")
 
 
-def _config_files(argv: Sequence[str]) -> list[str]:
+def _config_files(argv: Sequence[str]) -> list[tuple[str, bool]]:
+    """(path, whether the file is the model section itself: ``--model model.yaml``) of each config file given."""
     files = []
     for i, arg in enumerate(argv):
-        if arg in ("--config", "-c") and i + 1 < len(argv):
-            files.append(argv[i + 1])
-        elif arg.startswith("--config="):
-            files.append(arg.split("=", 1)[1])
+        name, _, value = arg.partition("=")
+        if name in ("--config", "-c", "--model"):
+            path = value or (argv[i + 1] if i + 1 < len(argv) else "")
+            if path:
+                files.append((path, name == "--model"))
     return files
 
 
 def check_moved_keys(argv: Sequence[str]) -> None:
     """Raises the :func:`moved_error` of the first old flat model key in a LightningCLI command line: an argument
-    ``--model.lr0`` (or ``--model.init_args.lr0``) or a ``model`` section of a ``--config`` file. Files that
-    cannot be read are left to the parser, which names them."""
+    ``--model.lr0`` (or ``--model.init_args.lr0``), the ``model`` section of a ``--config`` file or a ``--model``
+    file. Files that cannot be read (or a ``--model`` value that is no file) are left to the parser."""
     for arg in argv:
         for prefix in ("--model.", "--model.init_args."):
             key = arg.split("=", 1)[0][len(prefix):] if arg.startswith(prefix) else ""
             if key in MOVED:
                 raise moved_error(key, prefix)
-    for name in _config_files(argv):
+    for name, is_model in _config_files(argv):
         try:
             data = yaml.safe_load(Path(name).read_text())
         except (OSError, yaml.YAMLError):
             continue
-        model = data.get("model") if isinstance(data, dict) else None
+        model = data if is_model else data.get("model") if isinstance(data, dict) else None
         if isinstance(model, Mapping) and isinstance(model.get("init_args"), Mapping):
             model = model["init_args"]
         for key in model if isinstance(model, Mapping) else ():
