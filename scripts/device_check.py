@@ -430,7 +430,8 @@ def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
                            ("test", ["test", *base, "--ckpt_path", str(last),  # test needs a test split
                                      "--data.init_args.test_annotations", str(paths.val_annotations),
                                      "--data.init_args.test_images", str(paths.val_images)]),
-                           ("predict", ["predict", *base, "--ckpt_path", str(last), "--model.evaluation.predict_conf", "0.0",
+                           ("predict", ["predict", *base, "--ckpt_path", str(last),
+                                        "--model.evaluation.predict_conf", "0.0",
                                         "--data.init_args.predict_source", str(run / "version_0" / "plots")]),
                            ("export", ["export", "--weights", str(last), "--imgsz", "64", "--out",
                                        str(root / "model.onnx")])]:

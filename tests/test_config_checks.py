@@ -28,7 +28,8 @@ def _clean_argv(monkeypatch):
 
 @pytest.mark.parametrize("extra, expect", [
     (["--model.evaluation.conf_thres", "2"], "--model.evaluation.conf_thres 2.0: must be a number in [0, 1]"),
-    (["--model.evaluation.map_backend", "foo"], "--model.evaluation.map_backend 'foo': must be one of pycocotools, faster_coco_eval"),
+    (["--model.evaluation.map_backend", "foo"],
+     "--model.evaluation.map_backend 'foo': must be one of pycocotools, faster_coco_eval"),
     (["--model.optim.lr0", "-0.01"], "--model.optim.lr0 -0.01: must be a number in (0, 1]"),
     (["--model.optim.lrf", "-1"], "--model.optim.lrf -1.0: must be a number in (0, 1]"),
     (["--model.optim.warmup_epochs", "-1"], "--model.optim.warmup_epochs -1.0: must be a number >= 0"),

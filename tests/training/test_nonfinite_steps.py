@@ -92,8 +92,9 @@ def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fau
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, imgsz=64, batch_size=batch, num_workers=0,
                              pin_memory=False, cache_dir=synth_cache)
     model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
-                         optim=OptimConfig(optimizer="SGD", lr0=0.01, momentum=0.937, weight_decay=5e-4, warmup_epochs=0,
-                                           nominal_batch_size=batch * accumulate, fused_optimizer=fused),
+                         optim=OptimConfig(optimizer="SGD", lr0=0.01, momentum=0.937, weight_decay=5e-4,
+                                           warmup_epochs=0, nominal_batch_size=batch * accumulate,
+                                           fused_optimizer=fused),
                          evaluation=EvalConfig(save_plots=False))
     _inject(model, fault)
     rec = Recorder(fault_batch)
