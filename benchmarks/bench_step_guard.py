@@ -29,6 +29,7 @@ def worker(args: argparse.Namespace) -> None:
 
     from yolo12l.data import SyntheticDataModule
     from yolo12l.training import ModelEMA, YOLODetector
+    from yolo12l.training.config import EvalConfig, OptimConfig
 
     torch.set_num_threads(args.threads)
     times: list[tuple[float, float]] = []
@@ -64,8 +65,9 @@ def worker(args: argparse.Namespace) -> None:
         n = args.batch * (args.batches + 2)
         dm = SyntheticDataModule(num_train=n, num_val=4, seed=0, imgsz=args.imgsz, batch_size=args.batch,
                                  num_workers=0, pin_memory=False, cache_dir=str(Path(tmp) / "data"))
-        model = YOLODetector(args.model, num_classes=dm.num_classes, class_names=dm.class_names, optimizer="SGD",
-                             warmup_epochs=0, nominal_batch_size=args.batch, save_plots=False, summary_imgsz=0)
+        model = YOLODetector(args.model, num_classes=dm.num_classes, class_names=dm.class_names, summary_imgsz=0,
+                             optim=OptimConfig(optimizer="SGD", warmup_epochs=0, nominal_batch_size=args.batch),
+                             evaluation=EvalConfig(save_plots=False))
         callbacks = [ModelEMA(), Clock()] + ([syncs] if syncs else [])
         trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                             enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,

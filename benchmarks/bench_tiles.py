@@ -59,8 +59,8 @@ def main() -> None:
             "--data.init_args.close_mosaic", "2", "--data.init_args.num_train", str(a.num_train),
             "--data.init_args.image_size", f"[{a.image_size}, {a.image_size}]", "--data.init_args.cache_dir", str(work / "cache")]
     base = ["--config", str(REPO / "configs" / "quickstart.yaml"), *data, "--model.weights", a.weights,
-            "--model.nominal_batch_size", str(a.batch), "--trainer.max_epochs", str(a.epochs),
-            "--trainer.check_val_every_n_epoch", str(a.epochs), "--model.save_plots", "false"]
+            "--model.optim.nominal_batch_size", str(a.batch), "--trainer.max_epochs", str(a.epochs),
+            "--trainer.check_val_every_n_epoch", str(a.epochs), "--model.evaluation.save_plots", "false"]
     results: dict = {"epochs": a.epochs, "imgsz": a.imgsz, "batch": a.batch, "image_size": a.image_size,
                      "num_train": a.num_train, "weights": a.weights,
                      "cpu": os.cpu_count(), "load_avg_start": os.getloadavg(), "arms": {}}

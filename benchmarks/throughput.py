@@ -242,6 +242,7 @@ def fit_step_times(model: str, nc: int, batch: dict[str, torch.Tensor], steps: i
 
     from yolo12l.data import with_loss_targets
     from yolo12l.training import ModelEMA, YOLODetector
+    from yolo12l.training.config import EvalConfig, OptimConfig
 
     class Timer(L.Callback):
         def __init__(self) -> None:
@@ -255,8 +256,9 @@ def fit_step_times(model: str, nc: int, batch: dict[str, torch.Tensor], steps: i
             self.losses.append(float(loss.detach()) if loss is not None else float("nan"))
 
     timer = Timer()
-    module = YOLODetector(model=model, num_classes=nc, optimizer="SGD", warmup_min_iters=0, warmup_epochs=0,
-                          save_plots=False)
+    module = YOLODetector(model=model, num_classes=nc,
+                          optim=OptimConfig(optimizer="SGD", warmup_min_iters=0, warmup_epochs=0),
+                          evaluation=EvalConfig(save_plots=False))
     trainer = L.Trainer(accelerator=accelerator, devices=devices, strategy=strategy, precision=precision,
                         max_steps=steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,

@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from yolo12l.data import SyntheticDataModule  # noqa: E402
 from yolo12l.training import YOLODetector  # noqa: E402
+from yolo12l.training.config import EvalConfig  # noqa: E402
 
 from train_run import weights_digest  # noqa: E402  (scripts/train_run.py, beside this file)
 
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     dm = SyntheticDataModule(num_train=16, num_val=args.num_val, imgsz=args.imgsz, batch_size=args.val_batch,
                              num_workers=0, pin_memory=False, seed=0, cache_dir=args.cache_dir)
     model = YOLODetector(model=args.model, num_classes=dm.num_classes, class_names=dm.class_names,
-                         label_to_category_id=dm.label_to_category_id, save_plots=False)
+                         label_to_category_id=dm.label_to_category_id, evaluation=EvalConfig(save_plots=False))
     out = Path(args.out)
     seen = SeenImages()
     trainer = L.Trainer(accelerator="cpu", devices=args.devices, strategy="ddp" if args.devices > 1 else "auto",

@@ -146,6 +146,7 @@ def section_syncs(cfg: dict, device: str, rec: dict) -> None:
 
     from yolo12l.data import with_loss_targets
     from yolo12l.training import ModelEMA, YOLODetector
+    from yolo12l.training.config import EvalConfig, OptimConfig
     from yolo12l.training.host_syncs import HostSyncCounter
 
     cuda = device.startswith("cuda")
@@ -174,8 +175,10 @@ def section_syncs(cfg: dict, device: str, rec: dict) -> None:
     n = min(cfg["batch"], 8)
     batch = with_loss_targets(synthetic_batch(n, cfg["imgsz"], nc=80), 80)  # padded on the host, as the train loaders
     loader = torch.utils.data.DataLoader([batch] * 3, batch_size=None, shuffle=False)
-    module = YOLODetector(model="yolo12n.yaml", num_classes=80, optimizer="SGD", warmup_epochs=0, save_plots=False,
-                          summary_imgsz=0, fused_optimizer=True)  # the GPU default (the dry run's CPU takes foreach)
+    module = YOLODetector(model="yolo12n.yaml", num_classes=80, summary_imgsz=0,
+                          # fused: the GPU default (the dry run's CPU takes foreach)
+                          optim=OptimConfig(optimizer="SGD", warmup_epochs=0, fused_optimizer=True),
+                          evaluation=EvalConfig(save_plots=False))
     trainer = L.Trainer(accelerator="cuda" if cuda else "cpu", devices=1, precision="bf16-mixed", max_steps=3,
                         logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         enable_model_summary=False, limit_val_batches=0, num_sanity_val_steps=0,
@@ -323,6 +326,7 @@ def ddp_child(a) -> None:
     prec = "bf16-mixed"
     import lightning.pytorch as pl
     from yolo12l.training import ModelEMA, YOLODetector
+    from yolo12l.training.config import EvalConfig, OptimConfig
 
     stamps: list[float] = []
     losses: list[float] = []
@@ -334,8 +338,9 @@ def ddp_child(a) -> None:
             stamps.append(time.perf_counter())
             losses.append(float(outputs["loss"] if isinstance(outputs, dict) else outputs))
 
-    module = YOLODetector(model="yolo12n.yaml", num_classes=80, optimizer="SGD", warmup_min_iters=0, warmup_epochs=0,
-                          save_plots=False)
+    module = YOLODetector(model="yolo12n.yaml", num_classes=80,
+                          optim=OptimConfig(optimizer="SGD", warmup_min_iters=0, warmup_epochs=0),
+                          evaluation=EvalConfig(save_plots=False))
     sync_bn = accel == "cuda"  # torch's SyncBatchNorm is GPU-only
     trainer = pl.Trainer(accelerator=accel, devices=2, strategy="ddp", precision=prec, sync_batchnorm=sync_bn,
                          max_steps=a.steps, logger=False, enable_checkpointing=False, enable_progress_bar=False,
@@ -420,7 +425,8 @@ def precision_cell(precision: str, accel: str, tmp: Path) -> dict[str, Any]:
                            ("test", ["test", *base, "--ckpt_path", str(last),  # test needs a test split
                                      "--data.init_args.test_annotations", str(paths.val_annotations),
                                      "--data.init_args.test_images", str(paths.val_images)]),
-                           ("predict", ["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+                           ("predict", ["predict", *base, "--ckpt_path", str(last),
+                                        "--model.evaluation.predict_conf", "0.0",
                                         "--data.init_args.predict_source", str(run / "version_0" / "plots")]),
                            ("export", ["export", "--weights", str(last), "--imgsz", "64", "--out",
                                        str(root / "model.onnx")])]:

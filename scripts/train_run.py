@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a check
 
 from yolo12l.data import StreamingDataModule, SyntheticDataModule  # noqa: E402
 from yolo12l.training import AtomicCheckpointIO, ModelEMA, YOLODetector  # noqa: E402
+from yolo12l.training.config import EvalConfig, OptimConfig  # noqa: E402
 
 
 class EventLog(Callback):
@@ -153,8 +154,9 @@ def build(args: argparse.Namespace) -> tuple[L.Trainer, YOLODetector, SyntheticD
                                  batch_size=args.batch, num_workers=args.workers, persistent_workers=args.workers > 0,
                                  pin_memory=False, close_mosaic=args.close_mosaic, seed=0, cache_dir=args.cache_dir)
     model = YOLODetector(model=args.model, num_classes=dm.num_classes, class_names=dm.class_names,
-                         label_to_category_id=dm.label_to_category_id, warmup_epochs=1.0,
-                         nominal_batch_size=args.nominal_batch, save_plots=False)
+                         label_to_category_id=dm.label_to_category_id,
+                         optim=OptimConfig(warmup_epochs=1.0, nominal_batch_size=args.nominal_batch),
+                         evaluation=EvalConfig(save_plots=False))
     root = Path(args.root)
     callbacks: list[Callback] = [
         ModelEMA(),

@@ -57,8 +57,8 @@ def test_unknown_command(capsys):
     (["--data.init_args.imgsz", "100"], "--data.init_args.imgsz 100: must be a positive multiple of 32"),
     (["--data.init_args.batch_size", "0"], "--data.init_args.batch_size 0: must be an integer >= 1"),
     (["--no-such-option", "1"], "--no-such-option"),
-    (["--model.optimizer", "Adamm"], "--model.optimizer 'Adamm': must be one of SGD, AdamW, Adam, auto"),
-    (["--model.schedule", "step"], "--model.schedule 'step': must be one of linear, cosine"),
+    (["--model.optim.optimizer", "Adamm"], "--model.optim.optimizer 'Adamm': must be one of SGD, AdamW, Adam, auto"),
+    (["--model.optim.schedule", "step"], "--model.optim.schedule 'step': must be one of linear, cosine"),
 ])
 def test_fit_user_mistakes_are_one_line(capsys, tmp_path, cache, extra, expect):
     args = ["fit", *QUICKSTART, "--trainer.default_root_dir", str(tmp_path), "--data.init_args.cache_dir", cache,

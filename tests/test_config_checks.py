@@ -2,6 +2,7 @@
 built or any data is generated; and every numeric argument of the module and the DataModules has a rule."""
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from yolo12l.config_checks import DATA_RULES, MODEL_RULES, check_data_args, chec
 from yolo12l.data import DetectionDataModule, SyntheticDataModule
 from yolo12l.errors import ConfigError
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import GROUPS, OptimConfig
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = ["--config", str(REPO / "configs" / "quickstart.yaml"), "--data.init_args.num_train", "4",
@@ -25,13 +27,14 @@ def _clean_argv(monkeypatch):
 
 
 @pytest.mark.parametrize("extra, expect", [
-    (["--model.conf_thres", "2"], "--model.conf_thres 2.0: must be a number in [0, 1]"),
-    (["--model.map_backend", "foo"], "--model.map_backend 'foo': must be one of pycocotools, faster_coco_eval"),
-    (["--model.lr0", "-0.01"], "--model.lr0 -0.01: must be a number in (0, 1]"),
-    (["--model.lrf", "-1"], "--model.lrf -1.0: must be a number in (0, 1]"),
-    (["--model.warmup_epochs", "-1"], "--model.warmup_epochs -1.0: must be a number >= 0"),
-    (["--model.iou_thres", "1.5"], "--model.iou_thres 1.5: must be a number in [0, 1]"),
-    (["--model.max_det", "-3"], "--model.max_det -3: must be an integer >= 1"),
+    (["--model.evaluation.conf_thres", "2"], "--model.evaluation.conf_thres 2.0: must be a number in [0, 1]"),
+    (["--model.evaluation.map_backend", "foo"],
+     "--model.evaluation.map_backend 'foo': must be one of pycocotools, faster_coco_eval"),
+    (["--model.optim.lr0", "-0.01"], "--model.optim.lr0 -0.01: must be a number in (0, 1]"),
+    (["--model.optim.lrf", "-1"], "--model.optim.lrf -1.0: must be a number in (0, 1]"),
+    (["--model.optim.warmup_epochs", "-1"], "--model.optim.warmup_epochs -1.0: must be a number >= 0"),
+    (["--model.evaluation.iou_thres", "1.5"], "--model.evaluation.iou_thres 1.5: must be a number in [0, 1]"),
+    (["--model.evaluation.max_det", "-3"], "--model.evaluation.max_det -3: must be an integer >= 1"),
     (["--model.freeze", "-2"], "--model.freeze -2: must be null, a number of first layers >= 0"),
     (["--data.init_args.mosaic", "2"], "--data.init_args.mosaic 2.0: must be a number in [0, 1]"),
     (["--data.init_args.fliplr", "3"], "--data.init_args.fliplr 3.0: must be a number in [0, 1]"),
@@ -44,9 +47,9 @@ def _clean_argv(monkeypatch):
     (["--trainer.max_epochs", "-5"], "--trainer.max_epochs -5: must be an integer >= 1"),
     (["--trainer.accumulate_grad_batches", "4"],
      "--trainer.accumulate_grad_batches 4: the module accumulates gradients itself (the recipe's warmup ramp); "
-     "set --model.nominal_batch_size instead"),
+     "set --model.optim.nominal_batch_size instead"),
     (["--trainer.gradient_clip_val", "1"],
-     "--trainer.gradient_clip_val 1.0: the module clips gradients itself; set --model.grad_clip_norm instead"),
+     "--trainer.gradient_clip_val 1.0: the module clips gradients itself; set --model.optim.grad_clip_norm instead"),
 ])
 def test_out_of_range_values_are_one_line_before_any_work(capsys, tmp_path, monkeypatch, extra, expect):
     built = []
@@ -73,8 +76,8 @@ def test_ddp_config_without_a_gpu_is_one_line(capsys, tmp_path, monkeypatch):
 
 
 # arguments that are no range: names, paths, switches
-NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights", "fused_optimizer", "save_plots",
-              "save_json", "cache_dir", "cache", "pin_memory", "persistent_workers", "predict_source", "rect_val",
+NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights", "cache_dir", "cache",
+              "pin_memory", "persistent_workers", "predict_source", "rect_val",
               "seed", "size_range", "albumentations_light", "kwargs", "self",
               "slicing"}  # a SliceConfig: its fields have SLICE_RULES (test_slicing_fields_have_rules)
 
@@ -83,7 +86,12 @@ NOT_RANGES = {"model", "scale", "class_names", "label_to_category_id", "weights"
                                         (SyntheticDataModule, DATA_RULES)])
 def test_every_setting_has_a_rule(cls, rules):
     names = set(inspect.signature(cls.__init__).parameters) - NOT_RANGES
+    for group, config in GROUPS.items():  # YOLODetector's groups: a rule per field, by dotted key
+        if group in names:
+            names = names - {group} | {f"{group}.{f.name}" for f in dataclasses.fields(config)}
     assert names <= set(rules), names - set(rules)
+    if rules is MODEL_RULES:  # and no rule for a value that is not there
+        assert set(rules) <= names, set(rules) - names
 
 
 def test_slicing_fields_have_rules(capsys, tmp_path):
@@ -102,13 +110,13 @@ def test_slicing_fields_have_rules(capsys, tmp_path):
 
 
 def test_python_users_get_the_same_rules():
-    with pytest.raises(ConfigError, match=r"^lr0 5.0: must be a number in \(0, 1\]$"):
-        YOLODetector(lr0=5.0)
+    with pytest.raises(ConfigError, match=r"^optim.lr0 5.0: must be a number in \(0, 1\]$"):
+        YOLODetector(optim=OptimConfig(lr0=5.0))
     with pytest.raises(ConfigError, match=r"^mosaic 2: must be a number in \[0, 1\]$"):
         SyntheticDataModule(mosaic=2)
-    check_model_args({"freeze": [0, 3], "conf_thres": 0.0, "optimizer": "adamw"})
+    check_model_args({"freeze": [0, 3], "evaluation": {"conf_thres": 0.0}, "optim": {"optimizer": "adamw"}})
     check_data_args({"imgsz": 64, "val_batch_size": None, "cache_images": "ram"})
     with pytest.raises(ConfigError, match="must be a number"):
-        check_model_args({"box": float("nan")})
+        check_model_args({"loss": {"box": float("nan")}})
     with pytest.raises(ConfigError, match="integer"):
         check_data_args({"batch_size": True})

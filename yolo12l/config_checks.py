@@ -1,7 +1,7 @@
 """Range checks of every model, data and trainer setting: one rule per value, all in this file.
 
 The LightningCLI runs :func:`check_run_config` on the parsed configuration before it builds the model, the
-DataModule or the Trainer (so nonsense such as ``--model.lr0 -0.01`` or ``--data.init_args.mosaic 2`` is one line,
+DataModule or the Trainer (so nonsense such as ``--model.optim.lr0 -0.01`` or ``--data.init_args.mosaic 2`` is one line,
 ``yolo12l fit: error: …``, exit 2, before any data is read); :class:`~yolo12l.training.YOLODetector` and the
 DataModules run :func:`check_model_args` / :func:`check_data_args` on their own arguments with the same rules, for
 Python users. Ranges follow Ultralytics' (its fraction keys — lr0, momentum, hsv gains, flips, mosaic, conf, iou … —
@@ -63,28 +63,31 @@ OPTIMIZERS = ("SGD", "AdamW", "Adam", "auto")
 SCHEDULES = ("linear", "cosine")
 MAP_BACKENDS = ("pycocotools", "faster_coco_eval")
 
-# YOLODetector's arguments (yolo12l.training.module)
+# YOLODetector's arguments (yolo12l.training.module; the groups: yolo12l.training.config), by dotted key
 MODEL_RULES: dict[str, Rule] = {
-    "optimizer": _one_of(*OPTIMIZERS, case=False),
-    "lr0": _in(0, 1, lo_open=True),
-    "lrf": _in(0, 1, lo_open=True),
-    "momentum": _in(0, 1, lo_open=False),
-    "weight_decay": _in(0, 1),
-    "schedule": _one_of(*SCHEDULES),
-    "warmup_epochs": _at_least(0),
-    "warmup_min_iters": _at_least(0, integer=True),
-    "warmup_bias_lr": _in(0, 1),
-    "warmup_momentum": FRACTION,
-    "nominal_batch_size": _at_least(1, integer=True),
-    "grad_clip_norm": _at_least(0),
-    "box": _at_least(0),
-    "cls": _at_least(0),
-    "dfl": _at_least(0),
-    "conf_thres": FRACTION,
-    "iou_thres": FRACTION,
-    "max_det": _at_least(1, integer=True),
-    "map_backend": _one_of(*MAP_BACKENDS),
-    "predict_conf": FRACTION,
+    "optim.optimizer": _one_of(*OPTIMIZERS, case=False),
+    "optim.lr0": _in(0, 1, lo_open=True),
+    "optim.lrf": _in(0, 1, lo_open=True),
+    "optim.momentum": _in(0, 1, lo_open=False),
+    "optim.weight_decay": _in(0, 1),
+    "optim.schedule": _one_of(*SCHEDULES),
+    "optim.warmup_epochs": _at_least(0),
+    "optim.warmup_min_iters": _at_least(0, integer=True),
+    "optim.warmup_bias_lr": _in(0, 1),
+    "optim.warmup_momentum": FRACTION,
+    "optim.nominal_batch_size": _at_least(1, integer=True),
+    "optim.grad_clip_norm": _at_least(0),
+    "optim.fused_optimizer": ((lambda x: x is None or isinstance(x, bool)), "null, true or false"),
+    "loss.box": _at_least(0),
+    "loss.cls": _at_least(0),
+    "loss.dfl": _at_least(0),
+    "evaluation.conf_thres": FRACTION,
+    "evaluation.iou_thres": FRACTION,
+    "evaluation.max_det": _at_least(1, integer=True),
+    "evaluation.map_backend": _one_of(*MAP_BACKENDS),
+    "evaluation.predict_conf": FRACTION,
+    "evaluation.save_plots": ((lambda x: isinstance(x, bool)), "true or false"),
+    "evaluation.save_json": ((lambda x: isinstance(x, bool)), "true or false"),
     "summary_imgsz": ((lambda x: isinstance(x, int) and (x == 0 or (x >= 32 and x % 32 == 0))),
                       "0 or a positive multiple of 32"),
     "num_classes": _at_least(1, integer=True),
@@ -146,9 +149,21 @@ def _check(values: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str) ->
             raise ConfigError(f"{prefix}{key} {values[key]!r}: must be {text}")
 
 
+def _dotted(values: Mapping[str, Any]) -> dict[str, Any]:
+    """``{"optim": {"lr0": 0.01}, "freeze": 3}`` -> ``{"optim.lr0": 0.01, "freeze": 3}`` (one level of groups)."""
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, Mapping) or hasattr(value, "as_dict"):
+            out.update({f"{key}.{k}": v for k, v in _as_dict(value).items()})
+        else:
+            out[key] = value
+    return out
+
+
 def check_model_args(values: Mapping[str, Any], prefix: str = "model.") -> None:
-    """Raises :class:`~yolo12l.errors.ConfigError` naming the first model argument out of its range."""
-    _check(values, MODEL_RULES, prefix)
+    """Raises :class:`~yolo12l.errors.ConfigError` naming the first model argument out of its range (``values``:
+    top-level arguments and the groups as mappings, e.g. ``{"optim": {"lr0": 0.01}}``)."""
+    _check(_dotted(values), MODEL_RULES, prefix)
 
 
 def check_data_args(values: Mapping[str, Any], prefix: str = "data.") -> None:
@@ -182,11 +197,11 @@ def check_trainer_args(values: Mapping[str, Any], prefix: str = "trainer.") -> N
     accumulate = values.get("accumulate_grad_batches")
     if accumulate not in (None, 1):
         raise ConfigError(f"{prefix}accumulate_grad_batches {accumulate!r}: the module accumulates gradients itself "
-                          "(the recipe's warmup ramp); set --model.nominal_batch_size instead (gradients accumulate "
-                          "to that many images per optimizer step, e.g. 64 = 4 x batch 16)")
+                          "(the recipe's warmup ramp); set --model.optim.nominal_batch_size instead (gradients "
+                          "accumulate to that many images per optimizer step, e.g. 64 = 4 x batch 16)")
     if values.get("gradient_clip_val") not in (None, 0, 0.0):
         raise ConfigError(f"{prefix}gradient_clip_val {values['gradient_clip_val']!r}: the module clips gradients "
-                          "itself; set --model.grad_clip_norm instead (0 = no clipping)")
+                          "itself; set --model.optim.grad_clip_norm instead (0 = no clipping)")
     accelerator = values.get("accelerator")
     if isinstance(accelerator, str) and accelerator.lower() in ("gpu", "cuda", "mps") and not _has_gpu():
         raise ConfigError(f"{prefix}accelerator {accelerator!r}: this machine has no GPU (torch.cuda.is_available() "

@@ -147,10 +147,11 @@ def evaluate_weights(path: Path, dm, trainer, model_yaml: str) -> dict:
     import logging
 
     from yolo12l.training import YOLODetector
+    from yolo12l.training.config import EvalConfig
 
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     model = YOLODetector(model_yaml, num_classes=dm.num_classes, class_names=dm.class_names, weights=str(path),
-                         save_plots=False)
+                         evaluation=EvalConfig(save_plots=False))
     res = trainer.validate(model, datamodule=dm, verbose=False)[0]
     return {k.split("/")[-1]: float(v) for k, v in res.items() if k.startswith("val/mAP")}
 

@@ -24,6 +24,7 @@ from benchmarks.common import result_path, shared_dir, write_json
 from benchmarks.timing import load_average
 from yolo12l.data import CocoDataModule
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import EvalConfig
 
 STATS = ("mAP50-95", "mAP50", "mAP75", "mAP_small", "mAP_medium", "mAP_large")
 
@@ -87,7 +88,7 @@ def main() -> None:
     ann.write_text(json.dumps(data))
     model = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
                          weights=str(shared / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"),
-                         label_to_category_id=[2, 5, 9], save_plots=False, summary_imgsz=0)
+                         label_to_category_id=[2, 5, 9], summary_imgsz=0, evaluation=EvalConfig(save_plots=False))
     record: dict = {"imgsz": args.imgsz, "loadavg": load_average(),
                     "annotations": f"shapes_tiny train+val as COCO JSON: {len(data['images'])} images, "
                                    f"{len(data['annotations'])} objects, "

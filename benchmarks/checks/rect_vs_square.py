@@ -27,6 +27,7 @@ from benchmarks.timing import Stopwatch, load_average
 from yolo12l.data import CocoDataModule, YoloDataModule
 from yolo12l.interop import convert_ultralytics_state_dict
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import EvalConfig
 
 KEYS = ("val/mAP50-95", "val/mAP50", "val/mAP75")
 
@@ -65,8 +66,8 @@ def main() -> None:
     record: dict = {"torch": torch.__version__, "threads": torch.get_num_threads(), "loadavg": load_average()}
 
     shapes = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
-                          weights=str(ref / "yolo12n_shapes_ultralytics.pt"), save_plots=False, save_json=False,
-                          summary_imgsz=0)
+                          weights=str(ref / "yolo12n_shapes_ultralytics.pt"), summary_imgsz=0,
+                          evaluation=EvalConfig(save_plots=False, save_json=False))
     root = shared / "datasets" / "shapes_tiny"
     for split in ("val", "train"):  # the 64 training images too: a larger sample of the same distribution
         data_yaml = cache / f"shapes_{split}.yaml"
@@ -81,7 +82,8 @@ def main() -> None:
     state = torch.load(ref / "yolo12n_parity.pt", map_location="cpu", weights_only=True)["state_dict"]
     root = shared / "datasets" / "coco128"
     for imgsz in (640, 320):
-        coco = YOLODetector(model="yolo12n.yaml", num_classes=80, save_plots=False, save_json=False, summary_imgsz=0)
+        coco = YOLODetector(model="yolo12n.yaml", num_classes=80, summary_imgsz=0,
+                            evaluation=EvalConfig(save_plots=False, save_json=False))
         coco.net.load_state_dict(convert_ultralytics_state_dict(state))
 
         def make(rect: bool, imgsz=imgsz) -> CocoDataModule:

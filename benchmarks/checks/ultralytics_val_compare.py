@@ -22,6 +22,7 @@ from benchmarks.timing import load_average
 from yolo12l.data import YoloDataModule
 from yolo12l.metrics import COCOMeanAveragePrecision
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import EvalConfig
 
 
 def score(preds: list[dict], records: list, offset: int) -> float:
@@ -67,7 +68,7 @@ def main() -> None:
     data_yaml.write_text(f"path: {shared / 'datasets' / 'shapes_tiny'}\ntrain: images/train\nval: images/val\n"
                          "names: {0: circle, 1: square, 2: triangle}\n")
     model = YOLODetector(model="yolo12n.yaml", num_classes=3, class_names=["circle", "square", "triangle"],
-                         weights=str(ckpt), save_plots=False, summary_imgsz=0)
+                         weights=str(ckpt), summary_imgsz=0, evaluation=EvalConfig(save_plots=False))
     record: dict = {"loadavg": load_average(), "imgsz": 256}
     for rect in (True, False):
         ul = YOLO(str(ckpt)).val(data=str(data_yaml), imgsz=256, batch=16, rect=rect, device="cpu", workers=0,

@@ -17,7 +17,7 @@ def fit_overrides(datasets: Path, reference: Path, epochs: int = 2) -> dict:
             "model.weights": str(reference / "yolo12n_shapes_ultralytics.pt"),
             "data.init_args.imgsz": 64, "data.init_args.batch_size": 16, "data.init_args.num_workers": 0,
             "data.init_args.persistent_workers": False, "data.init_args.pin_memory": False,
-            "model.nominal_batch_size": 16, "model.warmup_epochs": 0, "model.save_plots": False,
+            "model.optim.nominal_batch_size": 16, "model.optim.warmup_epochs": 0, "model.evaluation.save_plots": False,
             "trainer.max_epochs": epochs, "trainer.accelerator": "cpu", "trainer.enable_model_summary": False}
 
 

@@ -29,9 +29,9 @@ def test_study_config_resolves_and_orders(tmp_path):
 
 
 def test_override_args_for_lightning_cli():
-    assert override_args({"model.lr0": 0.01, "data.init_args.mosaic": False, "model.weights": None,
+    assert override_args({"model.optim.lr0": 0.01, "data.init_args.mosaic": False, "model.weights": None,
                           "trainer.devices": [0, 1]}) == [
-        "--model.lr0", "0.01", "--data.init_args.mosaic", "false", "--model.weights", "null",
+        "--model.optim.lr0", "0.01", "--data.init_args.mosaic", "false", "--model.weights", "null",
         "--trainer.devices", "[0, 1]"]
 
 
@@ -45,6 +45,9 @@ def test_override_args_for_lightning_cli():
     ("base: {fit}\nvariants: {a: {}}\nseed: [1]\n", "unknown key(s) ['seed']"),
     ("base: {fit}\nvariants: {a: {}}\nlatency: {imgsz: 100}\n", "latency.imgsz must be a positive multiple of 32"),
     ("base: {fit}\nvariants: {a: {model.no_such_argument: 1}}\n", "no_such_argument"),
+    ("base: {fit}\nvariants: {a: {model.lr0: 0.02}}\n", "variant 'a': model.lr0 moved: use model.optim.lr0"),
+    ("base: {fit}\nvariants: {a: {}}\noverrides: {model.save_plots: false}\n",
+     "'overrides': model.save_plots moved: use model.evaluation.save_plots"),
     ("base: {fit}\nvariants: {a: {}}\n  bad: [\n", "malformed YAML"),
 ])
 def test_compare_mistakes_are_one_line(tmp_path, capsys, text, message):

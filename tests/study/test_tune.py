@@ -20,8 +20,8 @@ def test_tune_under_ddp_prunes_and_writes_a_runnable_best_yaml(tmp_path, dataset
             "overrides": {**fit_overrides(datasets_dir, reference_dir), **ddp},
             "out": str(out), "trials": 3, "seed": 0, "pruner": {"type": "median", "startup_trials": 1,
                                                                "warmup_epochs": 0},
-            "space": {"model.lr0": {"low": 1e-4, "high": 1e-2, "log": True},
-                      "model.optimizer": {"choices": ["SGD", "AdamW"]},
+            "space": {"model.optim.lr0": {"low": 1e-4, "high": 1e-2, "log": True},
+                      "model.optim.optimizer": {"choices": ["SGD", "AdamW"]},
                       "data.init_args.mosaic": {"low": 0.0, "high": 1.0}}}
     (tmp_path / "tune.yaml").write_text(yaml.safe_dump(tune))
     proc = yolo12l("tune", "--config", str(tmp_path / "tune.yaml"), cwd=tmp_path)
@@ -43,15 +43,15 @@ def test_tune_under_ddp_prunes_and_writes_a_runnable_best_yaml(tmp_path, dataset
             assert len(records) == 2 and t.value == pytest.approx(records[-1]["mAP50-95"])
         assert "MEMBER: 2/2" in (folder / "fit.log").read_text()  # two ranks
         config = yaml.safe_load((folder / "config.yaml").read_text())
-        assert config["model"]["lr0"] == pytest.approx(t.params["model.lr0"])
+        assert config["model"]["optim"]["lr0"] == pytest.approx(t.params["model.optim.lr0"])
     history = list(csv.DictReader((out / "history.csv").open()))
     assert [int(r["number"]) for r in history] == [0, 1, 2]
     for name in ("optimization_history", "param_importances", "intermediate_values"):
         assert (out / "plots" / f"{name}.png").stat().st_size > 10_000, log
 
     best = yaml.safe_load((out / "best.yaml").read_text())
-    assert best["model"]["lr0"] == pytest.approx(study.best_trial.params["model.lr0"])
-    assert best["model"]["optimizer"] == study.best_trial.params["model.optimizer"]
+    assert best["model"]["optim"]["lr0"] == pytest.approx(study.best_trial.params["model.optim.lr0"])
+    assert best["model"]["optim"]["optimizer"] == study.best_trial.params["model.optim.optimizer"]
     assert best["trainer"]["default_root_dir"] == str((out / "best").resolve())
     assert not any("OptunaPruning" in c["class_path"] for c in best["trainer"]["callbacks"])
     fit = yolo12l("fit", "--config", str(out / "best.yaml"), "--trainer.max_epochs", "1", "--trainer.devices", "1",

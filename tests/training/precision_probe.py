@@ -20,7 +20,7 @@ class PrecisionProbe(L.Callback):
     def _hook(self, stage: str, pl_module: L.LightningModule) -> None:
         if self._handle is not None:
             self._handle.remove()
-        net = getattr(pl_module, "_fused_net", None) or pl_module.net  # validate/test/predict run a fused copy
+        net = pl_module.fused_net or pl_module.net  # validate/test/predict run a fused copy
 
         def record(module: torch.nn.Module, args: tuple, output: Any) -> None:
             dev = args[0][0].device.type

@@ -112,7 +112,7 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path, monkeypatch):
     for key in ("mAP50-95", "mAP50", "mAP75"):
         assert record[key] == pytest.approx(fit_record[key], abs=1e-12)
 
-    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.evaluation.predict_conf", "0.0",
                    "--data.init_args.predict_source", str(val_images(synth_cache))])
     check_predictions(tmp_path, val_images(synth_cache))
 
@@ -146,7 +146,7 @@ def test_cli_variants_fit_validate_predict(synth_cache, tmp_path, monkeypatch, m
     assert yaml.safe_load(printed.getvalue()) == yaml.safe_load((run / "config.yaml").read_text())
     cli_inprocess(["validate", *base, "--ckpt_path", str(last)])
     assert json.loads((root / "logs" / "version_1" / "val_metrics.jsonl").read_text())["num_images"] == 8
-    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.evaluation.predict_conf", "0.0",
                    "--data.init_args.predict_source", str(val_images(synth_cache))])
     check_predictions(root, val_images(synth_cache), out=root / "predict")
     assert not list((tmp_path / "cwd").iterdir())  # nothing written where the command ran

@@ -8,6 +8,7 @@ import torch
 
 from yolo12l.data import SyntheticDataModule
 from yolo12l.training import ModelEMA, YOLODetector
+from yolo12l.training.config import EvalConfig, OptimConfig
 
 
 class RawWeights(L.Callback):
@@ -23,8 +24,9 @@ def test_ema_follows_the_decay_ramp(synth_cache, tmp_path):
     torch.manual_seed(0)
     dm = SyntheticDataModule(num_train=12, num_val=4, seed=0, imgsz=64, batch_size=4, num_workers=0,
                              pin_memory=False, cache_dir=synth_cache)
-    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, optimizer="SGD",
-                         warmup_epochs=0, nominal_batch_size=4, save_plots=False, summary_imgsz=0)
+    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, summary_imgsz=0,
+                         optim=OptimConfig(optimizer="SGD", warmup_epochs=0, nominal_batch_size=4),
+                         evaluation=EvalConfig(save_plots=False))
     ema, raw = ModelEMA(decay=0.9, tau=1.5), RawWeights()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,

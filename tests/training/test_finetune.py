@@ -23,7 +23,7 @@ def base(cache: Path, root: Path, epochs: int = 1) -> list[str]:
             "--data.init_args.num_val", "8", "--data.init_args.imgsz", "64", "--data.init_args.batch_size", "4",
             "--data.init_args.num_workers", "0", "--data.init_args.persistent_workers", "false",
             "--data.init_args.cache_dir", str(cache), "--trainer.default_root_dir", str(root),
-            "--model.save_plots", "false"]
+            "--model.evaluation.save_plots", "false"]
 
 
 def run(args: list[str]) -> str:

@@ -13,6 +13,7 @@ import torch
 
 from yolo12l.data import SyntheticDataModule
 from yolo12l.training import ModelEMA, YOLODetector
+from yolo12l.training.config import EvalConfig, OptimConfig
 from yolo12l.training.progress import YOLOProgressBar
 from yolo12l.training.host_syncs import HostSyncCounter
 
@@ -58,9 +59,10 @@ def test_training_step_syncs_only_for_data_dependent_shapes(synth_cache, tmp_pat
     # one loader worker: the main process's dispatch mode then sees the step only, not the CPU-side data work
     dm = SyntheticDataModule(num_train=20, num_val=4, seed=0, imgsz=64, batch_size=4, num_workers=1,
                              pin_memory=False, cache_dir=synth_cache)
-    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
-                         optimizer=optimizer, warmup_epochs=0, nominal_batch_size=4, grad_clip_norm=clip,
-                         save_plots=True, summary_imgsz=0, fused_optimizer=True)  # the GPU default
+    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, summary_imgsz=0,
+                         optim=OptimConfig(optimizer=optimizer, warmup_epochs=0, nominal_batch_size=4,
+                                           grad_clip_norm=clip, fused_optimizer=True),  # the GPU default
+                         evaluation=EvalConfig(save_plots=True))
     counter = CountSyncs()
     # with what a fit runs by default: the training plots callback, our progress bar (one line per epoch)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,

@@ -8,12 +8,14 @@ import torch
 from yolo12l.data import SyntheticDataModule
 from yolo12l.metrics import COCOMeanAveragePrecision, VOCMeanAveragePrecision
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import EvalConfig
 
 
 def test_validation_logs_coco_and_voc_map_of_the_same_detections(synth_cache, monkeypatch, tmp_path):
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, cache_dir=synth_cache, imgsz=64, batch_size=4,
                              num_workers=0, persistent_workers=False, pin_memory=False)
-    model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names, save_plots=False)
+    model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names,
+                         evaluation=EvalConfig(save_plots=False))
     seen: list[tuple[dict, dict]] = []
     g = torch.Generator().manual_seed(0)
 
@@ -50,13 +52,13 @@ def test_evaluation_only_runs_use_a_fused_copy(synth_cache, tmp_path):
     stays unfused and trainable."""
     dm = SyntheticDataModule(num_train=16, num_val=4, seed=0, cache_dir=synth_cache, imgsz=64, batch_size=4,
                              num_workers=0, persistent_workers=False, pin_memory=False)
-    model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names, save_plots=False, save_json=False,
-                         summary_imgsz=0, conf_thres=0.0001)
+    model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names, summary_imgsz=0,
+                         evaluation=EvalConfig(save_plots=False, save_json=False, conf_thres=0.0001))
     seen = []
 
     class Spy(L.Callback):
         def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-            fused = pl_module._fused_net
+            fused = pl_module.fused_net
             seen.append(fused is not None and fused.fused and not getattr(pl_module.net, "fused", False))
             unfused = pl_module.net.eval()
             with torch.no_grad():
@@ -69,5 +71,5 @@ def test_evaluation_only_runs_use_a_fused_copy(synth_cache, tmp_path):
                         default_root_dir=tmp_path, callbacks=[Spy()])
     trainer.validate(model, datamodule=dm)
     assert seen and all(seen), seen
-    assert model._fused_net is None and not getattr(model.net, "fused", False)
+    assert model.fused_net is None and not getattr(model.net, "fused", False)
     model.net.train()  # still trainable

@@ -13,6 +13,7 @@ import torch
 
 from yolo12l.data import SyntheticDataModule
 from yolo12l.training import ModelEMA, YOLODetector
+from yolo12l.training.config import EvalConfig, OptimConfig
 
 
 def _clone(tensors) -> list[torch.Tensor]:
@@ -90,9 +91,11 @@ def test_nonfinite_step_is_skipped(synth_cache, tmp_path, fault, accumulate, fau
     batch = 4
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, imgsz=64, batch_size=batch, num_workers=0,
                              pin_memory=False, cache_dir=synth_cache)
-    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, optimizer="SGD",
-                         lr0=0.01, momentum=0.937, weight_decay=5e-4, warmup_epochs=0,
-                         nominal_batch_size=batch * accumulate, save_plots=False, fused_optimizer=fused)
+    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
+                         optim=OptimConfig(optimizer="SGD", lr0=0.01, momentum=0.937, weight_decay=5e-4,
+                                           warmup_epochs=0, nominal_batch_size=batch * accumulate,
+                                           fused_optimizer=fused),
+                         evaluation=EvalConfig(save_plots=False))
     _inject(model, fault)
     rec = Recorder(fault_batch)
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, logger=False, enable_checkpointing=False,

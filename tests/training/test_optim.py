@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from reference_recipe import reference_loop
 from yolo12l import build_model
+from yolo12l.training.config import OptimConfig
 from yolo12l.training.optim import (StepSchedule, auto_iterations, build_optimizer, lr_factor, nominal_accumulation,
                                     param_groups, resolve_optimizer, scaled_weight_decay)
 
@@ -74,9 +75,9 @@ def test_lr_factor_linear_and_cosine():
 def our_loop(net, epochs, nb, batch, nbs, lr0, lrf, cosine, warmup_epochs, warmup_bias_lr, warmup_momentum,
              momentum, sgd, weight_decay, init_momentum=None):
     """What YOLODetector.training_step does with the optimizer, batch by batch (without the network)."""
-    s = StepSchedule(epochs=epochs, batches_per_epoch=nb, batch_size=batch, nominal_batch_size=nbs, lrf=lrf,
-                     schedule="cosine" if cosine else "linear", warmup_epochs=warmup_epochs,
-                     warmup_bias_lr=warmup_bias_lr, warmup_momentum=warmup_momentum, momentum=momentum)
+    s = StepSchedule(epochs=epochs, batches_per_epoch=nb, batch_size=batch, recipe=OptimConfig(
+        nominal_batch_size=nbs, lrf=lrf, schedule="cosine" if cosine else "linear", warmup_epochs=warmup_epochs,
+        warmup_bias_lr=warmup_bias_lr, warmup_momentum=warmup_momentum, momentum=momentum))
     opt = build_optimizer(net, "SGD" if sgd else "AdamW", lr0, init_momentum if sgd else 0.9,
                           s.weight_decay(weight_decay))
     last, out = -1, []
@@ -117,6 +118,7 @@ def test_warmup_ramp_shape():
     assert s.warmup_iters == 24 and s.accumulate_target == 8
     assert s.step_batches() == [0, 1, 3, 5, 8, 12, 18, 26, 34, 42]
     assert StepSchedule(epochs=1, batches_per_epoch=8, batch_size=8).warmup_iters == 0  # leaves the last epoch
-    assert StepSchedule(epochs=10, batches_per_epoch=8, batch_size=8, warmup_min_iters=100).warmup_iters == 100
+    assert StepSchedule(epochs=10, batches_per_epoch=8, batch_size=8,
+                        recipe=OptimConfig(warmup_min_iters=100)).warmup_iters == 100
     with pytest.raises(ValueError):
         StepSchedule(epochs=0, batches_per_epoch=8, batch_size=8)

@@ -8,6 +8,7 @@ from lightning.pytorch.loggers import TensorBoardLogger
 
 from yolo12l.data import SyntheticDataModule
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import OptimConfig
 from yolo12l.training.plots import TrainingPlots
 
 PLOTS = ["labels.png", "train_batch0.jpg", "train_batch1.jpg", "train_batch2.jpg", "results.png",
@@ -19,7 +20,7 @@ def test_fit_writes_plots_and_tensorboard_images(synth_cache, tmp_path):
     dm = SyntheticDataModule(num_train=16, num_val=8, seed=0, cache_dir=synth_cache, imgsz=64, batch_size=4,
                              num_workers=0, persistent_workers=False, pin_memory=False)
     model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names, summary_imgsz=64,
-                         nominal_batch_size=4)
+                         optim=OptimConfig(nominal_batch_size=4))
     logger = TensorBoardLogger(tmp_path, name="tb")
     trainer = L.Trainer(accelerator="cpu", max_epochs=2, logger=logger, enable_progress_bar=False,
                         num_sanity_val_steps=0, default_root_dir=tmp_path, limit_train_batches=3,

@@ -135,7 +135,7 @@ def test_precision_cell(precision, synth_cache, tmp_path, monkeypatch):
     check_probe(probe(tmp_path / "probe", "test"), ("test",), precision, fused=True)
 
     images = logs / "version_0" / "plots"  # any folder of images: the fit's plots
-    cli(["predict", *base, "--ckpt_path", str(last), "--model.predict_conf", "0.0",
+    cli(["predict", *base, "--ckpt_path", str(last), "--model.evaluation.predict_conf", "0.0",
          "--data.init_args.predict_source", str(images)])
     files = {p.name for p in images.iterdir() if p.suffix in (".png", ".jpg")}
     check_predictions(tmp_path / RUN / "predict" / "predictions.json", files)

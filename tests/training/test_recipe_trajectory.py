@@ -14,6 +14,7 @@ import torch
 
 from yolo12l.data import YoloDataModule
 from yolo12l.training import ModelEMA, YOLODetector
+from yolo12l.training.config import EvalConfig, OptimConfig
 
 KINDS = {"weight": "weight", "norm": "bn", "bias": "bias"}  # ours → the reference's group names
 
@@ -47,7 +48,7 @@ def test_fit_reproduces_ultralytics_step_trajectory(reference_dir, datasets_dir,
                         batch_size=args["batch"], close_mosaic=args["close_mosaic"], num_workers=0,
                         persistent_workers=False, pin_memory=False, cache_dir=tmp_path / "cache")
     model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
-                         optimizer=args["optimizer"], save_plots=False)
+                         optim=OptimConfig(optimizer=args["optimizer"]), evaluation=EvalConfig(save_plots=False))
     rec = StepRecorder()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=args["epochs"], logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -81,8 +82,8 @@ def test_fit_sgd_cosine_trajectory_equals_reference_loop(synth_cache, tmp_path):
                              pin_memory=False, close_mosaic=1, cache_dir=synth_cache)
     hp = dict(optimizer="SGD", lr0=0.02, lrf=0.1, momentum=0.95, weight_decay=1e-3, schedule="cosine",
               warmup_epochs=1.5, warmup_bias_lr=0.05, warmup_momentum=0.7, nominal_batch_size=7)
-    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names, save_plots=False,
-                         **hp)
+    model = YOLODetector("yolo12n.yaml", num_classes=dm.num_classes, class_names=dm.class_names,
+                         optim=OptimConfig(**hp), evaluation=EvalConfig(save_plots=False))
     rec = StepRecorder()
     trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=epochs, logger=False, enable_checkpointing=False,
                         enable_progress_bar=False, enable_model_summary=False, limit_val_batches=0,

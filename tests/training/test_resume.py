@@ -20,7 +20,7 @@ import torch
 from run_helpers import REPO, SCRIPTS, check, read_events, run, script_env
 
 EPOCHS = 3
-STEPS = [0, 2, 5, 8, 11]  # StepSchedule(epochs=3, batches_per_epoch=4, batch_size=4, nominal_batch_size=12)
+STEPS = [0, 2, 5, 8, 11]  # StepSchedule(3, 4, 4, OptimConfig(nominal_batch_size=12))
 
 
 def _assert_same(a, c, path: str = "checkpoint") -> None:

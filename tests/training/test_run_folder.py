@@ -24,7 +24,7 @@ def small(cache: Path, root: Path, epochs: int) -> list[str]:
     return ["--trainer.max_epochs", str(epochs), "--data.init_args.imgsz", "64", "--data.init_args.batch_size", "4",
             "--data.init_args.num_workers", "0", "--data.init_args.persistent_workers", "false",
             "--data.init_args.cache_dir", str(cache), "--trainer.default_root_dir", str(root),
-            "--model.save_plots", "false", "--model.summary_imgsz", "0"]
+            "--model.evaluation.save_plots", "false", "--model.summary_imgsz", "0"]
 
 
 def quickstart(cache: Path, root: Path, epochs: int = 1) -> list[str]:

@@ -20,6 +20,7 @@ from PIL import Image
 
 from yolo12l.data import CocoDataModule
 from yolo12l.training import YOLODetector
+from yolo12l.training.config import EvalConfig
 
 CATEGORIES = [{"id": 3, "name": "car"}, {"id": 7, "name": "train"}, {"id": 11, "name": "hydrant"}]
 
@@ -100,7 +101,8 @@ def test_validate_predictions_json_equals_pycocotools(tmp_path, monkeypatch, rec
                         num_workers=0, persistent_workers=False, pin_memory=False, cache_dir=tmp_path / "cache",
                         rect_val=rect)
     model = YOLODetector(num_classes=dm.num_classes, class_names=dm.class_names,
-                         label_to_category_id=dm.label_to_category_id, save_plots=False, summary_imgsz=0)
+                         label_to_category_id=dm.label_to_category_id, summary_imgsz=0,
+                         evaluation=EvalConfig(save_plots=False))
     monkeypatch.setattr(model, "detect", oracle(dm))
     logger = L.pytorch.loggers.CSVLogger(tmp_path / "run", name="v")
     trainer = L.Trainer(accelerator="cpu", logger=logger, enable_progress_bar=False, enable_model_summary=False)

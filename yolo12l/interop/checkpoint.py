@@ -5,7 +5,8 @@ Kinds (``info["format"]``):
 
 ``lightning``
     a yolo12l ``.ckpt``: architecture from ``hyper_parameters`` (``model``, ``scale``, ``num_classes``,
-    ``class_names``, ``label_to_category_id``), weights = the ``net.`` entries of ``state_dict``; training size from
+    ``class_names``, ``label_to_category_id``: top-level keys before and after the training settings were grouped,
+    so checkpoints of both kinds read alike), weights = the ``net.`` entries of ``state_dict``; training size from
     the checkpoint's ``imgsz`` entry. Read with ``torch.load(weights_only=True)``.
 ``ultralytics``
     an Ultralytics / YOLOv12 paper-repository ``.pt`` (a pickled model, read by the restricted unpickler without

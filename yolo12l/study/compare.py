@@ -27,16 +27,13 @@ LATENCY_DEFAULTS = {"imgsz": 640, "warmup": 5, "runs": 30}
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .trials import add_trial_options  # Optuna: imported when the command runs
+
     p = argparse.ArgumentParser(prog="yolo12l compare", description="Train every (variant, seed) of a study YAML "
                                 "and compare the variants (mean ± std over seeds, paired t-test, size, latency).")
     p.add_argument("--config", required=True, help="study YAML (base, variants, seeds, overrides, out, latency)")
     p.add_argument("--out", default=None, help="output folder (default: the study's 'out')")
-    p.add_argument("--storage", default=None, help="Optuna storage: a journal file or an RDB URL shared by the "
-                   "processes / machines that split the work (default <out>/optuna.journal)")
-    p.add_argument("--study-name", default="compare", help="Optuna study name in the storage (default compare)")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
-    p.add_argument("--grace", type=float, default=300.0,
-                   help="a trial without a heartbeat for this long (other machines) is taken over (default 300 s)")
+    add_trial_options(p, "compare")
     p.add_argument("--report-only", action="store_true", help="train nothing: write the tables of what is finished")
     return p
 
@@ -125,8 +122,7 @@ def run_trial(study: Any, trial: Any, config: StudyConfig, args: argparse.Namesp
     from optuna.trial import TrialState
 
     from .aggregate import run_folder
-    from .runner import log_tail, record_failure, run_fit
-    from .trials import Heartbeat, is_duplicate, point_of
+    from .trials import fit_trial, is_duplicate, point_of
 
     frozen = study._storage.get_trial(trial._trial_id)
     variant, seed = point_of(frozen)
@@ -146,17 +142,7 @@ def run_trial(study: Any, trial: Any, config: StudyConfig, args: argparse.Namesp
         print(f"compare: {name}: " + (f"resuming from {last}" if last else "training") + f" (log: {folder.log_file})",
               flush=True)
         t0 = time.monotonic()
-        with Heartbeat(study, trial._trial_id, args.heartbeat) as beat:
-            rc = run_fit(folder, keep_going=lambda: not beat.lost)
-        if beat.lost:
-            print(f"compare: {name}: taken over by another process (this one missed its heartbeats)", flush=True)
-            return
-        if rc != 0 or not folder.val_records():
-            record_failure(folder, rc)
-            trial.set_user_attr("returncode", rc)
-            study.tell(trial, state=TrialState.FAIL)
-            print(f"compare: {name}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}",
-                  flush=True)
+        if not fit_trial(study, trial, folder, args.heartbeat, f"compare: {name}"):
             return
         result = folder.collect({"variant": variant, "train_s": round(time.monotonic() - t0, 1)})
     else:

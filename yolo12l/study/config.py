@@ -59,16 +59,26 @@ def resolve_bases(base: Any, folder: Path, source: Path) -> list[Path]:
 
 
 def check_overrides(value: Any, where: str) -> dict[str, Any]:
-    """A mapping of dotted keys (``model.lr0``) to values, or a :class:`ConfigError` naming ``where``."""
+    """A mapping of dotted keys (``model.optim.lr0``) to values, or a :class:`ConfigError` naming ``where``."""
     if value is None:
         return {}
     if not isinstance(value, dict) or not all(isinstance(k, str) and k and " " not in k for k in value):
-        raise ConfigError(f"{where} must map dotted keys (e.g. model.lr0) to values, got {value!r}")
+        raise ConfigError(f"{where} must map dotted keys (e.g. model.optim.lr0) to values, got {value!r}")
+    check_moved_overrides(value, where)
     return dict(value)
 
 
+def check_moved_overrides(keys: Any, where: str) -> None:
+    """A :class:`ConfigError` for a flat model key of older yolo12l (``model.lr0``), naming its group's key."""
+    from ..training.config import MOVED, moved_error  # the LightningCLI's table
+
+    for key in keys:
+        if key.startswith("model.") and key[len("model."):] in MOVED:
+            raise ConfigError(f"{where}: {moved_error(key[len('model.'):], 'model.')}")
+
+
 def override_args(overrides: dict[str, Any]) -> list[str]:
-    """``{"model.lr0": 0.01, "trainer.callbacks": [...]}`` -> ``["--model.lr0", "0.01", ...]`` for LightningCLI
+    """``{"model.optim.lr0": 0.01, "trainer.callbacks": [...]}`` -> ``["--model.optim.lr0", "0.01", ...]`` for LightningCLI
     (booleans as true/false, None as null, lists / mappings as JSON)."""
     args = []
     for key, value in overrides.items():

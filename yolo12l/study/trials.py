@@ -12,6 +12,7 @@
 """
 from __future__ import annotations
 
+import argparse
 import os
 import socket
 import threading
@@ -22,9 +23,23 @@ import optuna
 from optuna.exceptions import UpdateFinishedTrialError
 from optuna.trial import FrozenTrial, TrialState
 
+from .runner import RunFolder, log_tail, record_failure, run_fit
+
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 ACTIVE = (TrialState.WAITING, TrialState.RUNNING, TrialState.COMPLETE)
+
+
+def add_trial_options(parser: argparse.ArgumentParser, study_name: str) -> None:
+    """``--storage``, ``--study-name``, ``--heartbeat`` and ``--grace``: how the processes of ``compare`` and ``tune``
+    share the trials of one storage."""
+    parser.add_argument("--storage", default=None, help="Optuna storage: a journal file or an RDB URL shared by the "
+                        "processes / machines that split the work (default <out>/optuna.journal)")
+    parser.add_argument("--study-name", default=study_name,
+                        help=f"Optuna study name in the storage (default {study_name})")
+    parser.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
+    parser.add_argument("--grace", type=float, default=300.0, help="a trial without a heartbeat for this long "
+                        "(a process on another machine) is failed and its work taken over (default 300 s)")
 
 
 def worker_id() -> str:
@@ -170,3 +185,21 @@ def is_duplicate(study: optuna.Study, trial: optuna.Trial) -> int | None:
         if t.number < me.number and point_of(t) == point:
             return t.number
     return None
+
+
+def fit_trial(study: optuna.Study, trial: optuna.Trial, folder: RunFolder, heartbeat_s: float, label: str) -> bool:
+    """Runs the trial's fit in ``folder`` (``run_fit``) with a :class:`Heartbeat`; True when it finished with a
+    validation record. Otherwise False, and printed as ``<label>: …``: taken over by another process (a missed
+    heartbeat; the trial is that process's now) or failed (recorded in ``folder``, the trial told FAIL)."""
+    with Heartbeat(study, trial._trial_id, heartbeat_s) as beat:
+        rc = run_fit(folder, keep_going=lambda: not beat.lost)
+    if beat.lost:
+        print(f"{label}: taken over by another process (this one missed its heartbeats)", flush=True)
+        return False
+    if rc != 0 or not folder.val_records():
+        record_failure(folder, rc)
+        trial.set_user_attr("returncode", rc)
+        study.tell(trial, state=TrialState.FAIL)
+        print(f"{label}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}", flush=True)
+        return False
+    return True

@@ -10,8 +10,8 @@
     pruner: {type: median, startup_trials: 2, warmup_epochs: 1}   # or none / hyperband (one objective only)
     latency: {imgsz: 640, warmup: 5, runs: 30}                     # the latency objective's protocol
     space:                                   # dotted fit keys
-      model.lr0: {low: 1.0e-4, high: 1.0e-1, log: true}
-      model.optimizer: {choices: [SGD, AdamW]}
+      model.optim.lr0: {low: 1.0e-4, high: 1.0e-1, log: true}
+      model.optim.optimizer: {choices: [SGD, AdamW]}
       data.init_args.mosaic: {low: 0.0, high: 1.0}
       data.init_args.batch_size: {low: 8, high: 32, step: 8}       # integers when low / high are
 
@@ -38,8 +38,8 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
-from .config import check_overrides, read_yaml, resolve_bases
-from .runner import RunFolder, log_tail, record_failure, resolve_fit_config, run_fit, write_atomic
+from .config import check_moved_overrides, check_overrides, read_yaml, resolve_bases
+from .runner import RunFolder, resolve_fit_config, write_atomic
 
 OBJECTIVES = {"mAP50-95": "maximize", "latency": "minimize"}
 KEYS = {"base", "overrides", "out", "trials", "objectives", "sampler", "seed", "pruner", "latency", "space"}
@@ -94,6 +94,7 @@ class TuneConfig:
         self.base = resolve_bases(data["base"], self.source.parent, self.source)
         self.overrides = check_overrides(data.get("overrides"), f"{self.source}: 'overrides'")
         self.space = parse_space(data["space"], self.source)
+        check_moved_overrides(self.space, f"{self.source}: 'space'")
         self.out = Path(out if out is not None else data.get("out") or "out")
         self.trials = data.get("trials", 10)
         if not isinstance(self.trials, int) or self.trials < 1:
@@ -126,14 +127,12 @@ class TuneConfig:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .trials import add_trial_options  # Optuna: imported when the command runs
+
     p = argparse.ArgumentParser(prog="yolo12l tune", description="Hyper-parameter search over fits with Optuna.")
     p.add_argument("--config", required=True, help="tune YAML (base, overrides, space, trials, objectives, …)")
     p.add_argument("--out", default=None, help="output folder (default: the YAML's 'out')")
-    p.add_argument("--storage", default=None, help="Optuna storage: journal file or RDB URL (default "
-                   "<out>/optuna.journal); processes / machines with one storage share the trials")
-    p.add_argument("--study-name", default="tune", help="Optuna study name (default tune)")
-    p.add_argument("--heartbeat", type=float, default=10.0, help="seconds between a running trial's heartbeats")
-    p.add_argument("--grace", type=float, default=300.0, help="a trial without a heartbeat for this long is failed")
+    add_trial_options(p, "tune")
     return p
 
 
@@ -158,7 +157,7 @@ def run_one(study: Any, cfg: TuneConfig, args: argparse.Namespace, spec: str) ->
     from optuna.trial import TrialState
 
     from .latency import benchmark, load_network
-    from .trials import Heartbeat, mark_running
+    from .trials import fit_trial, mark_running
 
     trial = study.ask()
     mark_running(trial)
@@ -175,16 +174,7 @@ def run_one(study: Any, cfg: TuneConfig, args: argparse.Namespace, spec: str) ->
     folder.write_config(config)
     shown = ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
     print(f"tune: trial {trial.number}: {shown} (log: {folder.log_file})", flush=True)
-    with Heartbeat(study, trial._trial_id, args.heartbeat) as beat:
-        rc = run_fit(folder, keep_going=lambda: not beat.lost)
-    if beat.lost:
-        return
-    if rc != 0 or not folder.val_records():
-        record_failure(folder, rc)
-        trial.set_user_attr("returncode", rc)
-        study.tell(trial, state=TrialState.FAIL)
-        print(f"tune: trial {trial.number}: FAILED (exit status {rc}), see {folder.log_file}:\n{log_tail(folder, 8)}",
-              flush=True)
+    if not fit_trial(study, trial, folder, args.heartbeat, f"tune: trial {trial.number}"):
         return
     result = folder.collect({"params": params})
     value = result["final"]["mAP50-95"]

@@ -2,8 +2,8 @@
 evaluation, and for the final one ``predictions.json`` and the plots (PR curves, confusion matrix, P / R / F1 against
 confidence, the first batch with its predictions; also to TensorBoard).
 
-The module computes the metrics (:meth:`~yolo12l.training.YOLODetector._evaluate`, a collective under DDP) and hands
-them over as an :class:`Evaluation`; this callback only writes (rank 0). The final evaluation's files are written in
+The module computes the metrics (:func:`evaluate`, a collective under DDP, on the targets of :func:`eval_target`) and
+hands them over in ``pl_module.last_evaluation``; this callback only writes (rank 0). The final evaluation's files are written in
 ``on_train_end`` during ``fit`` — after the last epoch's checkpoints (``ModelCheckpoint`` saves in the epoch's hooks)
 — and in ``on_validation_end`` / ``on_test_end`` otherwise. A file that cannot be written is a warning naming it
 (:func:`~yolo12l.training.reports.report_file`), never the end of the run.
@@ -18,15 +18,18 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
+import torch
 
-from ..metrics import (coco_results, confidence_curves, confusion_matrix, plot_confidence_curve,
-                       plot_confusion_matrix, plot_pr_curves)
+from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix, plot_confidence_curve,
+                       plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
 from .plots import final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .reports import report_file
 
 log = logging.getLogger(__name__)
 LOGGED_MAP_KEYS = ("mAP50-95", "mAP50", "mAP75", "mAP50_voc", "mAP50_voc07")
+SIZE_MAP_KEYS = ("mAP_small", "mAP_medium", "mAP_large")  # COCO's areas < 32², < 96², above (original pixels)
 CONFUSION_CONF, CONFUSION_IOU = 0.25, 0.45  # Ultralytics' confusion-matrix thresholds
 
 
@@ -43,8 +46,47 @@ class Evaluation:
     first_batch: list[dict[str, Any]] = field(default_factory=list)
 
 
+def eval_target(meta: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The metric's target for one image: its boxes plus its crowd / difficult regions (``iscrowd`` 1) and the
+    annotation areas (-1: box area), all in original pixels."""
+
+    def get(key: str, shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
+        value = meta.get(key)
+        return (torch.zeros(shape, dtype=dtype, device=device) if value is None
+                else torch.as_tensor(value, dtype=dtype, device=device).reshape(-1, *shape[1:]))
+
+    boxes, labels = get("boxes", (0, 4), torch.float32), get("labels", (0,), torch.long)
+    crowd, crowd_labels = get("crowd_boxes", (0, 4), torch.float32), get("crowd_labels", (0,), torch.long)
+    areas, crowd_areas = get("areas", (0,), torch.float32), get("crowd_areas", (0,), torch.float32)
+    if len(areas) != len(boxes):
+        areas = torch.full((len(boxes),), -1.0, device=device)
+    if len(crowd_areas) != len(crowd):
+        crowd_areas = torch.full((len(crowd),), -1.0, device=device)
+    return {"boxes": torch.cat((boxes, crowd)), "labels": torch.cat((labels, crowd_labels)),
+            "iscrowd": torch.cat((torch.zeros(len(boxes), dtype=torch.long, device=device),
+                                  torch.ones(len(crowd), dtype=torch.long, device=device))),
+            "area": torch.cat((areas, crowd_areas)), "image_id": int(meta["image_id"]),
+            "orig_shape": tuple(meta["orig_shape"])}
+
+
+def evaluate(metric: COCOMeanAveragePrecision, stage: str, num_classes: int,
+             first_batch: list[dict[str, Any]] | None = None) -> Evaluation:
+    """The epoch's COCO numbers of all ranks' data plus VOC2010+ all-point / VOC2007 11-point AP at IoU 0.5
+    (``mAP50_voc`` / ``mAP50_voc07``), with the data and PR curves the reports draw; resets ``metric``. Two
+    collectives under DDP: every rank must call it."""
+    result = dict(metric.compute())  # COCO numbers of all ranks' data (a collective under DDP)
+    data = metric.synced_data()  # the same data for curves, plots and predictions.json (a collective)
+    metric.reset()
+    curves = pr_curves(data, 0.5, num_classes)
+    for key, method in (("mAP50_voc", "all_point"), ("mAP50_voc07", "11_point")):
+        aps = [voc_ap(c.recall, c.precision, method) for c in curves.values() if c.num_gt > 0]
+        result[key] = float(np.mean(aps)) if aps else -1.0
+    return Evaluation(stage, result, data, curves, first_batch or [])
+
+
 class EvaluationReports(L.Callback):
-    """Writes what :class:`Evaluation` the module left in ``pl_module.evaluation`` (see the module docstring)."""
+    """Writes what :class:`Evaluation` the module left in ``pl_module.last_evaluation`` (see the module
+    docstring)."""
 
     def __init__(self) -> None:
         self._pending: tuple[Evaluation, Path] | None = None
@@ -67,7 +109,7 @@ class EvaluationReports(L.Callback):
 
     def _record(self, trainer: L.Trainer, pl_module: Any) -> None:
         """The metrics record (rank 0) and, for the final evaluation, the reports to write."""
-        ev, pl_module.evaluation = getattr(pl_module, "evaluation", None), None
+        ev, pl_module.last_evaluation = getattr(pl_module, "last_evaluation", None), None
         log_dir = trainer.log_dir  # broadcast from rank 0 under DDP: every rank must ask, or rank 0 waits forever
         if ev is None or not trainer.is_global_zero or not log_dir or trainer.sanity_checking:
             return
@@ -78,7 +120,7 @@ class EvaluationReports(L.Callback):
         record = {
             "epoch": pl_module.current_epoch, "step": pl_module.global_step,
             **{k: float(result[k]) for k in LOGGED_MAP_KEYS},
-            **{k: float(result[k]) for k in ("mAP_small", "mAP_medium", "mAP_large", "mAR100")},
+            **{k: float(result[k]) for k in (*SIZE_MAP_KEYS, "mAR100")},
             "num_images": int(result.get("num_images", -1)),
             "num_duplicates": int(result.get("num_duplicates", -1)),
             "elapsed_s": round(time.monotonic() - self._fit_start, 1) if self._fit_start else None,
@@ -98,14 +140,13 @@ class EvaluationReports(L.Callback):
         if pending is None:
             return
         ev, folder = pending
-        hp = pl_module.hparams
-        if hp.save_plots:
+        if pl_module.evaluation.save_plots:
             self._plots(trainer, pl_module, ev, folder / "plots")
-        if hp.save_json:
+        if pl_module.evaluation.save_json:
             path = folder / "predictions.json"  # validate and test alike (each run has its own folder)
             with report_file(path):
                 path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(json.dumps(coco_results(ev.data, hp.label_to_category_id)))
+                path.write_text(json.dumps(coco_results(ev.data, pl_module.hparams.label_to_category_id)))
                 log.info("%s: %d detections of %d images written to %s", ev.stage, len(ev.data.det_scores),
                          ev.data.num_images, path)
 
@@ -130,7 +171,7 @@ class EvaluationReports(L.Callback):
             with report_file(path):
                 paths.append(plot_confidence_curve(conf_curves, which, path, names))
         if ev.first_batch:
-            shown = pl_module.hparams.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: confident ones
+            shown = pl_module.evaluation.predict_conf  # the metric's conf 0.001 keeps hundreds of boxes: confident ones
             confident = [{**p, "boxes": p["boxes"][p["scores"] >= shown], "labels": p["labels"][p["scores"] >= shown]}
                          for p in ev.first_batch]
             path = folder / f"{stage}_batch0_pred.jpg"
@@ -142,4 +183,4 @@ class EvaluationReports(L.Callback):
         log_images(trainer.loggers, {f"{stage}_plots/{p.stem}": p for p in paths}, pl_module.global_step)
 
 
-__all__ = ["Evaluation", "EvaluationReports", "LOGGED_MAP_KEYS"]
+__all__ = ["Evaluation", "EvaluationReports", "LOGGED_MAP_KEYS", "SIZE_MAP_KEYS", "eval_target", "evaluate"]

@@ -75,3 +75,10 @@ def backbone_layers(net: nn.Module) -> nn.Sequential:
     """The layers of the model YAML's ``backbone`` rows, as a Sequential view (the modules are ``net``'s own)."""
     n = len(net.yaml.get("backbone", []))  # type: ignore[attr-defined]
     return nn.Sequential(*list(net.model)[:n])  # type: ignore[attr-defined]
+
+
+def callback_frozen(net: nn.Module, frozen_layers: Sequence[int]) -> list[nn.Parameter]:
+    """Parameters frozen by a callback (``BackboneFinetuning``), not by ``freeze`` (``frozen_layers``) nor the
+    fixed DFL projection: they stay out of the optimizer's groups, the callback adds them itself later."""
+    ours = {id(p) for i in frozen_layers for p in net.model[i].parameters()}  # type: ignore[attr-defined]
+    return [p for n, p in net.named_parameters() if not p.requires_grad and id(p) not in ours and ".dfl" not in n]

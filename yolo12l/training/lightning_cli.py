@@ -4,14 +4,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
+import torch
 from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.cli import LightningCLI
 
 from ..interop.checkpoint import check_lightning_checkpoint
 from ..config_checks import check_run_config
 from ..data.records import NoUsableDataError
+from .config import check_moved_keys, group_flat_keys
 from .module import YOLODetector
 from .progress import YOLOProgressBar, default_loggers
 from .run_folder import find_last_checkpoint, run_version
@@ -21,8 +24,7 @@ log = logging.getLogger("yolo12l.training")
 LIGHTNING_COMMANDS = ("fit", "validate", "test", "predict")
 
 # Model arguments that only steer evaluation / prediction: taken from this command, never from ``--ckpt_path``.
-EVAL_ARGUMENTS = ("conf_thres", "iou_thres", "max_det", "map_backend", "predict_conf", "save_plots", "save_json",
-                  "summary_imgsz", "slicing")
+EVAL_ARGUMENTS = ("evaluation", "summary_imgsz", "slicing")
 
 
 class YOLOCLI(LightningCLI):
@@ -30,8 +32,9 @@ class YOLOCLI(LightningCLI):
     ``default_root_dir`` and the yolo12l progress display (:class:`~yolo12l.training.progress.YOLOProgressBar`).
 
     With ``--ckpt_path`` LightningCLI replaces the model's arguments by the checkpoint's hyper-parameters (so the
-    network matches the weights), which would silently ignore e.g. ``predict --model.predict_conf 0.5``; the
-    :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line.
+    network matches the weights), which would silently ignore e.g. ``predict --model.evaluation.predict_conf 0.5``;
+    the :data:`EVAL_ARGUMENTS` keep the values of this command's config and command line. A checkpoint written before
+    the arguments were grouped (flat ``lr0``, ``conf_thres`` … in its ``hyper_parameters``) is read the same way.
     """
 
     def add_arguments_to_parser(self, parser: Any) -> None:
@@ -79,11 +82,20 @@ class YOLOCLI(LightningCLI):
         return self.config[sub] if sub else self.config
 
     def _parse_ckpt_path(self) -> None:
+        """LightningCLI's: the checkpoint's hyper-parameters replace the model's arguments; flat ones of older
+        checkpoints are grouped first (:func:`~yolo12l.training.config.group_flat_keys`)."""
         sub = self.config.get("subcommand")
         ckpt_path = self.config[sub].get("ckpt_path") if sub else None
-        if ckpt_path:  # an Ultralytics .pt here is a mistake for --model.weights: say so before anything loads
-            check_lightning_checkpoint(ckpt_path)
-        super()._parse_ckpt_path()
+        if not ckpt_path:
+            return
+        check_lightning_checkpoint(ckpt_path)  # an Ultralytics .pt here is a mistake for --model.weights: say so
+        if not Path(ckpt_path).is_file():  # "last", "best": Lightning's names
+            return
+        ckpt = torch.load(ckpt_path, weights_only=True, map_location="cpu", mmap=True)
+        hparams = {k: v for k, v in group_flat_keys(ckpt.get("hyper_parameters") or {}).items()
+                   if k != "_instantiator"}
+        if hparams:
+            self.config = self.parser.parse_object({sub: {"model": hparams}}, self.config)
 
     def before_instantiate_classes(self) -> None:
         model = self._model_config()
@@ -118,6 +130,7 @@ def lightning_main(args: list[str] | None = None, run: bool = True) -> YOLOCLI:
     args = list(sys.argv[1:] if args is None else args)
     if args and not args[0].startswith("-"):
         args = [args[0], *lightning_slice_argv(args[1:])]
+    check_moved_keys(args)  # --model.lr0 (grouped since): one line naming the new key, before anything is built
     parser_kwargs = {"exit_on_error": False, **{c: {"exit_on_error": False} for c in LIGHTNING_COMMANDS}}
     argv0, sys.argv = sys.argv, [sys.argv[0] if sys.argv else "yolo12l", *args]
     try:  # parsed from sys.argv (``args=`` would make LightningCLI warn that both are given)

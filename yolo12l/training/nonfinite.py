@@ -10,13 +10,23 @@ host each step would make it wait for the device; instead every decision stays a
   clipping computes anyway) into ``found_inf``, a 0-dim float tensor: torch's fused optimizers skip the whole step
   on the device when it is 1 (as they do under a GradScaler), step counter included;
 * the number of skipped steps is a device counter, read when somebody asks (epoch end, checkpoint).
+
+Skipping leaves the weights, BatchNorm statistics and optimizer state as they were; the step counter and the EMA
+(which then averages in the unchanged weights) still advance, and the LR schedule depends on the batch index only.
+With gradient accumulation the whole optimizer step is skipped. Skipped steps are reported once per epoch, a counted
+warning (:meth:`NonFiniteGuard.report_skipped`).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
+
+import logging
 
 import torch
 import torch.distributed as dist
+
+log = logging.getLogger("yolo12l.training.module")  # the warning keeps the name it always had
 
 
 class _BufferGroup:
@@ -59,6 +69,7 @@ class NonFiniteGuard:
         self._pending: torch.Tensor | None = None  # bool (): a bad batch since the last optimizer step
         self._skipped: torch.Tensor | None = None  # float32 (): skipped optimizer steps
         self._skipped_host = 0  # what was counted before the device counter existed (a checkpoint's value)
+        self._reported = 0  # skipped steps already reported
 
     # ----------------------------------------------------------------------------------------------- per batch
     def track(self, buffers: Sequence[torch.Tensor]) -> None:
@@ -114,6 +125,36 @@ class NonFiniteGuard:
         self._skipped = found.clone() if self._skipped is None else self._skipped + found.to(self._skipped.device)
         return found
 
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer, clip: float, scaler: Any,
+                              device: torch.device) -> torch.Tensor | None:
+        """Lightning's ``on_before_optimizer_step`` (the AMP-unscaled gradients are complete): clips the gradient norm
+        to ``clip`` (0: no clipping) and flags a non-finite step, which the optimizer then skips. Returns the
+        skipped-steps device counter to log (None under a GradScaler, which finds and skips such steps itself)."""
+        with_grad = [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None]
+        fused = getattr(optimizer, "_step_supports_amp_scaling", False)
+        if scaler is not None:  # the GradScaler finds non-finite gradients, skips the step and lowers its scale
+            if fused:  # Lightning leaves unscaling to a fused step(); the clipping needs unscaled gradients
+                scaler.unscale_(optimizer)
+            if clip and with_grad:
+                torch.nn.utils.clip_grad_norm_(with_grad, clip, foreach=True)
+            self.count_pending()
+            return None
+        norm = None
+        if with_grad:
+            # The total norm (which the clipping computes anyway) is non-finite iff some gradient is.
+            if clip:
+                norm = torch.nn.utils.clip_grad_norm_(with_grad, clip, foreach=True)
+            else:
+                norm = torch.linalg.vector_norm(torch.stack(torch._foreach_norm([p.grad for p in with_grad])))
+        found_inf = self.found_inf(norm, device)
+        if fused:
+            optimizer.found_inf = found_inf  # the fused kernels skip the whole step (state included) on the device
+        elif bool(found_inf):  # optimizers without fused kernels: one host read per step
+            for g in optimizer.param_groups:
+                for p in g["params"]:
+                    p.grad = None  # the optimizer leaves parameters without gradient (and their state) untouched
+        return self.skipped_tensor()
+
     def count_pending(self) -> None:
         """Counts the pending batch flags as one skipped step without other checks (the GradScaler's own skip)."""
         if self._pending is not None:
@@ -139,7 +180,16 @@ class NonFiniteGuard:
 
     @skipped.setter
     def skipped(self, value: int) -> None:
-        self._skipped_host, self._skipped = int(value), None
+        """Restores the count (a checkpoint's), as already reported."""
+        self._skipped_host, self._skipped, self._reported = int(value), None, int(value)
+
+    def report_skipped(self, epoch: int) -> None:
+        """Warns of the steps skipped since the last report (one host read), naming the 1-based ``epoch``."""
+        skipped = self.skipped
+        if skipped > self._reported:
+            log.warning("epoch %d: %d optimizer step(s) skipped (non-finite loss or gradients), %d in this run",
+                        epoch, skipped - self._reported, skipped)
+            self._reported = skipped
 
     def skipped_tensor(self) -> torch.Tensor | None:
         """The device counter (for logging without a host read); None before the first optimizer step."""

@@ -6,8 +6,9 @@ batch index ``ni = epoch · batches_per_epoch + batch_idx``, so a resumed run re
 """
 from __future__ import annotations
 
+import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from collections.abc import Iterable
 
 import numpy as np
@@ -15,6 +16,9 @@ import torch
 import torch.nn as nn
 
 from ..errors import ConfigError
+from .config import OptimConfig
+
+log = logging.getLogger("yolo12l.training.module")  # the recipe's lines keep the name they always had
 
 GROUP_KINDS = ("weight", "norm", "bias")  # Ultralytics calls them "weight", "bn", "bias"
 NORM_TYPES = tuple(v for k, v in vars(nn).items() if "Norm" in k and isinstance(v, type))
@@ -127,30 +131,23 @@ class StepSchedule:
     * an optimizer step follows batch ``ni`` when ``ni − last_step ≥ accumulate(ni)`` (``last_step`` = the batch of
       the previous step, −1 at the start): gradients carry over epoch ends.
 
-    ``batch_size`` is the global batch (all ranks); ``batches_per_epoch`` is per rank. ``warmup_min_iters`` (an
-    opt-in, not the reference's rule) lengthens a shorter warmup to that many batches.
+    ``batch_size`` is the global batch (all ranks); ``batches_per_epoch`` is per rank; the recipe's values are
+    ``recipe``'s (``lr0`` / ``weight_decay`` / ``optimizer`` are the optimizer's, see :func:`build_recipe`).
+    ``warmup_min_iters`` (an opt-in, not the reference's rule) lengthens a shorter warmup to that many batches.
     """
 
     epochs: int
     batches_per_epoch: int
     batch_size: int
-    nominal_batch_size: int = 64
-    lrf: float = 0.01
-    schedule: str = "linear"
-    warmup_epochs: float = 3.0
-    warmup_min_iters: int = 0
-    warmup_bias_lr: float = 0.1
-    warmup_momentum: float = 0.8
-    momentum: float = 0.937
+    recipe: OptimConfig = OptimConfig()
 
     def __post_init__(self) -> None:
-        if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 1 or self.nominal_batch_size < 1:
-            raise ConfigError(f"epochs, batches_per_epoch, batch_size and nominal_batch_size must be ≥ 1: {self}")
-        lr_factor(0, self.epochs, self.lrf, self.schedule)  # validates the schedule name
+        if self.epochs < 1 or self.batches_per_epoch < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs, batches_per_epoch and batch_size must be ≥ 1: {self}")
 
     @property
     def nominal_accumulate(self) -> int:
-        return nominal_accumulation(self.batch_size, self.nominal_batch_size)
+        return nominal_accumulation(self.batch_size, self.recipe.nominal_batch_size)
 
     @property
     def accumulate_target(self) -> int:
@@ -159,12 +156,13 @@ class StepSchedule:
 
     @property
     def warmup_iters(self) -> int:
-        warmup = min(self.warmup_epochs, max(self.epochs - 1, 0))  # leaves at least the last epoch
-        return max(round(warmup * self.batches_per_epoch), self.warmup_min_iters) if warmup > 0 else 0
+        warmup = min(self.recipe.warmup_epochs, max(self.epochs - 1, 0))  # leaves at least the last epoch
+        return max(round(warmup * self.batches_per_epoch), self.recipe.warmup_min_iters) if warmup > 0 else 0
 
     def weight_decay(self, weight_decay: float) -> float:
         """Decay of the ``weight`` group: scaled by batch · nominal accumulation / nbs."""
-        return scaled_weight_decay(weight_decay, self.batch_size, self.nominal_accumulate, self.nominal_batch_size)
+        return scaled_weight_decay(weight_decay, self.batch_size, self.nominal_accumulate,
+                                   self.recipe.nominal_batch_size)
 
     def in_warmup(self, ni: int) -> bool:
         return 0 < self.warmup_iters and ni <= self.warmup_iters
@@ -181,9 +179,9 @@ class StepSchedule:
         return ni - last_step >= self.accumulate(ni)
 
     def lr(self, base_lr: float, kind: str, ni: int, epoch: int) -> float:
-        target = base_lr * lr_factor(epoch, self.epochs, self.lrf, self.schedule)
+        target = base_lr * lr_factor(epoch, self.epochs, self.recipe.lrf, self.recipe.schedule)
         if self.in_warmup(ni):
-            return self._ramp(ni, self.warmup_bias_lr if kind == "bias" else 0.0, target)
+            return self._ramp(ni, self.recipe.warmup_bias_lr if kind == "bias" else 0.0, target)
         return target
 
     def apply(self, optimizer: torch.optim.Optimizer, ni: int, epoch: int) -> None:
@@ -195,7 +193,7 @@ class StepSchedule:
             base = group.setdefault("initial_lr", group["lr"])
             group["lr"] = self.lr(base, group.get("kind", "weight"), ni, epoch)
             if "momentum" in group and self.in_warmup(ni):
-                group["momentum"] = self._ramp(ni, self.warmup_momentum, self.momentum)
+                group["momentum"] = self._ramp(ni, self.recipe.warmup_momentum, self.recipe.momentum)
 
     def step_batches(self) -> list[int]:
         """Global batch indices after which the optimizer steps, over the whole run."""
@@ -209,3 +207,35 @@ class StepSchedule:
 
 def trainable(params: Iterable[torch.nn.Parameter]) -> int:
     return sum(p.numel() for p in params if p.requires_grad)
+
+
+def report_auto_optimizer(cfg: OptimConfig, name: str, lr: float, momentum: float, iterations: int) -> None:
+    """``optimizer: auto`` picks its own lr and momentum: warns once that ``lr0`` / ``momentum`` are ignored when
+    they differ from the defaults (Ultralytics says "ignoring 'lr0=…'")."""
+    defaults = {f.name: f.default for f in fields(OptimConfig)}
+    ignored = [f"{k}={getattr(cfg, k):g}" for k in ("lr0", "momentum") if getattr(cfg, k) != defaults[k]]
+    if ignored:
+        log.warning("optimizer 'auto' ignores %s: it picks %s lr %g momentum %g for %d iterations; set "
+                    "--model.optim.optimizer SGD or AdamW to use them", " and ".join(ignored), name, lr, momentum,
+                    iterations)
+
+
+def build_recipe(net: nn.Module, cfg: OptimConfig, num_classes: int, epochs: int, batches_per_epoch: int,
+                 batch_size: int, num_images: int,
+                 skip: Iterable[nn.Parameter] = ()) -> tuple[torch.optim.Optimizer, StepSchedule]:
+    """The optimizer over :func:`param_groups` (``skip``: parameters left out) and the :class:`StepSchedule` of a
+    run of ``epochs`` x ``batches_per_epoch`` (per rank) batches of ``batch_size`` images (all ranks), with the
+    ``auto`` rule resolved for ``num_images`` training images; logs the choice."""
+    auto = cfg.optimizer.lower() == "auto"
+    iterations = auto_iterations(num_images, batch_size, epochs, cfg.nominal_batch_size)
+    name, lr, momentum = resolve_optimizer(cfg.optimizer, cfg.lr0, cfg.momentum, num_classes, iterations)
+    if auto:
+        report_auto_optimizer(cfg, name, lr, momentum, iterations)
+    # as the reference's auto: no bias warmup
+    schedule = StepSchedule(epochs, batches_per_epoch, batch_size, replace(cfg, warmup_bias_lr=0.0) if auto else cfg)
+    wd = schedule.weight_decay(cfg.weight_decay)
+    opt = build_optimizer(net, name, lr, momentum, wd, fused=cfg.fused_optimizer, skip=skip)
+    log.info("optimizer %s%s lr=%g momentum=%g weight_decay=%g; accumulate %d after a warmup of %d batches "
+             "(%d batches per epoch)", name, " (auto)" if auto else "", lr, momentum, wd,
+             schedule.accumulate_target, schedule.warmup_iters, batches_per_epoch)
+    return opt, schedule
