@@ -47,3 +47,16 @@ def test_fit_writes_plots_and_tensorboard_images(synth_cache, tmp_path):
     restored = TrainingPlots()
     restored.load_state_dict(cb.state_dict())
     assert restored.history == cb.history
+
+
+def test_results_panels_tick_whole_epochs_even_for_one(monkeypatch, tmp_path):
+    import yolo12l.training.plots as plots
+
+    figures = []
+    monkeypatch.setattr(plots, "save_figure", lambda fig, path: figures.append(fig) or Path(path))
+    for n in (1, 5):
+        plots.plot_results([{"epoch": e, "train/box_loss": 2.0 - e / 10, "val/mAP50": 0.1 * e}
+                            for e in range(1, n + 1)], tmp_path / "results.png")
+        for ax in figures[-1].axes[:2]:
+            ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+            assert ticks and all(float(t).is_integer() for t in ticks), (n, ticks)

@@ -104,7 +104,9 @@ def plot_results(history: Sequence[Mapping[str, float]], path: str | Path) -> Pa
         ax.plot(xs, ys, marker=".", linewidth=1.5, label=key)
         ax.set_title(key, fontsize=9, pad=10)
         ax.set_xlabel("epoch", fontsize=8)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # whole epochs, even for one
+        if len(set(xs)) == 1:
+            ax.set_xlim(xs[0] - 1, xs[0] + 1)
         ax.tick_params(labelsize=7)
         if key.startswith("lr"):
             ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
