@@ -19,7 +19,9 @@ a 320-px slice at 640 shows them at 16-96 px, the sizes it was trained on.
 Rows (mAP by yolo12l.metrics' COCO evaluation on the original annotations, areas in original pixels):
 
 * ``full``: each image letterboxed whole to ``--imgsz`` (one 1600-px "slice");
-* ``sliced``: yolo12l's sliced core, greedy NMM by IoS 0.5, ``--batch`` slices per network call;
+* ``sliced``: yolo12l's sliced core, greedy NMM by IoS 0.5, ``--batch`` slices in flight, as ``yolo12l predict
+  --slice`` runs it on the condition's threads: a worker per torch thread, each on one thread (``workers``);
+* ``sliced_intraop`` (2 threads): one worker on both threads (torch's intra-op parallelism, the way before workers);
 * ``sliced+full``: the same with the full-image pass merged in;
 * ``sahi_b1`` / ``sahi_b8``: SAHI, same options (``perform_standard_pred=False``, ``GREEDYNMM``, ``IOS``, 0.5,
   class-aware; ``force_postprocess_type`` so that it does not switch to NMS below conf 0.1), ``batch_size`` 1 (its
@@ -29,16 +31,18 @@ Times: per image, from the decoded RGB array to the merged detections (decoding 
 sides alternating image by image in one process, under each ``--conditions`` entry (torch intra-op threads of
 yolo12l / of SAHI, set with ``torch.set_num_threads`` before each side's image):
 
-* ``default``: each library as it runs by itself: yolo12l with torch's default (``yolo12l predict`` sets none:
-  one per core), SAHI with what Ultralytics' ``select_device`` sets on its first prediction (``cpu_count - 1``,
+* ``default``: each library as it runs by itself: yolo12l with torch's default threads (``yolo12l predict`` sets
+  none: one per core), SAHI with what Ultralytics' ``select_device`` sets on its first prediction (``cpu_count - 1``,
   capped at 8: one on a 2-core machine);
 * ``threads1`` / ``threads2``: both sides with 1 / 2 threads.
 
-Every time is split into the network's forward (a timing wrapper around yolo12l's ``run``; forward hooks on the
+Wall and process CPU seconds (all threads; on one thread it barely changes with other processes' load, wall time
+does). Every time is split into the network's forward (a timing wrapper around yolo12l's ``run``; forward hooks on the
 Ultralytics ``AutoBackend`` that SAHI's predictor calls) and the rest (slicing, letterboxing, conversion,
 postprocess, merging; SAHI: its Python per-slice objects too). A ``forward`` section times the two networks alone
 on the first image's real slices: yolo12l's fused network at batch 1 / 2 / 4 / 8 against Ultralytics' fused
-``AutoBackend`` at batch 1 (what SAHI's default runs), per image, alternating, under each condition. The process
+``AutoBackend`` at batch 1 (what SAHI's default runs), per image, alternating, under each condition; with 2
+threads also yolo12l in 2 workers of one thread (batches of 4). The process
 keeps freed memory in the heap (``retain_freed_memory``, as ``yolo12l predict`` does; it applies to both sides).
 """
 from __future__ import annotations
@@ -273,6 +277,7 @@ def main() -> None:
             print("forward ms / image:", forward, flush=True)
         dets: dict[str, list[torch.Tensor]] = {k: [] for k in names}
         times: dict[str, list[float]] = {k: [] for k in names}
+        cpu: dict[str, list[float]] = {k: [] for k in names}
         net_s: dict[str, list[float]] = {k: [] for k in names}
         for i, im in enumerate(images):  # alternate the sides image by image
             for name in names:
@@ -283,6 +288,7 @@ def main() -> None:
                 if torch.get_num_threads() != side[name]:
                     raise RuntimeError(f"{name} changed the torch threads to {torch.get_num_threads()}")
                 times[name].append(sw.wall)
+                cpu[name].append(sw.cpu)
                 net_s[name].append(clocks[name].total - before)
                 print(f"image {i + 1}/{len(images)} {name:12s} {sw.wall:7.2f} s (network {net_s[name][-1]:6.2f} s)"
                       f"  {len(dets[name][-1])} dets", flush=True)
@@ -290,15 +296,18 @@ def main() -> None:
         for name in names:
             wall = sum(times[name])
             rows[name] = {**_evaluate(dets[name], targets), "wall_s_per_image": round(wall / len(images), 3),
-                          # summed over the workers' threads: above the wall time when they overlap
+                          # CPU seconds of the process (every thread), and the network's seconds summed over
+                          # the workers' threads: both above the wall time when threads overlap
+                          "cpu_s_per_image": round(sum(cpu[name]) / len(images), 3),
                           "network_s_per_image": round(sum(net_s[name]) / len(images), 3),
                           "images_per_s": round(len(images) / wall, 4),
                           "detections": sum(len(d) for d in dets[name])}
         ratios = {}
         for ref in sahi_rows:
             for mine in [n for n in ("sliced", "sliced_intraop") if n in rows]:
-                ratios[f"{mine}_wall_vs_{ref}"] = round(rows[mine]["wall_s_per_image"]
-                                                        / rows[ref]["wall_s_per_image"], 3)
+                for what in ("wall", "cpu"):
+                    ratios[f"{mine}_{what}_vs_{ref}"] = round(rows[mine][f"{what}_s_per_image"]
+                                                              / rows[ref][f"{what}_s_per_image"], 3)
             ratios[f"sliced_mAP_minus_{ref}"] = round(rows["sliced"]["mAP50-95"] - rows[ref]["mAP50-95"], 4)
             ratios[f"sliced_same_detections_as_{ref}"] = all(map(_same_detections, dets["sliced"], dets[ref]))
         if "full" in rows:
@@ -307,15 +316,18 @@ def main() -> None:
         print(f"\n{len(images)} images {images[0].shape[1]}x{images[0].shape[0]}, slice {args.slice} overlap "
               f"{args.overlap} at imgsz {args.imgsz}, conf {args.conf}; {cond}: yolo12l {threads[0]} thread(s), "
               f"SAHI {threads[1]}")
-        print("| run | mAP50-95 | mAP50 | AP_small | AP_medium | s / image | network s / image | detections |")
-        print("| --- | --- | --- | --- | --- | --- | --- | --- |")
+        print("| run | mAP50-95 | mAP50 | AP_small | AP_medium | s / image | CPU s / image | network s / image | "
+              "detections |")
+        print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
         for name, r in rows.items():
             print(f"| {name} | {r['mAP50-95']:.3f} | {r['mAP50']:.3f} | {r['mAP_small']:.3f} | {r['mAP_medium']:.3f} "
-                  f"| {r['wall_s_per_image']:.2f} | {r['network_s_per_image']:.2f} | {r['detections']} |")
+                  f"| {r['wall_s_per_image']:.2f} | {r['cpu_s_per_image']:.2f} | {r['network_s_per_image']:.2f} | "
+                  f"{r['detections']} |")
         print(json.dumps(ratios, indent=1), flush=True)
         record["conditions"][cond] = {
             "threads": {"yolo12l": threads[0], "sahi": threads[1]}, "rows": rows, "ratios": ratios,
             "forward_ms_per_image": forward, "per_image_s": {k: [round(t, 3) for t in v] for k, v in times.items()},
+            "per_image_cpu_s": {k: [round(t, 3) for t in v] for k, v in cpu.items()},
             "loadavg_end": load_average()}
     try:
         import sahi
