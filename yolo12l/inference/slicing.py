@@ -14,9 +14,9 @@ Workers (``workers > 1``, CPU): batches run in that many threads at once, each o
 thread count is set to 1 for the call and restored after). A whole network forward per core needs no
 synchronisation inside the layers, where intra-op threads meet at every parallel region (and wait for a thread
 another process has descheduled); each batch is computed as a 1-thread run computes it, so the detections equal
-``workers=1`` at one thread up to float rounding (the batches are smaller). ``batch_size`` stays the number of slices in flight (the memory they take): it is
-shared out among the workers, in batches of equal size whose number is a multiple of ``workers``, so that no
-worker idles on a short last batch.
+``workers=1`` at one thread up to float rounding (the batches are smaller). ``batch_size`` stays the number of
+slices in flight (the memory they take): it is shared out among the workers, in batches of equal size whose
+number is a multiple of ``workers``, so that no worker idles on a short last batch.
 """
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ Job = tuple[int, tuple[int, int, int, int]]  # (image index, slice window x1 y1 
 def _batches(jobs: list[Job], batch_size: int, workers: int = 1) -> list[list[Job]]:
     """Consecutive batches of ``batch_size`` jobs (the last one shorter); with ``workers > 1``, ``batch_size`` is
     shared out: batches of at most ``ceil(batch_size / workers)``, as equal as can be, their number a multiple of
-    ``workers``, so that no worker idles on a short last batch (49 slices, batch 8, 2 workers: 14 of 3-4)."""
+    ``workers``, so that no worker idles on a short last batch (36 slices, batch 8, 2 workers: 10 of 3-4)."""
     if workers == 1:
         return [jobs[i:i + batch_size] for i in range(0, len(jobs), batch_size)]
     size = -(-batch_size // workers)
