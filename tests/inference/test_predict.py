@@ -201,3 +201,34 @@ def test_onnxruntime_backend_matches_torch_and_caches(reference_dir, images, tmp
                  "onnxruntime", "--out", str(out), "--no-images"]) == 0
     assert "exporting" not in caplog.text  # the cached export was used
     assert len(json.loads((out / "predictions.json").read_text())) == len(theirs[0]["scores"])
+
+
+def test_sliced_cli_runs_a_worker_per_torch_thread_with_the_one_thread_predictions(reference_dir, tmp_path, capsys):
+    """``predict --slice`` on CPU computes batches of slices in one thread per torch thread (each on one torch
+    thread): on 2 threads it writes the predictions of a 1-thread run (up to float rounding: its batches are half
+    the size) and leaves 2 threads."""
+    from yolo12l.inference.cli import build_parser, slice_workers
+
+    args = build_parser().parse_args(["--weights", "w.pt", "--source", "s"])
+    args.device = torch.device("cpu")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert slice_workers(args) == 2
+        args.backend = "onnxruntime"
+        assert slice_workers(args) == 1  # ONNX Runtime has threads of its own
+        runs = {}
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            out = tmp_path / f"threads{n}"
+            assert main(["--weights", str(reference_dir / CKPT), "--source", str(reference_dir / "shapes_images" /
+                         "0000[0-1].jpg"), "--imgsz", "128", "--slice", "128", "--conf", "0.05", "--out", str(out),
+                         "--no-images", "--quiet"]) == 0
+            assert torch.get_num_threads() == n
+            runs[n] = json.loads((out / "predictions.json").read_text())
+    finally:
+        torch.set_num_threads(threads)
+    assert len(runs[1]) == len(runs[2]) > 0
+    for a, b in zip(runs[1], runs[2]):
+        assert (a["image_id"], a["category_id"]) == (b["image_id"], b["category_id"])
+        assert a["bbox"] == pytest.approx(b["bbox"], abs=1e-3) and a["score"] == pytest.approx(b["score"], abs=1e-5)

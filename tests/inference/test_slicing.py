@@ -1,6 +1,8 @@
 """Sliced inference: the slice grid, coordinates back to the original, merging across slices, batching."""
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -101,3 +103,45 @@ def test_full_image_pass_and_batch_size_do_not_change_results():
 def test_bad_options_are_user_errors(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         predict_sliced(WhiteBoxDetector(), [_image(64, 64, (0, 0, 8, 8))], **kwargs)
+
+
+def test_workers_compute_each_batch_on_one_thread_and_give_the_one_thread_detections():
+    torch.manual_seed(0)
+    net = build_model("yolo12n.yaml", nc=3).eval().fuse()
+    rng = np.random.default_rng(1)
+    images = [rng.integers(0, 255, (300, 420, 3), dtype=np.uint8), rng.integers(0, 255, (200, 200, 3), np.uint8)]
+    kw = dict(imgsz=128, slice_size=160, overlap=0.25, conf=0.0, batch_size=4)
+    one = predict_sliced(net, images, **kw)  # the tests run on one torch thread
+    seen = []
+
+    class Recording(torch.nn.Module):
+        def forward(self, x):
+            seen.append((threading.current_thread().name, torch.get_num_threads(), x.shape[0]))
+            return net(x)
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        two = predict_sliced(Recording(), images, workers=2, **kw)
+        assert torch.get_num_threads() == 2  # restored
+    finally:
+        torch.set_num_threads(threads)
+    for a, b in zip(one, two):  # smaller batches: equal up to float rounding (oneDNN's blocking may differ)
+        assert a.shape[0] > 0
+        torch.testing.assert_close(a, b, atol=1e-3, rtol=1e-5)
+    # 12 + 4 slices, batch 4 shared by 2 workers: 8 batches of 2, each on one torch thread, in the pool's threads
+    assert sorted(n for _, _, n in seen) == [2] * 8 and {t for _, t, _ in seen} == {1}
+    assert {name.split("_")[0] for name, _, _ in seen} == {"slices"}
+
+
+def test_a_failing_worker_raises_and_restores_the_threads():
+    class Broken(WhiteBoxDetector):
+        def forward(self, x):
+            raise RuntimeError("broken network")
+
+    threads = torch.get_num_threads()
+    with pytest.raises(RuntimeError, match="broken network"):
+        predict_sliced(Broken(), [_image(700, 700, (0, 0, 8, 8))], slice_size=320, workers=2)
+    assert torch.get_num_threads() == threads
+    with pytest.raises(ConfigError, match="workers"):
+        predict_sliced(Broken(), [_image(64, 64, (0, 0, 8, 8))], workers=0)

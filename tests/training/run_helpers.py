@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 REPO = Path(__file__).resolve().parents[2]
 SCRIPTS = REPO / "scripts"
 
@@ -44,3 +46,32 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
+
+
+def assert_same(a, c, path: str = "checkpoint") -> None:
+    """Recursive equality of checkpoint contents; tensors to 1e-5 relative (in practice they are bit-equal)."""
+    if isinstance(a, dict):
+        assert isinstance(c, dict) and a.keys() == c.keys(), f"{path}: keys {set(a) ^ set(c)}"
+        for k in a:
+            assert_same(a[k], c[k], f"{path}[{k!r}]")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(c, (list, tuple)) and len(a) == len(c), path
+        for i, (x, y) in enumerate(zip(a, c)):
+            assert_same(x, y, f"{path}[{i}]")
+    elif torch.is_tensor(a):
+        torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-8, msg=lambda m: f"{path}: {m}")
+    else:
+        assert a == c or (a != a and c != c), f"{path}: {a!r} != {c!r}"
+
+
+def assert_same_training_state(a: dict, c: dict) -> None:
+    """An uninterrupted run's final checkpoint ``a`` equals a resumed run's ``c``: weights (EMA and raw), EMA,
+    optimizer and schedule state, counters, gradient accumulation, the ModelEMA callback's state."""
+    # state_dict = EMA weights (WeightAveraging), current_model_state = raw weights: they must differ, or the
+    # comparison would not be testing the EMA
+    assert any(not torch.equal(a["state_dict"][k], a["current_model_state"][k]) for k in a["state_dict"])
+    for key in ("state_dict", "current_model_state", "averaging_state", "optimizer_states", "lr_schedulers",
+                "epoch", "global_step", "skipped_steps", "accumulation"):
+        assert_same(a[key], c[key], key)
+    ema_key = next(k for k in a["callbacks"] if k.startswith("ModelEMA"))
+    assert_same(a["callbacks"][ema_key], c["callbacks"][ema_key], "callbacks[ModelEMA]")

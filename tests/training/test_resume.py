@@ -17,26 +17,10 @@ import sys
 import pytest
 import torch
 
-from run_helpers import REPO, SCRIPTS, check, read_events, run, script_env
+from run_helpers import REPO, SCRIPTS, assert_same_training_state, check, read_events, run, script_env
 
 EPOCHS = 3
 STEPS = [0, 2, 5, 8, 11]  # StepSchedule(3, 4, 4, OptimConfig(nominal_batch_size=12))
-
-
-def _assert_same(a, c, path: str = "checkpoint") -> None:
-    """Recursive equality of checkpoint contents; tensors to 1e-5 relative (in practice they are bit-equal)."""
-    if isinstance(a, dict):
-        assert isinstance(c, dict) and a.keys() == c.keys(), f"{path}: keys {set(a) ^ set(c)}"
-        for k in a:
-            _assert_same(a[k], c[k], f"{path}[{k!r}]")
-    elif isinstance(a, (list, tuple)):
-        assert isinstance(c, (list, tuple)) and len(a) == len(c), path
-        for i, (x, y) in enumerate(zip(a, c)):
-            _assert_same(x, y, f"{path}[{i}]")
-    elif torch.is_tensor(a):
-        torch.testing.assert_close(c, a, rtol=1e-5, atol=1e-8, msg=lambda m: f"{path}: {m}")
-    else:
-        assert a == c or (a != a and c != c), f"{path}: {a!r} != {c!r}"
 
 
 def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
@@ -93,12 +77,4 @@ def test_sigkill_then_resume_equals_uninterrupted_run(synth_cache, tmp_path):
     assert (final_c["epoch"], final_c["global_step"]) == (EPOCHS - 1, len(STEPS))
     assert [e["global_step"] for e in events_a if e["event"] == "batch"] == \
         [sum(s <= ni for s in STEPS) for ni in range(4 * EPOCHS)]
-    # state_dict = EMA weights (WeightAveraging), current_model_state = raw weights: they must differ, or the
-    # comparison below would not be testing the EMA
-    assert any(not torch.equal(final_a["state_dict"][k], final_a["current_model_state"][k])
-               for k in final_a["state_dict"])
-    for key in ("state_dict", "current_model_state", "averaging_state", "optimizer_states", "lr_schedulers",
-                "epoch", "global_step", "skipped_steps", "accumulation"):
-        _assert_same(final_a[key], final_c[key], key)
-    ema_key = next(k for k in final_a["callbacks"] if k.startswith("ModelEMA"))
-    _assert_same(final_a["callbacks"][ema_key], final_c["callbacks"][ema_key], "callbacks[ModelEMA]")
+    assert_same_training_state(final_a, final_c)

@@ -237,6 +237,15 @@ def _predict_video(run: _Run, model: Callable, path: Path, name: str, k: int, n:
             sink.close()
 
 
+def slice_workers(args: argparse.Namespace) -> int:
+    """Batches of slices computed at once with ``--slice``: on CPU with the torch backend one per torch thread, each
+    on one thread (:func:`~yolo12l.inference.slicing.predict_sliced`'s ``workers``: no waiting at every layer's
+    parallel region; ``OMP_NUM_THREADS=1`` gives one); 1 on a GPU, with ONNX Runtime (its own threads) or a
+    compiled network."""
+    cpu_torch = args.device.type == "cpu" and args.backend == "torch" and not args.compile
+    return torch.get_num_threads() if cpu_torch else 1
+
+
 def sliced_record(model: Callable, image: Any, args: argparse.Namespace,
                   progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """One image (H, W, 3) uint8 RGB through :func:`~yolo12l.inference.slicing.predict_sliced` with the command's
@@ -245,7 +254,8 @@ def sliced_record(model: Callable, image: Any, args: argparse.Namespace,
     cfg: SliceConfig = args.slicing
     t0 = time.perf_counter()
     det = predict_sliced(model, [image], imgsz=args.imgsz, conf=args.conf, iou=args.iou, batch_size=args.batch,
-                         max_det=args.max_det, classes=args.classes, progress=progress, **cfg.options())[0]
+                         max_det=args.max_det, classes=args.classes, progress=progress, workers=slice_workers(args),
+                         **cfg.options())[0]
     k = len(slice_grid(*image.shape[:2], cfg.slice_size, cfg.overlap)) + int(cfg.full_image)
     return {"boxes": det[:, :4], "scores": det[:, 4], "classes": det[:, 5].long(),
             "input_shape": (k, 3, args.imgsz, args.imgsz),

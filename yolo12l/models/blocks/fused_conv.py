@@ -78,14 +78,17 @@ class FusedConv(nn.Module):
     def _weight_parts(self, sizes: tuple[int, ...], dtype: torch.dtype) -> list[torch.Tensor]:
         """The (c2, c1) weight in ``dtype``, split by input channels into dense (c2, size) blocks, one per part;
         cached per split and dtype (a block a oneDNN kernel reads without re-packing a strided slice; under
-        autocast the cast happens once, not per call)."""
+        autocast the cast happens once, not per call). Safe when threads share the network (sliced inference's
+        workers): each call returns the parts it found or made, never a cache entry another thread cleared."""
         weight = self.conv.weight
         cache = self.__dict__.setdefault("_weight_cache", {})
         version = None if weight.is_inference() else weight._version
         key = (sizes, weight.data_ptr(), weight.device, weight.dtype, version, dtype)
-        if key not in cache:
-            cache.clear()
+        parts = cache.get(key)
+        if parts is None:
             w2 = weight.detach().reshape(self.conv.out_channels, self.conv.in_channels).to(dtype)
-            cache[key] = list(w2.split(list(sizes), 1)) if len(sizes) == 1 else [
+            parts = list(w2.split(list(sizes), 1)) if len(sizes) == 1 else [
                 p.contiguous() for p in w2.split(list(sizes), 1)]
-        return cache[key]
+            cache.clear()
+            cache[key] = parts
+        return parts
