@@ -30,7 +30,7 @@ from .results import next_run_dir, write_predictions
 from .progress import Progress
 from .run import check_imgsz, iter_predictions, prepare, run_inputs
 from .slice_options import add_slice_arguments, slice_config
-from .slicing import SliceConfig, predict_sliced, slice_grid
+from .slicing import SliceConfig, default_workers, predict_sliced, slice_grid
 from .source import iter_frames, list_sources, video_info
 
 __all__ = ["USAGE", "build_parser", "main"]
@@ -242,8 +242,7 @@ def slice_workers(args: argparse.Namespace) -> int:
     on one thread (:func:`~yolo12l.inference.slicing.predict_sliced`'s ``workers``: no waiting at every layer's
     parallel region; ``OMP_NUM_THREADS=1`` gives one); 1 on a GPU, with ONNX Runtime (its own threads) or a
     compiled network."""
-    cpu_torch = args.device.type == "cpu" and args.backend == "torch" and not args.compile
-    return torch.get_num_threads() if cpu_torch else 1
+    return default_workers(args.device) if args.backend == "torch" and not args.compile else 1
 
 
 def sliced_record(model: Callable, image: Any, args: argparse.Namespace,

@@ -92,6 +92,11 @@ def slice_grid(height: int, width: int, slice_size: int, overlap: float = 0.2) -
 Job = tuple[int, tuple[int, int, int, int]]  # (image index, slice window x1 y1 x2 y2)
 
 
+def default_workers(device: torch.device | str) -> int:
+    """Workers for a torch network on ``device``: one per torch thread on the CPU, else 1."""
+    return torch.get_num_threads() if torch.device(device).type == "cpu" else 1
+
+
 def _batches(jobs: list[Job], batch_size: int, workers: int = 1) -> list[list[Job]]:
     """Consecutive batches of ``batch_size`` jobs (the last one shorter); with ``workers > 1``, ``batch_size`` is
     shared out: batches of at most ``ceil(batch_size / workers)``, as equal as can be, their number a multiple of

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError
-from ..inference.slicing import SliceConfig, predict_sliced
+from ..inference.slicing import SliceConfig, default_workers, predict_sliced
 
 log = logging.getLogger("yolo12l.training.module")  # the warning keeps the name it always had
 
@@ -24,14 +24,16 @@ def warn_nmm_conf(slicing: SliceConfig, conf: float) -> None:
 def detect_sliced(net: torch.nn.Module, batch: dict[str, Any], slicing: SliceConfig, imgsz: int, conf: float,
                   iou: float, max_det: int, device: torch.device) -> list[dict[str, torch.Tensor]]:
     """Per image of ``batch``: boxes (N, 4) xyxy original pixels, scores (N,), labels (N,) on ``device``; the
-    slices (letterboxed to ``imgsz``) of the batch's images run in batches of the batch's size."""
+    slices (letterboxed to ``imgsz``) of the batch's images run in batches of the batch's size, on the CPU in one
+    worker per torch thread (as ``predict --weights --slice``)."""
     metas = batch["meta"]
     if any("original" not in m for m in metas):
         raise ConfigError("sliced detection needs the original images in the batch meta ('original'): use a "
                           "yolo12l DataModule (the module sets its keep_originals) or set keep_originals")
     images = [m["original"].cpu().numpy() if torch.is_tensor(m["original"]) else m["original"] for m in metas]
     dets = predict_sliced(net, images, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det,
-                          batch_size=max(len(images), 1), **slicing.options())
+                          batch_size=max(len(images), 1), workers=default_workers(device),
+                          **slicing.options())
     return [{"boxes": d[:, :4].to(device), "scores": d[:, 4].to(device), "labels": d[:, 5].long().to(device)}
             for d in dets]
 
