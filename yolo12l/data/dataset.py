@@ -37,6 +37,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .collate import batch_tensor
 from .image_cache import CacheMode, ResizedImages
 from .order import EpochWindows
 from .images import MAX_PIXELS, ImageLoadError, list_images, read_image, unique_names
@@ -45,18 +46,22 @@ from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
 from .transforms import FILL, AugmentConfig, mixup
+from .worker_threads import configure_worker_threads, worker_thread_budget
 
 log = logging.getLogger("yolo12l.data")
 _NEVER = 2**62
 _COUNT_SLOTS = 257
 
 
-def _to_chw(img: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose)."""
+def _to_chw(img: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose).
+    ``out``: a (C, H, W) uint8 tensor to write into (a row of the batch), used when its shape fits."""
     if img.ndim == 3 and img.dtype == np.uint8 and 1 < img.shape[2] <= 4:
-        out = np.empty((img.shape[2], *img.shape[:2]), np.uint8)
-        cv2.split(np.ascontiguousarray(img), list(out))
-        return torch.from_numpy(out)
+        shape = (img.shape[2], *img.shape[:2])
+        if out is None or tuple(out.shape) != shape or out.dtype != torch.uint8 or not out.is_contiguous():
+            out = torch.from_numpy(np.empty(shape, np.uint8))
+        cv2.split(np.ascontiguousarray(img), list(out.numpy()))
+        return out
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
 
 
@@ -94,6 +99,8 @@ class DetectionDataset(Dataset):
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
+        if augment is not None:
+            worker_thread_budget(1)  # a bad $YOLO12L_WORKER_THREADS fails here, not in the workers
         self.records = records
         self.imgsz = int(imgsz)
         self.augment = augment
@@ -174,8 +181,7 @@ class DetectionDataset(Dataset):
         Python generator (augmentation parameters) derived from the same seed sequence."""
         if self._pid != os.getpid():
             self._pid = os.getpid()
-            if torch.utils.data.get_worker_info() is not None:
-                cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
+            configure_worker_threads()  # in a worker: its share of the CPUs for OpenCV and torch
             if self.augment is not None:
                 self._augment = TrainAugment(self.augment, self.imgsz)
         seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
@@ -281,7 +287,8 @@ class DetectionDataset(Dataset):
         partners = [load(self.draw_partner(index))[1:] for _ in range(3)] if mosaic else None
         return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
-    def _train_item(self, index: int) -> dict[str, Any]:
+    def _train_item(self, index: int, out: torch.Tensor | None = None) -> dict[str, Any]:
+        """Training sample ``index``; ``out``: a (3, imgsz, imgsz) uint8 tensor for its image (a batch row)."""
         r = self._seed_sample(index)
         cfg = self.augment
         assert cfg is not None
@@ -298,7 +305,7 @@ class DetectionDataset(Dataset):
         img, boxes, labels = self._augment.color(r, (img, boxes, labels))
         self._count_sample()
         return {
-            "image": _to_chw(img),
+            "image": _to_chw(img, out),
             "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
             "labels": torch.from_numpy(labels.reshape(-1)),
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
@@ -367,12 +374,14 @@ class DetectionDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         """The samples of ``indices`` (a batch, from torch's fetcher): each image of the call is decoded once and
-        reused as a partner; every sample equals ``self[index]``."""
+        reused as a partner; every sample equals ``self[index]``. Their images are written straight into the rows of
+        one (B, 3, imgsz, imgsz) tensor (in a worker in shared memory), which the collate then passes on uncopied."""
         if self.augment is None:
             return [self[int(i)] for i in indices]
+        rows = batch_tensor((len(indices), 3, self.imgsz, self.imgsz), torch.empty(0, dtype=torch.uint8))
         self._memo = {}
         try:
-            return [self._train_item(int(i)) for i in indices]
+            return [self._train_item(int(i), rows[k]) for k, i in enumerate(indices)]
         finally:
             self._memo = None
 
