@@ -22,13 +22,21 @@ Mosaic / mixup partners come from the sample's *window*: its ``mosaic_window`` n
 :meth:`DetectionDataset.__getitems__` (torch's fetcher passes it a whole batch) decodes each image of the call once
 and reuses it as a partner, so a batch costs about one decode per sample on any dataset size;
 :meth:`DetectionDataset.load_stats` counts decodes and samples over all workers.
+
+Threads: in a DataLoader worker whose thread budget (``worker_threads.py``: usable CPUs // workers) is above 1, the
+samples of one ``__getitems__`` call are made by that many threads (OpenCV's calls release the GIL). Each thread has
+its own generator and augmentation buffers (:class:`_SampleState`); a sample draws only from its own seeded
+generators, so it is the same whichever thread makes it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +71,16 @@ def _to_chw(img: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
         cv2.split(np.ascontiguousarray(img), list(out.numpy()))
         return out
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+class _SampleState:
+    """What one thread uses while it makes a training sample: the sample's numpy generator and the augmentation
+    (reused arrays)."""
+
+    __slots__ = ("rng", "augment")
+
+    def __init__(self, rng: np.random.Generator, augment: TrainAugment | None) -> None:
+        self.rng, self.augment = rng, augment
 
 
 class DetectionDataset(Dataset):
@@ -101,6 +119,7 @@ class DetectionDataset(Dataset):
             raise NoUsableDataError("dataset has no usable images")
         if augment is not None:
             worker_thread_budget(1)  # a bad $YOLO12L_WORKER_THREADS fails here, not in the workers
+        self._local_pid: int | None = None  # per-process, per-thread sample state (see _local)
         self.records = records
         self.imgsz = int(imgsz)
         self.augment = augment
@@ -117,9 +136,8 @@ class DetectionDataset(Dataset):
         self._counts = torch.zeros((2, _COUNT_SLOTS), dtype=torch.int64).share_memory_()
         self.mosaic_window = int(mosaic_window)
         self._windows = windows or EpochWindows(len(records), self.seed, self.mosaic_window)
-        self._memo: dict[int, np.ndarray] | None = None  # images decoded in the current __getitems__ call
+        self._memo: dict[Any, Future] | None = None  # images decoded in the current __getitems__ call
         self._reported: set[int] = set()
-        self._pid: int | None = None
         self.images = images if images is not None else ResizedImages(
             [r.file for r in records], self.imgsz, [(r.width, r.height) for r in records], cache=cache_images,
             cache_dir=cache_dir, buffer_bytes=buffer_bytes, max_pixels=max_pixels, local_ranks=cache_ranks)
@@ -162,9 +180,12 @@ class DetectionDataset(Dataset):
     # ---------------------------------------------------------------------------------------------- statistics
     def _count_sample(self) -> None:
         self._state_view()
-        self._counts_np[0, self._slot] += self.images.decodes - self._decodes_seen
-        self._counts_np[1, self._slot] += 1
-        self._decodes_seen = self.images.decodes
+        self._process_setup()
+        with self._lock:  # samples of one batch may be made by several threads
+            decodes = self.images.decodes
+            self._counts_np[0, self._slot] += decodes - self._decodes_seen
+            self._counts_np[1, self._slot] += 1
+            self._decodes_seen = decodes
 
     def load_stats(self) -> dict[str, float]:
         """Training samples made and image files decoded for them, over every process since the last
@@ -176,14 +197,54 @@ class DetectionDataset(Dataset):
         self._counts.zero_()
 
     # ---------------------------------------------------------------------------------------------- randomness
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the per-process threads, locks and per-thread state (rebuilt where it is unpickled)."""
+        state = self.__dict__.copy()
+        for key in ("_locals", "_lock", "_pool"):
+            state.pop(key, None)
+        state["_local_pid"] = None
+        return state
+
+    def _process_setup(self) -> None:
+        """Once per process: its threads (``configure_worker_threads``), the per-thread state, a lock and, in a worker
+        with a thread budget above 1, the pool that makes a batch's samples."""
+        if self._local_pid != os.getpid():
+            self._local_pid = os.getpid()
+            self._locals: dict[int, _SampleState] = {}
+            self._lock = threading.Lock()
+            threads = configure_worker_threads()  # in a worker: its share of the CPUs
+            guard = getattr(getattr(self, "images", None), "_guard", None)
+            if guard is not None:
+                guard()  # the image source's lock, made before any thread needs it
+            self._pool = ThreadPoolExecutor(threads, "yolo12l-samples") if threads and threads > 1 else None
+
+    def _local(self) -> _SampleState:
+        """This thread's :class:`_SampleState`."""
+        self._process_setup()
+        st = self._locals.get(threading.get_ident())
+        if st is None:
+            aug = TrainAugment(self.augment, self.imgsz) if self.augment is not None else None
+            st = self._locals[threading.get_ident()] = _SampleState(np.random.default_rng(self.seed), aug)
+        return st
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The current sample's numpy generator (partners, decisions), per thread."""
+        return self._local().rng
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self._local().rng = value
+
+    @property
+    def _augment(self) -> TrainAugment:
+        aug = self._local().augment
+        assert aug is not None, "a training dataset (augment set) makes training samples"
+        return aug
+
     def _seed_sample(self, index: int) -> random.Random:
         """Seeds ``self.rng`` (numpy: partners, decisions) from ``(seed, epoch, index)`` and returns the sample's
         Python generator (augmentation parameters) derived from the same seed sequence."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            configure_worker_threads()  # in a worker: its share of the CPUs for OpenCV and torch
-            if self.augment is not None:
-                self._augment = TrainAugment(self.augment, self.imgsz)
         seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
         self.rng = np.random.default_rng(seq)
         return random.Random(int(seq.generate_state(1, np.uint64)[0]))
@@ -209,6 +270,24 @@ class DetectionDataset(Dataset):
             raise NoUsableDataError(f"every image failed to load ({len(self)} images)")
         return int(ok[int(self.rng.integers(len(ok)))])
 
+    def _memoized(self, key: Any, load: Callable[[], np.ndarray]) -> np.ndarray:
+        """``load()``, once per ``key`` within a ``__getitems__`` call: the first thread to ask loads it, the others
+        wait for that result (or its error), so a partner is never decoded twice for one batch."""
+        memo = self._memo
+        if memo is None:
+            return load()
+        with self._lock:
+            fut = memo.get(key)
+            owner = fut is None
+            if owner:
+                fut = memo[key] = Future()
+        if owner:
+            try:
+                fut.set_result(load())
+            except Exception as e:  # ImageLoadError: every asker gets it
+                fut.set_exception(e)
+        return fut.result()
+
     def load_resized(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Loads record ``i`` (or a replacement) resized to long side ``imgsz``.
 
@@ -221,13 +300,10 @@ class DetectionDataset(Dataset):
                 continue
             r = self.records[i]
             try:
-                img = self._memo.get(i) if self._memo is not None else None
-                if img is None:
-                    img = self.images.get(i)
-                    if self._memo is not None:
-                        self._memo[i] = img
+                img = self._memoized(i, functools.partial(self.images.get, i))
             except ImageLoadError as e:
-                self._mark_failed(i, e)
+                if not self._failed[i]:  # another thread of the batch may have flagged it already
+                    self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
@@ -266,13 +342,10 @@ class DetectionDataset(Dataset):
             r = self.records[i]
             key = ("original", i)
             try:
-                img = self._memo.get(key) if self._memo is not None else None  # type: ignore[call-overload]
-                if img is None:
-                    img = read_image(r.file, max_pixels=self.max_pixels)
-                    if self._memo is not None:
-                        self._memo[key] = img  # type: ignore[index]
+                img = self._memoized(key, functools.partial(read_image, r.file, max_pixels=self.max_pixels))
             except ImageLoadError as e:
-                self._mark_failed(i, e)
+                if not self._failed[i]:
+                    self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
@@ -378,10 +451,14 @@ class DetectionDataset(Dataset):
         one (B, 3, imgsz, imgsz) tensor (in a worker in shared memory), which the collate then passes on uncopied."""
         if self.augment is None:
             return [self[int(i)] for i in indices]
+        self._process_setup()
+        self._state_view()  # per-process views and counters set up before any thread uses them
         rows = batch_tensor((len(indices), 3, self.imgsz, self.imgsz), torch.empty(0, dtype=torch.uint8))
         self._memo = {}
         try:
-            return [self._train_item(int(i), rows[k]) for k, i in enumerate(indices)]
+            if self._pool is None or len(indices) < 2:
+                return [self._train_item(int(i), rows[k]) for k, i in enumerate(indices)]
+            return list(self._pool.map(lambda k: self._train_item(int(indices[k]), rows[k]), range(len(indices))))
         finally:
             self._memo = None
 

@@ -1,12 +1,13 @@
-"""Threads of OpenCV and torch inside a DataLoader worker: the process's CPUs shared among the workers.
+"""Threads inside a DataLoader worker: the process's CPUs shared among the workers.
 
-torch gives every worker one thread, and a worker used to switch OpenCV's pool off as well. With fewer workers than
-CPUs that leaves cores idle: at 1 worker on 2 cores the main process mostly waits for batches while the single
-worker runs sequentially. :func:`worker_thread_budget` is ``usable CPUs // num_workers`` (at least 1), and
-:func:`configure_worker_threads` (called once per worker process by the training datasets) gives that many threads to
-OpenCV (``cv2.setNumThreads``; 0, i.e. sequential, for a budget of 1) and to torch. Every OpenCV / torch operation the
-pipeline runs splits its work by rows, so the pixels do not depend on the number of threads (the batch-identity
-tests run at 0 and 2 workers).
+torch gives every worker one thread and a worker switches OpenCV's pool off. With fewer workers than CPUs that
+leaves cores idle: at 1 worker on 2 cores the main process mostly waits for batches while the single worker runs
+sequentially. :func:`worker_thread_budget` is ``usable CPUs // num_workers`` (at least 1).
+:func:`configure_worker_threads` (called once per worker process by the training datasets) gives torch that many
+threads and returns the budget; ``DetectionDataset.__getitems__`` then makes a batch's samples in that many threads
+(OpenCV's calls release the GIL; each sample is made by one thread from its own seeded generators, so it does not
+depend on the thread). OpenCV's own pool stays off in workers: per-call parallelism of the small 640 px operations
+gained nothing measurable, and it would compete with the sample threads.
 
 ``YOLO12L_WORKER_THREADS=N`` overrides the budget (e.g. ``1`` when the main process trains on the same CPUs).
 """
@@ -47,12 +48,13 @@ def worker_thread_budget(num_workers: int) -> int:
 
 
 def configure_worker_threads() -> int | None:
-    """In a DataLoader worker: sets OpenCV's and torch's threads to :func:`worker_thread_budget` and returns it;
-    elsewhere (the main process) changes nothing and returns None."""
+    """In a DataLoader worker: OpenCV sequential (``cv2.setNumThreads(0)``), torch :func:`worker_thread_budget`
+    threads; returns the budget (the sample threads to use). Elsewhere (the main process) changes nothing and returns
+    None."""
     info = torch.utils.data.get_worker_info()
     if info is None:
         return None
     threads = worker_thread_budget(info.num_workers)
-    cv2.setNumThreads(threads if threads > 1 else 0)  # 0: no pool at all (as before for one thread)
+    cv2.setNumThreads(0)
     torch.set_num_threads(threads)
     return threads
