@@ -239,18 +239,18 @@ def print_table(rec: dict) -> None:
         ld = rec["loader"]
         ws = list(next(iter(ld["results"].values())))
         print(f"\ntrain loader img/s (median of {ld['rounds']}), {ld['imgsz']} px, batch {ld['batch']}")
-        print(f"{'':18s}" + "".join(f"{'workers ' + w:>12s}" for w in ws))
+        print(f"{'':26s}" + "".join(f"{'workers ' + w:>11s}" for w in ws))
         for name, per in ld["results"].items():
-            print(f"{name:18s}" + "".join(f"{per[w]['median_images_per_s']:12.1f}" for w in ws))
+            print(f"{name:26s}" + "".join(f"{per[w]['median_images_per_s']:11.1f}" for w in ws))
         for name, per in ld["results"].items():
             if "median_decodes_per_sample" in per[ws[0]]:
-                print(f"{name + ' decodes/sample':34s}" + "".join(f"{per[w]['median_decodes_per_sample']:9.2f}"
+                print(f"{name + ' decodes/sample':26s}" + "".join(f"{per[w]['median_decodes_per_sample']:11.2f}"
                                                               for w in ws))
         for name, per in ld["ratios"].items():
-            print(f"{name:34s}" + "".join(f"{per[w]:8.2f}x" for w in ws))
+            print(f"{name:26s}" + "".join(f"{per[w]:10.2f}x" for w in ws))
         print("images per CPU-second (main process + workers), ratio")
         for name, per in ld.get("images_per_cpu_s_ratios", {}).items():
-            print(f"{name:34s}" + "".join(f"{per[w]:8.2f}x" for w in ws))
+            print(f"{name:26s}" + "".join(f"{per[w]:10.2f}x" for w in ws))
     if "train_step" in rec:
         st = rec["train_step"]
         print(f"\ntrain step at {st['imgsz']} px, batch {st['batch']} (median seconds)")

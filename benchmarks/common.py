@@ -58,10 +58,11 @@ def module_command(module: str, python: str | Path | None = None) -> list[str]:
 
 def portable(value: Any) -> Any:
     """``value`` (nested dicts / lists / strings) with this machine's repository path written ``.`` and the shared
-    folder ``$YOLO12L_SHARED``, so that result files name no absolute path of one machine."""
+    folder ``$YOLO12L_SHARED`` and the home folder ``~`` (generated sets under ``~/.cache/yolo12l``), so that result
+    files name no absolute path of one machine."""
     if isinstance(value, str):
         for prefix, name in ((str(shared_dir().resolve()), "$YOLO12L_SHARED"), (str(shared_dir()), "$YOLO12L_SHARED"),
-                             (str(REPO), ".")):
+                             (str(REPO), "."), (str(Path.home()) + os.sep, "~" + os.sep)):
             value = value.replace(prefix, name)
         return value
     if isinstance(value, dict):

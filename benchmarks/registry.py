@@ -77,7 +77,7 @@ def run(name: str, args: list[str]) -> None:
     if name not in BENCHMARKS:
         raise usage_error(f"unknown benchmark {name!r}; `python -m benchmarks --list` shows them")
     entry = BENCHMARKS[name]
-    if entry.ultralytics and not {"-h", "--help"} & set(args):
+    if entry.ultralytics and not {"-h", "--help", "--no-ultralytics"} & set(args):  # our rows alone: our venv
         reexec_under_ultralytics(name, args, required=entry.ultralytics == "required")
     module = importlib.import_module(entry.module)
     sys.argv = [f"python -m benchmarks {name}", *args]

@@ -100,3 +100,27 @@ def test_verify_none_trusts_annotations(bad_coco):
     p = parse_coco(ann, d, verify="none")
     assert str(f["missing"]) in {r.file for r in p.records}  # not opened: found out at load time instead
     assert "missing_image" not in p.report.counts()
+
+
+def test_a_large_file_is_read_with_lines_before_and_after_and_annotation_progress(bad_coco, monkeypatch, caplog):
+    """The thresholds lowered to this small file: the same lines a 120k-image COCO JSON gets (size before, seconds and
+    counts after, then the annotations with progress), and the same split as without them."""
+    import logging
+
+    from yolo12l.data import coco
+
+    ann, images, _ = bad_coco
+    quiet = parse_coco(ann, images)
+    monkeypatch.setattr(coco, "BIG_JSON_BYTES", 1)
+    monkeypatch.setattr(coco, "PROGRESS_ANNOTATIONS", 1)
+    with caplog.at_level(logging.INFO, logger="yolo12l.data"):
+        loud = parse_coco(ann, images)
+    lines = [r.getMessage() for r in caplog.records]
+    n_images, n_anns = (len(v) for v in (json.loads(ann.read_text())[k] for k in ("images", "annotations")))
+    assert any(line.startswith(f"{ann}: reading ") and " MB of COCO JSON" in line for line in lines), lines
+    assert any(line.startswith(f"{ann}: read in ") and line.endswith(f" s: {n_images} images, {n_anns} annotations")
+               for line in lines), lines
+    assert any(line.startswith(f"reading annotations: {n_anns} done in ") for line in lines), lines
+    assert [(r.file, r.boxes.tolist(), r.labels.tolist()) for r in loud.records] == [
+        (r.file, r.boxes.tolist(), r.labels.tolist()) for r in quiet.records]
+    assert [(i.kind, i.message) for i in loud.report.issues] == [(i.kind, i.message) for i in quiet.report.issues]

@@ -93,3 +93,26 @@ def test_datamodule_passes_cache_to_the_train_dataset(tmp_path):
     assert train.images.cache == "disk" and train.images.filled and train.images.buffer_bytes == 0
     assert dm.datasets["val"].images.cache is None or not dm.datasets["val"].images.filled
     assert np.asarray(next(iter(dm.train_dataloader()))["images"]).shape[1:] == (3, 64, 64)
+
+
+def test_the_buffer_is_used_only_when_the_training_set_fits(synth, caplog):
+    """image_buffer_mb: on a set whose decoded images exceed it, samples are decoded per sample (the buffer would
+    rarely hit and costs memory per decode); a set that fits keeps it. Samples are the same either way."""
+    from yolo12l.data import CocoDataModule
+
+    def train_set(mb):
+        dm = CocoDataModule(synth.train_annotations, synth.train_images, imgsz=96, batch_size=4, num_workers=0,
+                            image_buffer_mb=mb, cache_dir=synth.root / "cache")
+        dm.setup("fit")
+        return dm.datasets["train"]
+
+    fits = train_set(512)
+    assert fits.images.buffer_bytes == 512 * 2**20
+    need = resized_nbytes([(r.width, r.height) for r in fits.records], 96)
+    with caplog.at_level(logging.INFO, logger="yolo12l.data"):
+        small = train_set(need / 2 / 2**20)
+    assert small.images.buffer_bytes == 0
+    assert f"the {len(fits.records)} training images need" in caplog.text and "decoding per sample" in caplog.text
+    for ds in (fits, small):
+        ds.set_epoch(0)
+    assert_same(samples(fits), samples(small))

@@ -145,3 +145,25 @@ def test_close_mosaic_follows_the_loaders_epochs(shards):
     assert sorted(int(m["index"]) for m, _ in passes[1]) == list(range(12))
     for m, img in passes[1]:  # the epoch-1 sample of each index, made directly, is what the loader gave
         assert torch.equal(samples[int(m["index"])]["image"], img)
+
+
+def test_streamed_training_samples_are_written_into_their_batch(shards, monkeypatch):
+    """Each streamed training sample goes into the next row of its batch's tensor, so the collate copies no image;
+    the batches equal those made sample by sample."""
+    import yolo12l.data.collate as collate
+
+    found = []
+    real = collate.rows_of_one_tensor
+    monkeypatch.setattr(collate, "rows_of_one_tensor", lambda images: found.append(real(images)) or found[-1])
+    root, _ = shards
+    dm = _stream(root)
+    dm.setup("fit")
+    batches = list(dm.train_dataloader())
+    assert [len(b["meta"]) for b in batches] == [3, 3, 3, 3] and len(found) == 4
+    assert all(rows is not None and rows.data_ptr() == b["images"].data_ptr() for rows, b in zip(found, batches))
+    ref = _stream(root)
+    ref.setup("fit")
+    ref.datasets["train"].samples.set_epoch(0)
+    for b in batches:
+        for m, img in zip(b["meta"], b["images"]):
+            assert torch.equal(img, ref.datasets["train"].samples[int(m["index"])]["image"])

@@ -123,3 +123,26 @@ def test_mosaic_canvas_equals_a_grey_canvas_with_pasted_images(seed):
     got, shifts = mosaic_canvas(images, center, s, 114)
     np.testing.assert_array_equal(got, want)
     assert len(shifts) == 4
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_apply_hsv_equals_one_three_channel_table_lookup(channels):
+    """apply_hsv looks each HSV plane up in its own table: the same values as one 3-channel cv2.LUT on the HSV image
+    (the computation before the planes were split), for RGB and RGBX inputs and reused buffers."""
+    import cv2
+
+    from yolo12l.data.transforms import apply_hsv
+
+    rng = np.random.default_rng(channels)
+    out, planes = np.empty((37, 53, 3), np.uint8), np.empty((3, 37, 53), np.uint8)
+    x = np.arange(256, dtype=np.float32)
+    for _ in range(8):
+        img = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+        gains = [1 + float(rng.uniform(-1, 1)) * g for g in (0.5, 0.9, 0.9)]
+        lut = np.stack([(x * gains[0]) % 180, np.clip(x * gains[1], 0, 255), np.clip(x * gains[2], 0, 255)], 1)
+        want = cv2.cvtColor(cv2.LUT(cv2.cvtColor(img, cv2.COLOR_RGB2HSV), lut.astype(np.uint8)[None]),
+                            cv2.COLOR_HSV2RGB)
+        np.testing.assert_array_equal(apply_hsv(img, gains), want)
+        got = apply_hsv(img, gains, out=out, planes=planes)
+        assert got.ctypes.data == out.ctypes.data
+        np.testing.assert_array_equal(got, want)

@@ -5,24 +5,41 @@ indices ``0..nc-1``; ``ParsedSplit.category_ids[i]`` maps back (write prediction
 boxes are not training targets (counted as info) but reach the metric as crowd regions; each annotation's
 ``area`` (the segmentation area) is kept for the metric's small / medium / large split, as in the official
 evaluation. Duplicate image ids: the first entry is kept.
+
+Large files: reading one of at least :data:`BIG_JSON_BYTES` logs a line before (size) and after (seconds, counts),
+and the annotations are then read with a progress display. Memory stays near the parsed JSON's own size: each image
+and annotation entry is released as soon as it is read, and the boxes go into flat arrays (not a Python list per
+box), grouped per image at the end.
 """
 from __future__ import annotations
 
 import json
+import logging
 import os
+import time
+from array import array
 from pathlib import Path
 
 import numpy as np
 
 from .records import DatasetReport, IssueKind, NoUsableDataError, ParsedSplit, finite_or_nan
 from .images import MAX_PIXELS
-from .verify import Entry, VerifyMode, build_records
+from .verify import Entry, VerifyMode, build_records, progress
+
+log = logging.getLogger("yolo12l.data")
+BIG_JSON_BYTES = 32 * 2**20  # files at least this large get a line before / after reading
+PROGRESS_ANNOTATIONS = 100_000  # annotation lists at least this long show progress
 
 
 def load_coco_json(path: str | os.PathLike) -> dict:
     """Reads a COCO instances file; raises :class:`NoUsableDataError` naming the file when unusable."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        big = size >= BIG_JSON_BYTES
+        if big:
+            log.info("%s: reading %.0f MB of COCO JSON (no progress while the JSON parser runs)", path, size / 1e6)
+        t0 = time.monotonic()
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
@@ -33,6 +50,10 @@ def load_coco_json(path: str | os.PathLike) -> dict:
         raise NoUsableDataError(f"{path}: cannot read COCO annotation file ({e})") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise NoUsableDataError(f"{path}: not a COCO instances file (no 'images' list)")
+    if big:
+        anns = data.get("annotations")
+        log.info("%s: read in %.1f s: %d images, %d annotations", path, time.monotonic() - t0, len(data["images"]),
+                 len(anns) if isinstance(anns, list) else 0)
     return data
 
 
@@ -75,7 +96,9 @@ def parse_coco(
     label_of = {cid: k for k, cid in enumerate(ids)}
 
     entries: dict[int, Entry] = {}
-    for i, im in enumerate(data["images"]):
+    images = data.pop("images")
+    for i in range(len(images)):
+        im, images[i] = images[i], None  # released as soon as read: memory stays near the JSON's own size
         try:
             iid, fname = int(im["id"]), str(im["file_name"])
         except (KeyError, TypeError, ValueError):
@@ -90,10 +113,18 @@ def parse_coco(
         except (KeyError, TypeError, ValueError):
             size = None
         entries[iid] = Entry(images_dir / fname, iid, size)
+    del images
 
-    # per image: boxes, labels, areas, crowd boxes, crowd labels, crowd areas
-    per_image: dict[int, tuple[list, ...]] = {iid: ([], [], [], [], [], []) for iid in entries}
-    for j, a in enumerate(data.get("annotations") or []):
+    # per annotation, in flat arrays: image slot, crowd flag, xyxy, label, area (grouped per image below)
+    slot_of = {iid: k for k, iid in enumerate(entries)}
+    files = [e.file for e in entries.values()]
+    slots, crowds, coords, labels, areas = array("q"), array("b"), array("d"), array("q"), array("f")
+    anns = data.pop("annotations", None) or []
+    steps = range(len(anns))
+    if len(anns) >= PROGRESS_ANNOTATIONS:
+        steps = progress(steps, len(anns), "reading annotations", unit="box")
+    for j in steps:
+        a, anns[j] = anns[j], None
         if not isinstance(a, dict) or "image_id" not in a:
             report.add(IssueKind.MALFORMED_ANNOTATION, src, f"annotations[{j}] has no image_id: skipped")
             continue
@@ -101,17 +132,17 @@ def parse_coco(
             iid = int(a["image_id"])
         except (TypeError, ValueError):
             iid = None
-        if iid not in per_image:
+        k = slot_of.get(iid) if iid is not None else None
+        if k is None:
             report.add(IssueKind.MALFORMED_ANNOTATION, src,
                        f"annotation id {a.get('id')} refers to unknown image id {a['image_id']!r}: skipped")
             continue
-        file = str(entries[iid].file)
         try:
             cid = int(a.get("category_id"))
         except (TypeError, ValueError):
             cid = None
         if cid not in label_of:
-            report.add(IssueKind.UNKNOWN_CLASS, file,
+            report.add(IssueKind.UNKNOWN_CLASS, str(files[k]),
                        f"annotation id {a.get('id')}: category_id {a.get('category_id')!r} not in the class list: dropped")
             continue
         bbox = a.get("bbox")
@@ -120,19 +151,29 @@ def parse_coco(
         x, y, w, h = (finite_or_nan(v) for v in bbox)
         area = finite_or_nan(a.get("area"))
         area = area if area >= 0 else -1.0  # NaN / missing / negative: the metric uses the box area
-        crowd = 3 if a.get("iscrowd", 0) else 0
+        crowd = bool(a.get("iscrowd", 0))
         if crowd:
-            report.add(IssueKind.CROWD_EXCLUDED, file,
+            report.add(IssueKind.CROWD_EXCLUDED, str(files[k]),
                        f"annotation id {a.get('id')} is iscrowd=1: not a training target, ignored by the metric")
-        per_image[iid][crowd].append([x, y, x + w, y + h])
-        per_image[iid][crowd + 1].append(label_of[cid])
-        per_image[iid][crowd + 2].append(area)
+        slots.append(k)
+        crowds.append(crowd)
+        coords.extend((x, y, x + w, y + h))
+        labels.append(label_of[cid])
+        areas.append(area)
+    del anns
 
-    for iid, (b, lab, area, cb, clab, carea) in per_image.items():
-        e = entries[iid]
-        e.boxes, e.labels, e.areas = np.array(b, np.float64).reshape(-1, 4), np.array(lab, np.int64), np.array(
-            area, np.float32)
-        e.crowd_boxes, e.crowd_labels = np.array(cb, np.float64).reshape(-1, 4), np.array(clab, np.int64)
-        e.crowd_areas = np.array(carea, np.float32)
+    slot, is_crowd = np.array(slots, np.int64), np.array(crowds, np.int8).astype(bool)
+    box, lab, area_ = np.array(coords, np.float64).reshape(-1, 4), np.array(labels, np.int64), np.array(areas, np.float32)
+    del slots, crowds, coords, labels, areas
+    groups = []
+    for mask in (~is_crowd, is_crowd):  # each image's boxes in file order: a stable sort by image slot
+        order = np.argsort(slot[mask], kind="stable")
+        offsets = np.concatenate([[0], np.cumsum(np.bincount(slot[mask], minlength=len(entries)))])
+        groups.append((offsets, box[mask][order], lab[mask][order], area_[mask][order]))
+    (off, b, la, ar), (coff, cb, cla, car) = groups
+    for k, e in enumerate(entries.values()):
+        e.boxes, e.labels, e.areas = b[off[k]:off[k + 1]], la[off[k]:off[k + 1]], ar[off[k]:off[k + 1]]
+        e.crowd_boxes, e.crowd_labels = cb[coff[k]:coff[k + 1]], cla[coff[k]:coff[k + 1]]
+        e.crowd_areas = car[coff[k]:coff[k + 1]]
     records = build_records(list(entries.values()), report, verify, max_pixels)
     return ParsedSplit(records, list(names), list(ids), report)

@@ -52,9 +52,9 @@ def _rebuild_meta(items: list) -> MetaList:
                     for m in items)
 
 
-def _batch_tensor(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
-    """An uninitialised tensor for the batch; in a DataLoader worker in shared memory, so sending the batch to the
-    main process copies nothing (what torch's default_collate does)."""
+def batch_tensor(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
+    """An uninitialised tensor for the batch (dtype / device of ``like``); in a DataLoader worker in shared memory,
+    so sending the batch to the main process copies nothing (what torch's default_collate does)."""
     if torch.utils.data.get_worker_info() is not None and like.device.type == "cpu":
         numel = 1
         for d in shape:
@@ -63,19 +63,39 @@ def _batch_tensor(shape: tuple[int, ...], like: torch.Tensor) -> torch.Tensor:
     return torch.empty(shape, dtype=like.dtype, device=like.device)
 
 
+def rows_of_one_tensor(images: list[torch.Tensor]) -> torch.Tensor | None:
+    """The (B, ...) tensor whose rows ``images`` are, in order (samples written straight into their batch by
+    ``DetectionDataset.__getitems__``), or None when they are separate tensors (then the batch is a copy)."""
+    first = images[0]
+    if not first.is_contiguous() or first.device.type != "cpu":
+        return None
+    storage, step = first.untyped_storage(), first.numel()
+    off = first.storage_offset()
+    for k, im in enumerate(images):
+        if (im.shape != first.shape or im.dtype != first.dtype or not im.is_contiguous()
+                or im.untyped_storage().data_ptr() != storage.data_ptr() or im.storage_offset() != off + k * step):
+            return None
+    if (off + len(images) * step) * first.element_size() > storage.nbytes():
+        return None
+    return first.new_empty(0).set_(storage, off, (len(images), *first.shape))
+
+
 def collate_detections(samples: list[dict[str, Any]]) -> dict[str, Any]:
-    """Stacks images and flattens targets; see the module doc for the layout. Images of different sizes (rect
+    """Stacks images (no copy when they already are the rows of one tensor, as the training samples of one
+    ``__getitems__`` call) and flattens targets; see the module doc for the layout. Images of different sizes (rect
     evaluation batches under a ``DistributedSampler``) are padded right / bottom with grey 114 to the largest
     height and width, which moves no box."""
     first = samples[0]["image"]
     shapes = {tuple(s["image"].shape[-2:]) for s in samples}
     if len(shapes) > 1:
         h, w = max(s[0] for s in shapes), max(s[1] for s in shapes)
-        images = _batch_tensor((len(samples), first.shape[0], h, w), first).fill_(114)
+        images = batch_tensor((len(samples), first.shape[0], h, w), first).fill_(114)
         for k, s in enumerate(samples):
             images[k, :, : s["image"].shape[-2], : s["image"].shape[-1]] = s["image"]
     else:
-        images = torch.stack([s["image"] for s in samples], out=_batch_tensor((len(samples), *first.shape), first))
+        images = rows_of_one_tensor([s["image"] for s in samples])
+        if images is None:
+            images = torch.stack([s["image"] for s in samples], out=batch_tensor((len(samples), *first.shape), first))
     h, w = images.shape[-2:]
     rows = []
     for i, s in enumerate(samples):

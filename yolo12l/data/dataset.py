@@ -22,13 +22,21 @@ Mosaic / mixup partners come from the sample's *window*: its ``mosaic_window`` n
 :meth:`DetectionDataset.__getitems__` (torch's fetcher passes it a whole batch) decodes each image of the call once
 and reuses it as a partner, so a batch costs about one decode per sample on any dataset size;
 :meth:`DetectionDataset.load_stats` counts decodes and samples over all workers.
+
+Threads: in a DataLoader worker whose thread budget (``worker_threads.py``: usable CPUs // workers) is above 1, the
+samples of one ``__getitems__`` call are made by that many threads (OpenCV's calls release the GIL). Each thread has
+its own generator and augmentation buffers (:class:`_SampleState`); a sample draws only from its own seeded
+generators, so it is the same whichever thread makes it.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
+import threading
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +45,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .collate import batch_tensor
 from .image_cache import CacheMode, ResizedImages
 from .order import EpochWindows
 from .images import MAX_PIXELS, ImageLoadError, list_images, read_image, unique_names
@@ -45,19 +54,33 @@ from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
 from .pipeline import TrainAugment
 from .transforms import FILL, AugmentConfig, mixup
+from .worker_threads import configure_worker_threads, worker_thread_budget
 
 log = logging.getLogger("yolo12l.data")
 _NEVER = 2**62
 _COUNT_SLOTS = 257
 
 
-def _to_chw(img: np.ndarray) -> torch.Tensor:
-    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose)."""
+def _to_chw(img: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
+    """(H, W, C) uint8 -> (C, H, W) tensor; ``cv2.split`` into the planes of one array (~3x a numpy transpose).
+    ``out``: a (C, H, W) uint8 tensor to write into (a row of the batch), used when its shape fits."""
     if img.ndim == 3 and img.dtype == np.uint8 and 1 < img.shape[2] <= 4:
-        out = np.empty((img.shape[2], *img.shape[:2]), np.uint8)
-        cv2.split(np.ascontiguousarray(img), list(out))
-        return torch.from_numpy(out)
+        shape = (img.shape[2], *img.shape[:2])
+        if out is None or tuple(out.shape) != shape or out.dtype != torch.uint8 or not out.is_contiguous():
+            out = torch.from_numpy(np.empty(shape, np.uint8))
+        cv2.split(np.ascontiguousarray(img), list(out.numpy()))
+        return out
     return torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))
+
+
+class _SampleState:
+    """What one thread uses while it makes a training sample: the sample's numpy generator and the augmentation
+    (reused arrays)."""
+
+    __slots__ = ("rng", "augment")
+
+    def __init__(self, rng: np.random.Generator, augment: TrainAugment | None) -> None:
+        self.rng, self.augment = rng, augment
 
 
 class DetectionDataset(Dataset):
@@ -94,6 +117,9 @@ class DetectionDataset(Dataset):
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
+        if augment is not None:
+            worker_thread_budget(1)  # a bad $YOLO12L_WORKER_THREADS fails here, not in the workers
+        self._local_pid: int | None = None  # per-process, per-thread sample state (see _local)
         self.records = records
         self.imgsz = int(imgsz)
         self.augment = augment
@@ -110,9 +136,8 @@ class DetectionDataset(Dataset):
         self._counts = torch.zeros((2, _COUNT_SLOTS), dtype=torch.int64).share_memory_()
         self.mosaic_window = int(mosaic_window)
         self._windows = windows or EpochWindows(len(records), self.seed, self.mosaic_window)
-        self._memo: dict[int, np.ndarray] | None = None  # images decoded in the current __getitems__ call
+        self._memo: dict[Any, Future] | None = None  # images decoded in the current __getitems__ call
         self._reported: set[int] = set()
-        self._pid: int | None = None
         self.images = images if images is not None else ResizedImages(
             [r.file for r in records], self.imgsz, [(r.width, r.height) for r in records], cache=cache_images,
             cache_dir=cache_dir, buffer_bytes=buffer_bytes, max_pixels=max_pixels, local_ranks=cache_ranks)
@@ -155,9 +180,12 @@ class DetectionDataset(Dataset):
     # ---------------------------------------------------------------------------------------------- statistics
     def _count_sample(self) -> None:
         self._state_view()
-        self._counts_np[0, self._slot] += self.images.decodes - self._decodes_seen
-        self._counts_np[1, self._slot] += 1
-        self._decodes_seen = self.images.decodes
+        self._process_setup()
+        with self._lock:  # samples of one batch may be made by several threads
+            decodes = self.images.decodes
+            self._counts_np[0, self._slot] += decodes - self._decodes_seen
+            self._counts_np[1, self._slot] += 1
+            self._decodes_seen = decodes
 
     def load_stats(self) -> dict[str, float]:
         """Training samples made and image files decoded for them, over every process since the last
@@ -169,15 +197,54 @@ class DetectionDataset(Dataset):
         self._counts.zero_()
 
     # ---------------------------------------------------------------------------------------------- randomness
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled without the per-process threads, locks and per-thread state (rebuilt where it is unpickled)."""
+        state = self.__dict__.copy()
+        for key in ("_locals", "_lock", "_pool"):
+            state.pop(key, None)
+        state["_local_pid"] = None
+        return state
+
+    def _process_setup(self) -> None:
+        """Once per process: its threads (``configure_worker_threads``), the per-thread state, a lock and, in a worker
+        with a thread budget above 1, the pool that makes a batch's samples."""
+        if self._local_pid != os.getpid():
+            self._local_pid = os.getpid()
+            self._locals: dict[int, _SampleState] = {}
+            self._lock = threading.Lock()
+            threads = configure_worker_threads()  # in a worker: its share of the CPUs
+            guard = getattr(getattr(self, "images", None), "_guard", None)
+            if guard is not None:
+                guard()  # the image source's lock, made before any thread needs it
+            self._pool = ThreadPoolExecutor(threads, "yolo12l-samples") if threads and threads > 1 else None
+
+    def _local(self) -> _SampleState:
+        """This thread's :class:`_SampleState`."""
+        self._process_setup()
+        st = self._locals.get(threading.get_ident())
+        if st is None:
+            aug = TrainAugment(self.augment, self.imgsz) if self.augment is not None else None
+            st = self._locals[threading.get_ident()] = _SampleState(np.random.default_rng(self.seed), aug)
+        return st
+
+    @property
+    def rng(self) -> np.random.Generator:
+        """The current sample's numpy generator (partners, decisions), per thread."""
+        return self._local().rng
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self._local().rng = value
+
+    @property
+    def _augment(self) -> TrainAugment:
+        aug = self._local().augment
+        assert aug is not None, "a training dataset (augment set) makes training samples"
+        return aug
+
     def _seed_sample(self, index: int) -> random.Random:
         """Seeds ``self.rng`` (numpy: partners, decisions) from ``(seed, epoch, index)`` and returns the sample's
         Python generator (augmentation parameters) derived from the same seed sequence."""
-        if self._pid != os.getpid():
-            self._pid = os.getpid()
-            if torch.utils.data.get_worker_info() is not None:
-                cv2.setNumThreads(0)  # workers already run in parallel: no OpenCV thread pool per worker
-            if self.augment is not None:
-                self._augment = TrainAugment(self.augment, self.imgsz)
         seq = np.random.SeedSequence([self.seed, self.epoch, int(index)])
         self.rng = np.random.default_rng(seq)
         return random.Random(int(seq.generate_state(1, np.uint64)[0]))
@@ -203,6 +270,24 @@ class DetectionDataset(Dataset):
             raise NoUsableDataError(f"every image failed to load ({len(self)} images)")
         return int(ok[int(self.rng.integers(len(ok)))])
 
+    def _memoized(self, key: Any, load: Callable[[], np.ndarray]) -> np.ndarray:
+        """``load()``, once per ``key`` within a ``__getitems__`` call: the first thread to ask loads it, the others
+        wait for that result (or its error), so a partner is never decoded twice for one batch."""
+        memo = self._memo
+        if memo is None:
+            return load()
+        with self._lock:
+            fut = memo.get(key)
+            owner = fut is None
+            if owner:
+                fut = memo[key] = Future()
+        if owner:
+            try:
+                fut.set_result(load())
+            except Exception as e:  # ImageLoadError: every asker gets it
+                fut.set_exception(e)
+        return fut.result()
+
     def load_resized(self, i: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
         """Loads record ``i`` (or a replacement) resized to long side ``imgsz``.
 
@@ -215,13 +300,10 @@ class DetectionDataset(Dataset):
                 continue
             r = self.records[i]
             try:
-                img = self._memo.get(i) if self._memo is not None else None
-                if img is None:
-                    img = self.images.get(i)
-                    if self._memo is not None:
-                        self._memo[i] = img
+                img = self._memoized(i, functools.partial(self.images.get, i))
             except ImageLoadError as e:
-                self._mark_failed(i, e)
+                if not self._failed[i]:  # another thread of the batch may have flagged it already
+                    self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
@@ -260,13 +342,10 @@ class DetectionDataset(Dataset):
             r = self.records[i]
             key = ("original", i)
             try:
-                img = self._memo.get(key) if self._memo is not None else None  # type: ignore[call-overload]
-                if img is None:
-                    img = read_image(r.file, max_pixels=self.max_pixels)
-                    if self._memo is not None:
-                        self._memo[key] = img  # type: ignore[index]
+                img = self._memoized(key, functools.partial(read_image, r.file, max_pixels=self.max_pixels))
             except ImageLoadError as e:
-                self._mark_failed(i, e)
+                if not self._failed[i]:
+                    self._mark_failed(i, e)
                 i = self._random_ok_index()
                 continue
             boxes = r.boxes * np.array([img.shape[1] / r.width, img.shape[0] / r.height] * 2, np.float32)
@@ -281,7 +360,8 @@ class DetectionDataset(Dataset):
         partners = [load(self.draw_partner(index))[1:] for _ in range(3)] if mosaic else None
         return (i, *self._augment.geometry(r, (img, boxes, labels), partners))
 
-    def _train_item(self, index: int) -> dict[str, Any]:
+    def _train_item(self, index: int, out: torch.Tensor | None = None) -> dict[str, Any]:
+        """Training sample ``index``; ``out``: a (3, imgsz, imgsz) uint8 tensor for its image (a batch row)."""
         r = self._seed_sample(index)
         cfg = self.augment
         assert cfg is not None
@@ -298,7 +378,7 @@ class DetectionDataset(Dataset):
         img, boxes, labels = self._augment.color(r, (img, boxes, labels))
         self._count_sample()
         return {
-            "image": _to_chw(img),
+            "image": _to_chw(img, out),
             "boxes": torch.from_numpy(boxes.reshape(-1, 4)),
             "labels": torch.from_numpy(labels.reshape(-1)),
             "meta": self._meta(i, mosaic=mosaic, mixup=mixed, ratio=None, pad=None),
@@ -367,12 +447,18 @@ class DetectionDataset(Dataset):
 
     def __getitems__(self, indices: list[int]) -> list[dict[str, Any]]:
         """The samples of ``indices`` (a batch, from torch's fetcher): each image of the call is decoded once and
-        reused as a partner; every sample equals ``self[index]``."""
+        reused as a partner; every sample equals ``self[index]``. Their images are written straight into the rows of
+        one (B, 3, imgsz, imgsz) tensor (in a worker in shared memory), which the collate then passes on uncopied."""
         if self.augment is None:
             return [self[int(i)] for i in indices]
+        self._process_setup()
+        self._state_view()  # per-process views and counters set up before any thread uses them
+        rows = batch_tensor((len(indices), 3, self.imgsz, self.imgsz), torch.empty(0, dtype=torch.uint8))
         self._memo = {}
         try:
-            return [self._train_item(int(i)) for i in indices]
+            if self._pool is None or len(indices) < 2:
+                return [self._train_item(int(i), rows[k]) for k, i in enumerate(indices)]
+            return list(self._pool.map(lambda k: self._train_item(int(indices[k]), rows[k]), range(len(indices))))
         finally:
             self._memo = None
 

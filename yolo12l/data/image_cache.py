@@ -23,6 +23,7 @@ import math
 import os
 import shutil
 import tempfile
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -120,6 +121,19 @@ class ResizedImages:
         self._lru_bytes = 0
         self.filled = False
         self.decodes = 0  # files decoded by get() in this process (the fill's decodes not included)
+        self._lock_pid: int | None = None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_lock", None)
+        state["_lock_pid"] = None
+        return state
+
+    def _guard(self) -> threading.Lock:
+        """This process's lock for the buffer and the decode count (a worker may make samples in several threads)."""
+        if self._lock_pid != os.getpid():
+            self._lock, self._lock_pid = threading.Lock(), os.getpid()
+        return self._lock
 
     # ------------------------------------------------------------------------------------------------ filling
     def estimate_bytes(self) -> int:
@@ -245,17 +259,21 @@ class ResizedImages:
                 pass  # not written (decode failed at fill time) or damaged: decode the file
         if self.buffer_bytes <= 0:
             return self._decode(i)
-        img = self._lru.get(i)
-        if img is not None:
-            self._lru.move_to_end(i)
-            return img
-        img = self._decode(i)
-        self._lru[i] = img
-        self._lru_bytes += img.nbytes
-        while self._lru_bytes > self.buffer_bytes and len(self._lru) > 1:
-            self._lru_bytes -= self._lru.popitem(last=False)[1].nbytes
+        with self._guard():
+            img = self._lru.get(i)
+            if img is not None:
+                self._lru.move_to_end(i)
+                return img
+        img = self._decode(i)  # outside the lock: threads decode in parallel
+        with self._guard():
+            if i not in self._lru:
+                self._lru[i] = img
+                self._lru_bytes += img.nbytes
+            while self._lru_bytes > self.buffer_bytes and len(self._lru) > 1:
+                self._lru_bytes -= self._lru.popitem(last=False)[1].nbytes
         return img
 
     def _decode(self, i: int) -> np.ndarray:
-        self.decodes += 1
+        with self._guard():
+            self.decodes += 1
         return decode_resized(self.files[i], self.imgsz, self.max_pixels)

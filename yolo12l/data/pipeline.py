@@ -125,7 +125,9 @@ class TrainAugment:
         boxes, labels = filter_boxes(boxes, labels, hw)
         gains = hsv_gains(r, cfg.hsv_h, cfg.hsv_s, cfg.hsv_v)
         if cfg.hsv_h or cfg.hsv_s or cfg.hsv_v:
-            img = apply_hsv(img, gains, out=self._array("color", (*hw, 3)) if img.dtype == np.uint8 else None)
+            u8 = img.dtype == np.uint8
+            img = apply_hsv(img, gains, out=self._array("color", (*hw, 3)) if u8 else None,
+                            planes=self._array("hsv_planes", (3, *hw)) if u8 else None)
         elif img.ndim == 3 and img.shape[2] == 4:
             img = cv2.cvtColor(img, cv2.COLOR_RGBA2RGB, dst=self._array("color", (*hw, 3)))
         boxes, labels = filter_boxes(boxes, labels, hw, cfg)

@@ -47,7 +47,7 @@ from litdata import StreamingDataLoader, StreamingDataset  # noqa: E402
 from litdata.streaming.sampler import ChunkedIndex  # noqa: E402
 
 from ..errors import ConfigError
-from .collate import collate_detections, collate_training
+from .collate import batch_tensor, collate_detections, collate_training
 from .datamodule import DetectionDataModule
 from .dataset import DetectionDataset
 from .image_cache import decode_resized
@@ -166,6 +166,10 @@ class _ShardSamples(DetectionDataset):
     def read_original(self, i: int) -> np.ndarray:
         return self.images.original(i)  # type: ignore[attr-defined]
 
+    def train_item_into(self, index: int, out: torch.Tensor) -> dict[str, Any]:
+        """Training sample ``index`` with its image written into ``out`` ((3, imgsz, imgsz) uint8, a batch row)."""
+        return self._train_item(index, out)
+
 
 def _chunk_window(starts: list[int], n: int, epoch: int, index: int) -> np.ndarray:
     """(k,) global indices of the chunk holding ``index`` (the partner window; the same in every epoch)."""
@@ -176,7 +180,14 @@ def _chunk_window(starts: list[int], n: int, epoch: int, index: int) -> np.ndarr
 
 class StreamingDetectionDataset(StreamingDataset):
     """``litdata.StreamingDataset`` yielding our training (``augment``) or evaluation samples; see the module doc.
-    ``samples`` is the :class:`DetectionDataset` that makes them (``samples[i]``: sample ``i`` of the epoch)."""
+    ``samples`` is the :class:`DetectionDataset` that makes them (``samples[i]``: sample ``i`` of the epoch).
+
+    ``batch_rows`` (the DataModule sets it to the training batch size): streamed training samples are written into
+    the consecutive rows of ``(batch_rows, 3, imgsz, imgsz)`` tensors (in a worker in shared memory), one per batch
+    the DataLoader's fetcher collects from this process, so the collate passes the batch on uncopied (as the folder
+    loader's ``__getitems__``). A batch that is not one tensor's rows (another batch size) is copied, as before."""
+
+    batch_rows = 0
 
     def __init__(self, input_dir: str, imgsz: int, augment: AugmentConfig | None, seed: int,
                  max_pixels: int | None = MAX_PIXELS, shuffle: bool = True, drop_last: bool | None = None,
@@ -196,6 +207,8 @@ class StreamingDetectionDataset(StreamingDataset):
 
     def __iter__(self) -> StreamingDetectionDataset:
         it = super().__iter__()
+        self._rows: torch.Tensor | None = None
+        self._row = 0
         self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
         return it
 
@@ -209,8 +222,19 @@ class StreamingDetectionDataset(StreamingDataset):
     def __getitem__(self, index: Any) -> dict[str, Any]:
         if isinstance(index, ChunkedIndex):  # from __next__: read through LitData's chunk bookkeeping
             self._items.put(int(index.index), StreamingDataset.__getitem__(self, index))
-            index = index.index
+            return self._next_sample(int(index.index))
         return self.samples[int(index)]
+
+    def _next_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` of the stream, its training image in the next row of the current batch tensor."""
+        if self.samples.augment is None or self.batch_rows <= 0:
+            return self.samples[index]
+        if getattr(self, "_rows", None) is None or self._row >= len(self._rows):
+            s = self.samples.imgsz
+            self._rows, self._row = batch_tensor((self.batch_rows, 3, s, s), torch.empty(0, dtype=torch.uint8)), 0
+        assert self._rows is not None
+        row, self._row = self._rows[self._row], self._row + 1
+        return self.samples.train_item_into(index, row)
 
 
 class StreamingDataModule(DetectionDataModule):
@@ -310,6 +334,7 @@ class StreamingDataModule(DetectionDataModule):
         tr = self.trainer
         if tr is not None and tr.max_epochs is not None and tr.max_epochs > 0:
             ds.samples.set_epoch(tr.current_epoch, tr.max_epochs)  # close_mosaic's last epochs
+        ds.batch_rows = self.batch_size  # samples written into their batch (see StreamingDetectionDataset)
         loader = self._streaming_loader("train", self.batch_size,
                                         functools.partial(collate_training, num_classes=self.num_classes))
         if self._pending_state is not None:

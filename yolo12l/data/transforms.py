@@ -53,21 +53,28 @@ def hsv_gains(r: random.Random, hgain: float, sgain: float, vgain: float) -> lis
     return [1 + r.uniform(-1, 1) * g for g in (hgain, sgain, vgain)]
 
 
-def apply_hsv(img: np.ndarray, gains: list[float], out: np.ndarray | None = None) -> np.ndarray:
+def apply_hsv(img: np.ndarray, gains: list[float], out: np.ndarray | None = None,
+              planes: np.ndarray | None = None) -> np.ndarray:
     """uint8 RGB (H, W, 3) (or RGBX (H, W, 4), the 4th channel ignored) -> (H, W, 3) RGB with hue, saturation, value
     multiplied by ``gains`` (hue wraps at 180, S/V saturate).
 
-    One 3-channel lookup table on the HSV image (the same values as a LUT per channel). out: (H, W, 3) uint8 array
-    to compute in (reused between samples), else a new one."""
+    The HSV image is split into its planes, each goes through its own 256-entry table, and the planes are merged
+    back (the same values as one 3-channel ``cv2.LUT``, ~1.5x faster: OpenCV's one-channel table lookup is
+    vectorised). out: (H, W, 3) uint8 array to compute in; planes: (3, H, W) uint8 scratch array (both reused
+    between samples), else new ones."""
     x = np.arange(256, dtype=np.float32)
-    lut = np.empty((1, 256, 3), np.uint8)
-    lut[0, :, 0] = ((x * gains[0]) % 180).astype(np.uint8)
-    lut[0, :, 1] = np.clip(x * gains[1], 0, 255).astype(np.uint8)
-    lut[0, :, 2] = np.clip(x * gains[2], 0, 255).astype(np.uint8)
+    luts = (((x * gains[0]) % 180).astype(np.uint8), np.clip(x * gains[1], 0, 255).astype(np.uint8),
+            np.clip(x * gains[2], 0, 255).astype(np.uint8))
     if out is not None and (out.shape != (*img.shape[:2], 3) or out.dtype != np.uint8):
         out = None
+    if planes is None or planes.shape != (3, *img.shape[:2]) or planes.dtype != np.uint8:
+        planes = np.empty((3, *img.shape[:2]), np.uint8)
     hsv = cv2.cvtColor(img, cv2.COLOR_RGB2HSV, dst=out)
-    return cv2.cvtColor(cv2.LUT(hsv, lut, dst=hsv), cv2.COLOR_HSV2RGB, dst=hsv)
+    chans = list(planes)
+    cv2.split(hsv, chans)
+    for plane, lut in zip(chans, luts):
+        cv2.LUT(plane, lut, dst=plane)
+    return cv2.cvtColor(cv2.merge(chans, dst=hsv), cv2.COLOR_HSV2RGB, dst=hsv)
 
 
 def filter_boxes(boxes: np.ndarray, labels: np.ndarray, hw: tuple[int, int], cfg: AugmentConfig | None = None

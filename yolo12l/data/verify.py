@@ -25,13 +25,13 @@ log = logging.getLogger("yolo12l.data")
 PROGRESS_MIN = 2000  # image checks of at least this many files show progress
 
 
-def progress(items: Iterable, total: int, desc: str, every_s: float = 10.0) -> Iterator:
+def progress(items: Iterable, total: int, desc: str, every_s: float = 10.0, unit: str = "img") -> Iterator:
     """``items`` passed through with a progress display: a tqdm bar on a terminal, else a log line every
     ``every_s`` seconds and one at the end (so long checks are never silent in a log file)."""
     if sys.stderr.isatty():
         from tqdm import tqdm
 
-        yield from tqdm(items, total=total, desc=desc, unit="img", mininterval=0.5, leave=False)
+        yield from tqdm(items, total=total, desc=desc, unit=unit, mininterval=0.5, leave=False)
         return
     t0 = last = time.monotonic()
     k = 0
