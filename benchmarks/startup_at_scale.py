@@ -47,8 +47,9 @@ def generate(n: int, boxes: int) -> Path:
     cats = rng.integers(1, 81, boxes)
     images = [{"id": i + 1, "file_name": f"{i:07d}.jpg", "width": 64, "height": 48} for i in range(n)]
     anns = [{"id": k + 1, "image_id": int(owner[k]) + 1, "category_id": int(cats[k]), "iscrowd": 0,
-             "bbox": [round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2), round(float(min(wh[k, 0], 64 - xy[k, 0])), 2),
-                      round(float(min(wh[k, 1], 48 - xy[k, 1])), 2)], "area": float(wh[k, 0] * wh[k, 1])}
+             "bbox": [round(float(xy[k, 0]), 2), round(float(xy[k, 1]), 2),
+                      round(float(min(wh[k, 0], 64 - xy[k, 0])), 2), round(float(min(wh[k, 1], 48 - xy[k, 1])), 2)],
+             "area": float(wh[k, 0] * wh[k, 1])}
             for k in range(boxes)]
     ann.write_text(json.dumps({"images": images, "annotations": anns,
                                "categories": [{"id": c, "name": f"c{c}"} for c in range(1, 81)]}))
@@ -93,8 +94,9 @@ def main() -> None:
                 sys.exit(p.stderr[-3000:])
             runs[name] = json.loads(p.stdout.strip().splitlines()[-1])
             runs[name]["log_lines"] = [line for line in p.stderr.splitlines() if line.strip()][-40:]  # what a user sees
-            print(f"{name:36s} {runs[name]['seconds']:7.1f} s ({runs[name]['cpu_s']:.1f} CPU-s)  peak RSS {runs[name]['peak_rss_mb']:7.0f} MB  "
-                  f"{runs[name]['images']} images, {runs[name]['boxes']} boxes", flush=True)
+            r = runs[name]
+            print(f"{name:36s} {r['seconds']:7.1f} s ({r['cpu_s']:.1f} CPU-s)  peak RSS {r['peak_rss_mb']:7.0f} MB  "
+                  f"{r['images']} images, {r['boxes']} boxes", flush=True)
     rec = {"benchmark": "startup_at_scale", "images": a.images, "boxes": a.boxes, "generate_s": round(gen_s, 1),
            "runs": runs, "cpu_count": os.cpu_count(), "loadavg": load_average()}
     write_json(rec, a.out)

@@ -163,8 +163,9 @@ def test_batched_with_workers_equals_batch_one(fused, images):
 
 def test_cli_timing_lines_and_batch(reference_dir, tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["--weights", str(reference_dir / CKPT), "--source", str(reference_dir / "shapes_images" / "0000[0-2].jpg"),
-                 "--imgsz", "256", "--batch", "2", "--out", str(out), "--no-images"]) == 0
+    source = reference_dir / "shapes_images" / "0000[0-2].jpg"
+    assert main(["--weights", str(reference_dir / CKPT), "--source", str(source), "--imgsz", "256", "--batch", "2",
+                 "--out", str(out), "--no-images"]) == 0
     lines = capsys.readouterr().out.splitlines()
     image_lines = [line for line in lines if line.startswith("image ")]
     assert len(image_lines) == 3 and image_lines[0].startswith("image 1/3 ") and "00000.jpg: " in image_lines[0]

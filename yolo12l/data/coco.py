@@ -143,7 +143,8 @@ def parse_coco(
             cid = None
         if cid not in label_of:
             report.add(IssueKind.UNKNOWN_CLASS, str(files[k]),
-                       f"annotation id {a.get('id')}: category_id {a.get('category_id')!r} not in the class list: dropped")
+                       f"annotation id {a.get('id')}: category_id {a.get('category_id')!r} not in the class list: "
+                       "dropped")
             continue
         bbox = a.get("bbox")
         if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
@@ -163,7 +164,8 @@ def parse_coco(
     del anns
 
     slot, is_crowd = np.array(slots, np.int64), np.array(crowds, np.int8).astype(bool)
-    box, lab, area_ = np.array(coords, np.float64).reshape(-1, 4), np.array(labels, np.int64), np.array(areas, np.float32)
+    box = np.array(coords, np.float64).reshape(-1, 4)
+    lab, area_ = np.array(labels, np.int64), np.array(areas, np.float32)
     del slots, crowds, coords, labels, areas
     groups = []
     for mask in (~is_crowd, is_crowd):  # each image's boxes in file order: a stable sort by image slot

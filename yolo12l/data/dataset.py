@@ -493,9 +493,9 @@ class ImageFolderDataset(Dataset):
             log.warning("%s: %s (predicted as an empty grey image)", e.file, e.reason)
             img, failed = np.full((self.imgsz, self.imgsz, 3), FILL, np.uint8), True
         lb, rp = letterbox(img, self.imgsz, auto=self.auto, stride=self.stride)
-        meta = {"index": i, "image_id": i, "file": str(f), "file_name": self.names[i], "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio,
-                "pad": rp.pad, "load_failed": failed, "boxes": torch.zeros((0, 4)),
-                "labels": torch.zeros(0, dtype=torch.int64)}
+        meta = {"index": i, "image_id": i, "file": str(f), "file_name": self.names[i],
+                "orig_shape": tuple(img.shape[:2]), "ratio": rp.ratio, "pad": rp.pad, "load_failed": failed,
+                "boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64)}
         if self.keep_original:
             meta["original"] = torch.from_numpy(img)
         return {"image": _to_chw(lb), "boxes": torch.zeros((0, 4)), "labels": torch.zeros(0, dtype=torch.int64),

@@ -301,9 +301,10 @@ class StreamingDataModule(DetectionDataModule):
         seed = int(self.seed if self.seed is not None else torch.initial_seed()) % 2**31
         log.info("%s: %d images, %d boxes, %d classes (shards %s)", split, m["num_images"], m["num_boxes"],
                  len(m["class_names"]), self.dirs[split])
-        return StreamingDetectionDataset(self.dirs[split], self.imgsz, self.augment if train else None, seed, self.max_pixels,
-                   shuffle=train, drop_last=None if train else False, cache_dir=self.shard_cache_dir,
-                   max_cache_size=self.max_cache_size, report=DatasetReport(name=self.dirs[split]))
+        return StreamingDetectionDataset(
+            self.dirs[split], self.imgsz, self.augment if train else None, seed, self.max_pixels, shuffle=train,
+            drop_last=None if train else False, cache_dir=self.shard_cache_dir, max_cache_size=self.max_cache_size,
+            report=DatasetReport(name=self.dirs[split]))
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:
