@@ -91,8 +91,8 @@ def main() -> None:
 
     shape = tuple(y.shape)
     load = (load_average() or [float("nan")])[0]
-    print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"load average {load:.2f} on {os.cpu_count()} cores")
+    print(f"postprocess on {shape}, device {args.device}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}, load average {load:.2f} on {os.cpu_count()} cores")
     print(f"{'backend':>11} {'conf':>6} {'agnostic':>8} {'candidates':>10} {'kept':>6} {'median ms':>10} "
           f"{'min ms':>8} {'cpu ms':>8}")
     for r in rows:

@@ -48,7 +48,8 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--image-size", type=int, default=800, help="side of the generated images (default 800)")
     ap.add_argument("--num-train", type=int, default=16)
-    ap.add_argument("--weights", default=str(shared_dir() / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"))
+    ap.add_argument("--weights",
+                    default=str(shared_dir() / "reference" / "ultralytics" / "yolo12n_shapes_ultralytics.pt"))
     ap.add_argument("--work", default="/tmp/bench_tiles")
     ap.add_argument("--out", default=str(result_path("bench_tiles")))
     a = ap.parse_args()
@@ -57,7 +58,8 @@ def main() -> None:
     data = ["--data", "yolo12l.data.TinyObjectsDataModule", "--data.init_args.imgsz", str(a.imgsz),
             "--data.init_args.batch_size", str(a.batch), "--data.init_args.num_workers", "1",
             "--data.init_args.close_mosaic", "2", "--data.init_args.num_train", str(a.num_train),
-            "--data.init_args.image_size", f"[{a.image_size}, {a.image_size}]", "--data.init_args.cache_dir", str(work / "cache")]
+            "--data.init_args.image_size", f"[{a.image_size}, {a.image_size}]",
+            "--data.init_args.cache_dir", str(work / "cache")]
     base = ["--config", str(REPO / "configs" / "quickstart.yaml"), *data, "--model.weights", a.weights,
             "--model.optim.nominal_batch_size", str(a.batch), "--trainer.max_epochs", str(a.epochs),
             "--trainer.check_val_every_n_epoch", str(a.epochs), "--model.evaluation.save_plots", "false"]

@@ -3,13 +3,13 @@ its DataLoader workers while training — table + JSON.
 
     python -m benchmarks ram_cache_pss [--images 600] [--out benchmarks/results/ram_cache_pss-images<N>.json]
 
-Data: the first ``--images`` (1500, a 1.3 GB cache) of the generated COCO-sized set (``large_dataset``, 640 px images), 640 px, batch 4,
-1 persistent worker per rank, ``image_buffer_mb=0`` (so only the RAM cache holds images). The model is one scalar
-parameter (the data path is what is measured). After 4 training steps each rank reads every page of its cache
-mapping once (a whole epoch would, in its workers; a page never read is in no process's PSS), then the PSS
-(proportional set size: each shared page divided among the processes mapping it, so the sum over processes counts
-it once) of itself and its workers from ``/proc/<pid>/smaps_rollup``; the sum over the distinct processes of a run
-(rank 0 launches rank 1, so rank 1 is also its child) is its memory. Goal: 2 ranks <= 1.2x one process.
+Data: the first ``--images`` (1500, a 1.3 GB cache) of the generated COCO-sized set (``large_dataset``, 640 px images),
+640 px, batch 4, 1 persistent worker per rank, ``image_buffer_mb=0`` (so only the RAM cache holds images). The model is
+one scalar parameter (the data path is what is measured). After 4 training steps each rank reads every page of its cache
+mapping once (a whole epoch would, in its workers; a page never read is in no process's PSS), then the PSS (proportional
+set size: each shared page divided among the processes mapping it, so the sum over processes counts it once) of itself
+and its workers from ``/proc/<pid>/smaps_rollup``; the sum over the distinct processes of a run (rank 0 launches rank 1,
+so rank 1 is also its child) is its memory. Goal: 2 ranks <= 1.2x one process.
 """
 from __future__ import annotations
 

@@ -353,7 +353,8 @@ def ddp_child(a) -> None:
         m = median(dts)
         Path(a.ddp_child).write_text(json.dumps({
             "world_size": trainer.world_size, "model": "yolo12n.yaml", "precision": prec, "sync_batchnorm": sync_bn,
-            "batch_per_rank": a.batch, "median_step_s": m, "images_per_s": round(2 * a.batch / m, 1) if m == m else None,
+            "batch_per_rank": a.batch, "median_step_s": m,
+            "images_per_s": round(2 * a.batch / m, 1) if m == m else None,
             "losses_finite": bool(losses) and all(np.isfinite(losses)), "losses": losses}))
 
 

@@ -3,7 +3,7 @@
     python scripts/train_run.py --root runs/a --cache-dir /tmp/c --epochs 3 --loss-log runs/a/losses.jsonl
     python scripts/train_run.py ... --kill-at 1:1            # SIGKILL at epoch 1 (0-based), batch 1
     python scripts/train_run.py ... --resume runs/b/checkpoints/last.ckpt
-    python scripts/train_run.py ... --shards S --ckpt-every-steps 1   # StreamingDataModule on S/train, S/val; mid-epoch ckpts
+    python scripts/train_run.py ... --shards S --ckpt-every-steps 1   # LitData shards S/train, S/val; mid-epoch ckpts
     python scripts/train_run.py ... --devices 2 --strategy ddp           # Lightning re-launches this script
     torchrun --nnodes 2 --nproc-per-node 1 ... scripts/train_run.py ... --num-nodes 2 --strategy ddp
 
@@ -136,7 +136,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--resume", help="checkpoint to resume from (Trainer.fit ckpt_path)")
     p.add_argument("--nan-at", help="EPOCH:BATCH[:RANK]: NaN loss for that batch (on that rank only)")
     p.add_argument("--shards", help="train from LitData shards (StreamingDataModule): folder with train/ and val/")
-    p.add_argument("--ckpt-every-steps", type=int, help="also save step_checkpoints/last.ckpt every N optimizer steps (mid-epoch)")
+    p.add_argument("--ckpt-every-steps", type=int,
+                   help="also save step_checkpoints/last.ckpt every N optimizer steps (mid-epoch)")
     return p.parse_args(argv)
 
 

@@ -71,8 +71,9 @@ def main() -> None:
                                       "max_corner_shift_px": round(shift, 4), "max_score_change": round(dscore, 5)}
     print(f"{'precision':<14} {'dtype':<14} {'dets':>5} {'matched':>8} {'max shift px':>13} {'max dscore':>11}")
     for name, r in result["precisions"].items():
-        print(f"{name:<14} {r['output_dtype']:<14} {r['detections']:>5} {r['matched_to_float32']:>4}/{r['float32_detections']:<3}"
-              f" {r['max_corner_shift_px']:>13} {r['max_score_change']:>11}")
+        print(f"{name:<14} {r['output_dtype']:<14} {r['detections']:>5} "
+              f"{r['matched_to_float32']:>4}/{r['float32_detections']:<3} "
+              f"{r['max_corner_shift_px']:>13} {r['max_score_change']:>11}")
     write_json(result, a.out)
 
 

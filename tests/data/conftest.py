@@ -36,14 +36,16 @@ def bad_coco(tmp_path):
     Image.fromarray(solid_image(80, 100)).save(f["exif"], exif=ex)
     f["zero"] = d / "zero.jpg"
     f["zero"].write_bytes(b"")
-    f["trunc"] = truncate(save_rgb(d / "trunc.jpg", (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)))
+    noise = (np.random.default_rng(0).random((120, 160, 3)) * 255).astype(np.uint8)
+    f["trunc"] = truncate(save_rgb(d / "trunc.jpg", noise))
     f["corrupt"] = d / "corrupt.jpg"
     f["corrupt"].write_bytes(b"this is not an image at all" * 10)
     f["missing"] = d / "missing.jpg"
     f["empty"] = save_rgb(d / "empty.jpg", solid_image(60, 60))
     f["dup"] = save_rgb(d / "dup.jpg", solid_image(60, 60))
     names = ["good", "gray", "rgba", "g16", "exif", "zero", "trunc", "corrupt", "missing", "empty"]
-    images = [{"id": i + 1, "file_name": f[n].name, "width": 120 if n == "good" else 100, "height": 100 if n == "good" else 80}
+    images = [{"id": i + 1, "file_name": f[n].name,
+               "width": 120 if n == "good" else 100, "height": 100 if n == "good" else 80}
               for i, n in enumerate(names)]
     images[names.index("exif")].update(width=80, height=100)  # annotated in the displayed orientation
     images[names.index("empty")].update(width=60, height=60)

@@ -1,4 +1,5 @@
-"""The random affine (through the reference YoloAffine): warps straight into the output size; boxes enclose their (rotated/sheared) objects."""
+"""The random affine (through the reference YoloAffine): warps straight into the output size; boxes enclose their
+(rotated/sheared) objects."""
 import albumentations as A
 import numpy as np
 import pytest

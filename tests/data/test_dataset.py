@@ -100,8 +100,9 @@ def test_augmentation_depends_on_seed_epoch_and_index_only(synth_split):
 
 def test_collate_and_loss_dict():
     samples = [
-        {"image": torch.zeros(3, 40, 80, dtype=torch.uint8), "boxes": torch.tensor([[0.0, 0, 40, 20], [40, 20, 80, 40]]),
-         "labels": torch.tensor([3, 1]), "meta": {"image_id": 5}},
+        {"image": torch.zeros(3, 40, 80, dtype=torch.uint8),
+         "boxes": torch.tensor([[0.0, 0, 40, 20], [40, 20, 80, 40]]), "labels": torch.tensor([3, 1]),
+         "meta": {"image_id": 5}},
         {"image": torch.zeros(3, 40, 80, dtype=torch.uint8), "boxes": torch.zeros(0, 4),
          "labels": torch.zeros(0, dtype=torch.int64), "meta": {"image_id": 6}},
         {"image": torch.ones(3, 40, 80, dtype=torch.uint8), "boxes": torch.tensor([[8.0, 4, 16, 12]]),

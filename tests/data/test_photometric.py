@@ -19,7 +19,8 @@ def test_every_spelling_gives_the_same_transforms():
     want = [("MedianBlur", 0.3), ("CLAHE", 0.5)]
     spellings = [
         [A.to_dict(A.MedianBlur(blur_limit=(3, 5), p=0.3)), A.to_dict(A.CLAHE(p=0.5))],
-        [{"__class_fullname__": "MedianBlur", "blur_limit": [3, 5], "p": 0.3}, {"__class_fullname__": "CLAHE", "p": 0.5}],
+        [{"__class_fullname__": "MedianBlur", "blur_limit": [3, 5], "p": 0.3},
+         {"__class_fullname__": "CLAHE", "p": 0.5}],
         [{"name": "MedianBlur", "params": {"blur_limit": [3, 5], "p": 0.3}}, {"name": "CLAHE", "params": {"p": 0.5}}],
         A.to_dict(A.Compose([A.MedianBlur(blur_limit=(3, 5), p=0.3), A.CLAHE(p=0.5)])),
         [A.MedianBlur(blur_limit=(3, 5), p=0.3), A.CLAHE(p=0.5)],

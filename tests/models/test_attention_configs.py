@@ -1,9 +1,10 @@
 """Every shipped config (base, halo, dtab) at every scale trains: finite gradients, and one SGD step with weight
 decay leaves every parameter finite.
 
-Each model (batch 1) takes a 128×128 fp32 step, then a 160×288 step (rectangular maps, P5 5×9: padded windows,
-P4 10×18 split into 4 areas) under bf16 autocast, then an eval pass at 160×288. The module runs torch on one thread: on shared cores two threads
-wait on each other at every parallel region and the l/x DTAB steps (224/499 GFLOP at 640) slow down ten-fold.
+Each model (batch 1) takes a 128×128 fp32 step, then a 160×288 step (rectangular maps, P5 5×9: padded windows, P4 10×18
+split into 4 areas) under bf16 autocast, then an eval pass at 160×288. The module runs torch on one thread: on shared
+cores two threads wait on each other at every parallel region and the l/x DTAB steps (224/499 GFLOP at 640) slow down
+ten-fold.
 """
 from __future__ import annotations
 

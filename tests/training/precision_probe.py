@@ -28,7 +28,8 @@ class PrecisionProbe(L.Callback):
             self.seen.setdefault(stage, {
                 "autocast": torch.is_autocast_enabled(dev),
                 "autocast_dtype": str(torch.get_autocast_dtype(dev)) if torch.is_autocast_enabled(dev) else None,
-                "head_input": str(args[0][0].dtype), "output": str(out.dtype), "fused": bool(getattr(net, "fused", False)),
+                "head_input": str(args[0][0].dtype), "output": str(out.dtype),
+                "fused": bool(getattr(net, "fused", False)),
                 "finite": bool(torch.isfinite(out).all()),
             })
 

@@ -33,7 +33,8 @@ def test_device_check_dry_run_writes_every_section(tmp_path):
     assert "ultralytics" in rec["loader"] and "gpu_step_rate_images_per_s" in rec["loader"]
     large = rec["large_loader"]
     assert large["images"] == 8 and large["ours"]["images_per_s"] > 0 and 0 <= large["ours"]["decodes_per_sample"] <= 2
-    assert "ultralytics" in large and {f"ours/{m}_bf16_step_rate" for m in ("yolo12n.yaml", "yolo12s.yaml")} <= set(large)
+    assert "ultralytics" in large
+    assert {f"ours/{m}_bf16_step_rate" for m in ("yolo12n.yaml", "yolo12s.yaml")} <= set(large)
     assert {k for k in rec["goals"] if k.startswith("large-set loader")} == {
         f"large-set loader >= 1.2x {m} bf16 step rate (16 workers)" for m in ("yolo12n.yaml", "yolo12s.yaml")}
     assert rec["ddp"]["world_size"] == 2 and rec["ddp"]["losses_finite"]

@@ -2,8 +2,8 @@
 
 Counted on CPU with ``HostSyncCounter`` (a dispatch mode that sees every aten op, so it finds on a CPU what
 ``torch.cuda.set_sync_debug_mode`` would report on a GPU): the whole batch — forward, loss, backward, non-finite
-guard, clipping, optimizer step, EMA, training plots, progress line — with only the two ``nonzero`` calls of the loss (the assigner's candidate
-pairs and the foreground anchors, which the sparse loss is built on) left.
+guard, clipping, optimizer step, EMA, training plots, progress line — with only the two ``nonzero`` calls of the loss
+(the assigner's candidate pairs and the foreground anchors, which the sparse loss is built on) left.
 """
 from __future__ import annotations
 

@@ -56,7 +56,8 @@ def test_fit_from_shards_then_sigkill_mid_epoch_and_resume(synth_cache, shards, 
     ckpt = killed_root / "step_checkpoints" / "last.ckpt"
     _, resumed, _ = _fit(tmp_path, synth_cache, shards, "killed", *base, "--resume", str(ckpt))
     starts = [e for e in resumed if e["event"] == "start"]
-    step_after_b1 = next(e["global_step"] for e in killed if e["event"] == "batch" and (e["epoch"], e["batch_idx"]) == (1, 1))
+    step_after_b1 = next(e["global_step"] for e in killed
+                         if e["event"] == "batch" and (e["epoch"], e["batch_idx"]) == (1, 1))
     assert starts[-1]["epoch"] == 1 and starts[-1]["global_step"] == step_after_b1
     after = [b for b in _batches(resumed)[7:]]
     assert after[0][:2] == (1, 2), after  # resumes at the batch after the checkpoint, not at the epoch start

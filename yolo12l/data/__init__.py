@@ -7,8 +7,8 @@ from typing import Any
 
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, scale_boxes  # (the function shadows its module)
 
-# The other names are imported on first use (PEP 562), so that ``import yolo12l.data.letterbox`` (prediction) does not pull in
-# Lightning, albumentations and the dataset readers.
+# The other names are imported on first use (PEP 562), so that ``import yolo12l.data.letterbox`` (prediction) does
+# not pull in Lightning, albumentations and the dataset readers.
 _LAZY = {
     "AnnotationCache": "cache",
     "parse_coco": "coco",

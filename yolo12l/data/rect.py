@@ -7,10 +7,10 @@ batch gets one shape, the smallest multiple of ``stride`` that holds its images 
     ratio range of the batch [lo, hi]:  hi < 1 -> (hi, 1),  lo > 1 -> (1, 1 / lo),  else (1, 1)
     shape = ceil(that * imgsz / stride + pad) * stride          (height, width)
 
-Every image is resized so its long side is ``imgsz`` (bilinear, sides rounded up, as Ultralytics 8.4) and padded
-to its batch's shape, centred, never scaled up further. With a sequential sampler the loader's batches are exactly these batches;
-with a ``DistributedSampler`` (DDP) a batch can mix neighbours of the order, and ``collate_detections`` pads them to
-the largest member (right / bottom, which moves no box).
+Every image is resized so its long side is ``imgsz`` (bilinear, sides rounded up, as Ultralytics 8.4) and padded to its
+batch's shape, centred, never scaled up further. With a sequential sampler the loader's batches are exactly these
+batches; with a ``DistributedSampler`` (DDP) a batch can mix neighbours of the order, and ``collate_detections`` pads
+them to the largest member (right / bottom, which moves no box).
 """
 from __future__ import annotations
 

@@ -137,7 +137,8 @@ def _read_labels(lbl: Path, nc: int, file: str, report: DatasetReport) -> tuple[
                        f"line {n} has {len(tok)} values (want 'class cx cy w h'): dropped")
             continue
         if cls_f != int(cls_f) or not 0 <= cls_f < nc:
-            report.add(IssueKind.UNKNOWN_CLASS, file, f"{lbl.name} line {n}: class {tok[0]} not in 0..{nc - 1}: dropped")
+            report.add(IssueKind.UNKNOWN_CLASS, file,
+                       f"{lbl.name} line {n}: class {tok[0]} not in 0..{nc - 1}: dropped")
             continue
         boxes.append(box)
         labels.append(int(cls_f))

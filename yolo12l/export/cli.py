@@ -1,6 +1,6 @@
 """``yolo12l export --weights W --format onnx [--imgsz H [W]] [--nms] [--dynamic|--static] [--opset N]
-[--out PATH]``: loads the weights (:func:`yolo12l.interop.load_network`, every kind ``predict`` reads), exports, prints the
-summary. The export size defaults to the checkpoint's training size (640 when the file records none)."""
+[--out PATH]``: loads the weights (:func:`yolo12l.interop.load_network`, every kind ``predict`` reads), exports,
+prints the summary. The export size defaults to the checkpoint's training size (640 when the file records none)."""
 from __future__ import annotations
 
 import argparse

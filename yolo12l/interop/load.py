@@ -136,8 +136,8 @@ def _check_blocks(cfg: dict, variant: str) -> None:
             except KeyError:
                 unknown.append(str(name))
     if unknown:
-        raise CheckpointError(f"unsupported architecture: its model YAML uses {sorted(set(unknown))}, which yolo12l does "
-                         f"not have (weights look like {variant})")
+        raise CheckpointError(f"unsupported architecture: its model YAML uses {sorted(set(unknown))}, "
+                              f"which yolo12l does not have (weights look like {variant})")
 
 
 def _shape_mismatch(own: Mapping[str, torch.Tensor], sd: Mapping[str, torch.Tensor]) -> list[str]:
@@ -155,7 +155,8 @@ def _meta_state(cfg: dict, scale: str | None, nc: int | None, ch: int) -> dict[s
         with torch.device("meta"):
             layers, _ = parse_model(cfg, ch=ch, scale=scale)
     except (TypeError, ValueError, IndexError, KeyError) as exc:
-        raise CheckpointError(f"cannot build a network from the checkpoint's model YAML at scale {scale!r}: {exc}") from exc
+        raise CheckpointError(
+            f"cannot build a network from the checkpoint's model YAML at scale {scale!r}: {exc}") from exc
     return {f"model.{k}": v for k, v in layers.state_dict().items()}
 
 

@@ -76,14 +76,14 @@ class DetectionNetwork(nn.Module):
     def fuse(self, channels_last: bool = True) -> DetectionNetwork:
         """Prepares the network for inference, in place; returns it in eval mode.
 
-        Replaces every block that has a ``fuse()`` by the inference module it returns (timm's style; Conv, DWConv,
-        the attention projections and ``pe``, the Halo / turbo convs become :class:`~.blocks.fused_conv.FusedConv`:
-        BatchNorm folded into the convolution, SiLU in-place), so the training blocks keep one forward; lets each neck Concat hand its parts
-        to the next block's first 1×1 convolution uncopied (``Concat.pass_parts``) and, with ``channels_last``, stores
-        the 4-D weights channels-last (NHWC), which the oneDNN / cuDNN convolutions run faster; inputs need no
-        conversion (the first convolution adopts the weights' layout). Outputs equal the unfused network's up to
-        float rounding. A fused network has no BatchNorm left to train, so :meth:`train` refuses it: keep
-        training checkpoints unfused (fuse a copy).
+        Replaces every block that has a ``fuse()`` by the inference module it returns (timm's style; Conv, DWConv, the
+        attention projections and ``pe``, the Halo / turbo convs become :class:`~.blocks.fused_conv.FusedConv`:
+        BatchNorm folded into the convolution, SiLU in-place), so the training blocks keep one forward; lets each neck
+        Concat hand its parts to the next block's first 1×1 convolution uncopied (``Concat.pass_parts``) and, with
+        ``channels_last``, stores the 4-D weights channels-last (NHWC), which the oneDNN / cuDNN convolutions run
+        faster; inputs need no conversion (the first convolution adopts the weights' layout). Outputs equal the unfused
+        network's up to float rounding. A fused network has no BatchNorm left to train, so :meth:`train` refuses it:
+        keep training checkpoints unfused (fuse a copy).
         """
         _swap_fused(self)
         for m, nxt in zip(self.model[:-1], self.model[1:]):  # concatenations read in place by the next layer

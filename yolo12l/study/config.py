@@ -78,8 +78,8 @@ def check_moved_overrides(keys: Any, where: str) -> None:
 
 
 def override_args(overrides: dict[str, Any]) -> list[str]:
-    """``{"model.optim.lr0": 0.01, "trainer.callbacks": [...]}`` -> ``["--model.optim.lr0", "0.01", ...]`` for LightningCLI
-    (booleans as true/false, None as null, lists / mappings as JSON)."""
+    """``{"model.optim.lr0": 0.01, "trainer.callbacks": [...]}`` -> ``["--model.optim.lr0", "0.01", ...]`` for
+    LightningCLI (booleans as true/false, None as null, lists / mappings as JSON)."""
     args = []
     for key, value in overrides.items():
         if isinstance(value, bool):

@@ -3,10 +3,10 @@ evaluation, and for the final one ``predictions.json`` and the plots (PR curves,
 confidence, the first batch with its predictions; also to TensorBoard).
 
 The module computes the metrics (:func:`evaluate`, a collective under DDP, on the targets of :func:`eval_target`) and
-hands them over in ``pl_module.last_evaluation``; this callback only writes (rank 0). The final evaluation's files are written in
-``on_train_end`` during ``fit`` — after the last epoch's checkpoints (``ModelCheckpoint`` saves in the epoch's hooks)
-— and in ``on_validation_end`` / ``on_test_end`` otherwise. A file that cannot be written is a warning naming it
-(:func:`~yolo12l.training.reports.report_file`), never the end of the run.
+hands them over in ``pl_module.last_evaluation``; this callback only writes (rank 0). The final evaluation's files are
+written in ``on_train_end`` during ``fit`` — after the last epoch's checkpoints (``ModelCheckpoint`` saves in the
+epoch's hooks) — and in ``on_validation_end`` / ``on_test_end`` otherwise. A file that cannot be written is a warning
+naming it (:func:`~yolo12l.training.reports.report_file`), never the end of the run.
 """
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ import lightning as L
 import numpy as np
 import torch
 
-from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix, plot_confidence_curve,
-                       plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
+from ..metrics import (COCOMeanAveragePrecision, coco_results, confidence_curves, confusion_matrix,
+                       plot_confidence_curve, plot_confusion_matrix, plot_pr_curves, pr_curves, voc_ap)
 from .plots import final_epoch, log_images
 from .prediction_writer import save_prediction_grid
 from .reports import report_file

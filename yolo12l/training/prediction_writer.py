@@ -68,7 +68,8 @@ def _gather_objects(trainer: L.Trainer, obj: Any) -> list[Any]:
 
 def save_prediction_grid(preds: Sequence[dict[str, Any]], names: Sequence[str],
                          path: str | Path, max_images: int = 16) -> Path:
-    """A grid of the original images of ``preds`` (with ``meta``) with predicted boxes (original pixels) drawn, as a JPEG/PNG."""
+    """A grid of the original images of ``preds`` (with ``meta``) with predicted boxes (original pixels) drawn, as a
+    JPEG/PNG."""
     tiles = []
     for p in preds[:max_images]:
         meta = p["meta"] if "meta" in p else {}

@@ -102,7 +102,8 @@ class Concat(nn.Module):
 
     ``pass_parts`` (set by :meth:`DetectionNetwork.fuse` when the next layer alone reads the result and takes
     parts, ``takes_parts``): at eager inference the list is passed on unconcatenated, and the next layer's first
-    1×1 convolution reads the parts in place (:meth:`~.fused_conv.FusedConv.forward_cat`) — the concatenation is never copied.
+    1×1 convolution reads the parts in place (:meth:`~.fused_conv.FusedConv.forward_cat`) — the concatenation is
+    never copied.
     """
 
     def __init__(self, dimension: int = 1):
