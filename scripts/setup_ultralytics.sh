@@ -9,15 +9,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 UL_TORCH_SPEC=${UL_TORCH_SPEC:-"torch==2.14.1 torchvision==0.29.1"}
+LITDATA_SPEC=${LITDATA_SPEC:-litdata==0.2.76}  # as scripts/setup.sh: without its torchvision pin (bench_train streaming)
 [ -x .venv-ul/bin/python ] || "$PY" -m venv .venv-ul
 stamp=.venv-ul/.installed
-want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $UL_TORCH_SPEC ultralytics==8.4.190 sahi==0.12.8"
+want="$(cat setup.cfg pyproject.toml | sha256sum | cut -d' ' -f1) $UL_TORCH_SPEC ultralytics==8.4.190 sahi==0.12.8 $LITDATA_SPEC"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv-ul/bin/python -m pip install -q --upgrade pip
   # shellcheck disable=SC2086
   .venv-ul/bin/python -m pip install -q $UL_TORCH_SPEC
   .venv-ul/bin/python -m pip install -q "ultralytics==8.4.190" "sahi==0.12.8"  # SAHI: python -m benchmarks bench_sliced
   .venv-ul/bin/python -m pip install -q -e ".[test]"
+  .venv-ul/bin/python -m pip install -q --no-deps "$LITDATA_SPEC"
   echo "$want" > "$stamp"
 fi
 # Ultralytics: no network calls (update checks, font downloads, hub sync) on this offline machine.
