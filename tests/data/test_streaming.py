@@ -167,3 +167,39 @@ def test_streamed_training_samples_are_written_into_their_batch(shards, monkeypa
     for b in batches:
         for m, img in zip(b["meta"], b["images"]):
             assert torch.equal(img, ref.datasets["train"].samples[int(m["index"])]["image"])
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_sample_threads_in_a_worker_give_the_same_stream(shards, monkeypatch, workers):
+    """A worker with 2 sample threads (``YOLO12L_WORKER_THREADS=2``; 1 worker on 2 cores gets that budget) reads the
+    rest of the batch ahead and makes its samples in the threads: the samples of every epoch equal the main process's,
+    one decode per sample, and a mid-epoch resume continues exactly."""
+    root, _ = shards
+    ref = _stream(root)
+    ref.setup("fit")
+    loader = ref.train_dataloader()
+    want = [_epoch_of(loader) for _ in range(2)]
+    monkeypatch.setenv("YOLO12L_WORKER_THREADS", "2")
+    dm = _stream(root, num_workers=workers)
+    dm.setup("fit")
+    loader = dm.train_dataloader()
+    got = [_epoch_of(loader) for _ in range(2)]
+    assert [sorted(e) for e in got] == [sorted(e) for e in want]
+    if workers == 1:  # one worker reads in LitData's order: the same stream, batch for batch
+        assert got == want
+    part = _stream(root, num_workers=workers)
+    part.setup("fit")
+    loader = part.train_dataloader()
+    assert _epoch_of(loader) == got[0]
+    it = iter(loader)
+    head = [(int(m["index"]), int(img.sum())) for b in (next(it), next(it)) for m, img in zip(b["meta"], b["images"])]
+    state = part.state_dict()
+    del it
+    resumed = _stream(root, num_workers=workers)
+    resumed.setup("fit")
+    resumed.load_state_dict(state)
+    assert head + _epoch_of(resumed.train_dataloader()) == got[1]
+
+
+def _epoch_of(loader) -> list[tuple[int, int]]:
+    return [(int(m["index"]), int(img.sum())) for b in loader for m, img in zip(b["meta"], b["images"])]

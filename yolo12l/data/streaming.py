@@ -32,8 +32,9 @@ import hashlib
 import json
 import logging
 import os
+import threading
 import warnings
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -98,24 +99,35 @@ def read_meta(input_dir: str, cache_dir: str | None = None) -> dict[str, Any]:
 
 
 class _ShardItems:
-    """Recently read shard items by global index (a bounded LRU: about two chunks)."""
+    """Recently read shard items by global index (a bounded LRU: about two chunks). Thread-safe: the sample threads
+    of a worker may ask for a partner's item at once (LitData's reader is then entered by one of them at a time)."""
 
     def __init__(self, read: Any, keep: int) -> None:
         self.read, self.keep = read, int(keep)
         self._items: OrderedDict[int, dict[str, Any]] = OrderedDict()
+        self._lock = threading.RLock()
 
     def put(self, i: int, item: dict[str, Any]) -> None:
-        self._items[i] = item
-        self._items.move_to_end(i)
-        while len(self._items) > self.keep:
-            self._items.popitem(last=False)
+        with self._lock:
+            self._items[i] = item
+            self._items.move_to_end(i)
+            while len(self._items) > self.keep:
+                self._items.popitem(last=False)
 
     def __call__(self, i: int) -> dict[str, Any]:
-        item = self._items.get(i)
-        if item is None:
-            item = self.read(i)
-            self.put(i, item)
-        return item
+        with self._lock:
+            item = self._items.get(i)
+            if item is None:
+                item = self.read(i)
+                self.put(i, item)
+            return item
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
 
 
 class _ShardRecords(Sequence):
@@ -138,21 +150,35 @@ class _ShardImages:
         self.items, self.imgsz, self.max_pixels, self.keep = items, int(imgsz), max_pixels, int(keep)
         self._buf: OrderedDict[int, np.ndarray] = OrderedDict()
         self.decodes = 0
+        self._lock = threading.Lock()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**self.__dict__, "_lock": None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     def _data(self, i: int) -> tuple[str, bytes]:
         item = self.items(i)
         return bytes(item["file"]).decode(), bytes(item["image"])
 
     def get(self, i: int) -> np.ndarray:
-        img = self._buf.get(i)
-        if img is None:
-            name, data = self._data(i)
+        """Image ``i`` decoded (or from the buffer). Threads of one block ask through the dataset's memo, so an
+        image is decoded once per block; the lock guards the buffer only, never a decode."""
+        with self._lock:
+            img = self._buf.get(i)
+            if img is not None:
+                self._buf.move_to_end(i)
+                return img
+        name, data = self._data(i)
+        img = decode_resized(name, self.imgsz, self.max_pixels, data=data)
+        with self._lock:
             self.decodes += 1
-            img = decode_resized(name, self.imgsz, self.max_pixels, data=data)
             self._buf[i] = img
+            self._buf.move_to_end(i)
             while len(self._buf) > self.keep:
                 self._buf.popitem(last=False)
-        self._buf.move_to_end(i)
         return img
 
     def original(self, i: int) -> np.ndarray:
@@ -185,7 +211,14 @@ class StreamingDetectionDataset(StreamingDataset):
     ``batch_rows`` (the DataModule sets it to the training batch size): streamed training samples are written into
     the consecutive rows of ``(batch_rows, 3, imgsz, imgsz)`` tensors (in a worker in shared memory), one per batch
     the DataLoader's fetcher collects from this process, so the collate passes the batch on uncopied (as the folder
-    loader's ``__getitems__``). A batch that is not one tensor's rows (another batch size) is copied, as before."""
+    loader's ``__getitems__``). A batch that is not one tensor's rows (another batch size) is copied, as before.
+
+    Sample threads: in a worker whose thread budget is above 1 (``worker_threads.py``) the items up to the end of the
+    current batch tensor are read from LitData first (in order, by the thread that iterates), then their samples are
+    made by the worker's sample threads, each image decoded once (the dataset's memo, as in the folder loader's
+    ``__getitems__``), and handed out in order. A sample is a pure function of ``(seed, epoch, index)``, so the
+    stream is the same as with one thread; the loader's resume state counts the samples the main process received,
+    so reading a few items ahead changes nothing there either."""
 
     batch_rows = 0
 
@@ -209,6 +242,8 @@ class StreamingDetectionDataset(StreamingDataset):
         it = super().__iter__()
         self._rows: torch.Tensor | None = None
         self._row = 0
+        self._ready: deque[dict[str, Any]] = deque()
+        self._ended = False  # LitData raised StopIteration (asking again would count another epoch)
         self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
         return it
 
@@ -219,22 +254,69 @@ class StreamingDetectionDataset(StreamingDataset):
     def reset_load_stats(self) -> None:
         self.samples.reset_load_stats()
 
-    def __getitem__(self, index: Any) -> dict[str, Any]:
+    def __getitem__(self, index: Any) -> Any:
         if isinstance(index, ChunkedIndex):  # from __next__: read through LitData's chunk bookkeeping
             self._items.put(int(index.index), StreamingDataset.__getitem__(self, index))
+            if getattr(self, "_reading_ahead", False):
+                return int(index.index)  # its sample is made later, by the sample threads
             return self._next_sample(int(index.index))
         return self.samples[int(index)]
 
-    def _next_sample(self, index: int) -> dict[str, Any]:
-        """Sample ``index`` of the stream, its training image in the next row of the current batch tensor."""
+    def __next__(self) -> dict[str, Any]:
+        ready = getattr(self, "_ready", None)
+        if ready:
+            return ready.popleft()
         if self.samples.augment is None or self.batch_rows <= 0:
-            return self.samples[index]
+            return super().__next__()
+        self.samples._process_setup()  # this process's sample threads (a pool only in a worker with a budget > 1)
+        if self.samples._pool is None:
+            return super().__next__()
+        if getattr(self, "_ended", False):
+            raise StopIteration
+        return self._next_block()
+
+    def _next_row(self) -> torch.Tensor:
+        """The next row of the current (batch_rows, 3, imgsz, imgsz) batch tensor (a new tensor when it is full)."""
         if getattr(self, "_rows", None) is None or self._row >= len(self._rows):
             s = self.samples.imgsz
             self._rows, self._row = batch_tensor((self.batch_rows, 3, s, s), torch.empty(0, dtype=torch.uint8)), 0
         assert self._rows is not None
         row, self._row = self._rows[self._row], self._row + 1
-        return self.samples.train_item_into(index, row)
+        return row
+
+    def _next_block(self) -> dict[str, Any]:
+        """Reads the items up to the end of the current batch tensor, makes their samples in the sample threads,
+        returns the first and keeps the others for the next calls."""
+        rows_left = 0 if getattr(self, "_rows", None) is None else len(self._rows) - self._row
+        indices: list[int] = []
+        self._reading_ahead = True
+        try:
+            for _ in range(rows_left or self.batch_rows):
+                try:
+                    indices.append(StreamingDataset.__next__(self))
+                except StopIteration:
+                    self._ended = True
+                    break
+        finally:
+            self._reading_ahead = False
+        if not indices:
+            raise StopIteration
+        rows = [self._next_row() for _ in indices]
+        s = self.samples
+        s._state_view()  # per-process views and counters set up before any thread uses them
+        s._memo = {}
+        try:
+            out = list(s._pool.map(lambda k: s.train_item_into(indices[k], rows[k]), range(len(indices))))
+        finally:
+            s._memo = None
+        self._ready = deque(out[1:])
+        return out[0]
+
+    def _next_sample(self, index: int) -> dict[str, Any]:
+        """Sample ``index`` of the stream, its training image in the next row of the current batch tensor."""
+        if self.samples.augment is None or self.batch_rows <= 0:
+            return self.samples[index]
+        return self.samples.train_item_into(index, self._next_row())
 
 
 class StreamingDataModule(DetectionDataModule):
