@@ -34,7 +34,8 @@ def _fit(cache, root, *extra: str) -> list[str]:
             "--data.init_args.persistent_workers", "false", "--data.init_args.cache_dir", str(cache),
             "--data.init_args.tiles", "true", "--data.init_args.mosaic", "1.0", "--data.init_args.close_mosaic", "0",
             "--trainer.max_epochs", "2", "--trainer.default_root_dir", str(root),
-            "--model.nominal_batch_size", "2", "--model.save_plots", "false", "--model.summary_imgsz", "0", *extra]
+            "--model.optim.nominal_batch_size", "2", "--model.evaluation.save_plots", "false",
+            "--model.summary_imgsz", "0", *extra]
 
 
 def test_tile_fit_interrupted_and_resumed_equals_uninterrupted(tmp_path, _sigint_restored):
