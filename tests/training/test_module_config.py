@@ -179,6 +179,17 @@ def test_flat_checkpoint_loads_in_predict_info_and_export(checkpoints, synth_cac
     assert (tmp_path / "flat.onnx").stat().st_size > 1_000_000
 
 
+def test_load_from_checkpoint_keeps_a_flat_checkpoints_recipe(checkpoints):
+    """Lightning's ``load_from_checkpoint`` would drop the flat keys (and silently train with the defaults): the
+    flat checkpoint's SGD lr0 0.02 / box 6.5 come back grouped, as from the new checkpoint; arguments still win."""
+    new, flat, _ = checkpoints
+    for path in (new, flat):
+        m = YOLODetector.load_from_checkpoint(path, map_location="cpu")
+        assert (m.optim.optimizer, m.optim.lr0, m.loss.box, m.criterion.gains["box"]) == ("SGD", 0.02, 6.5, 6.5), path
+    m = YOLODetector.load_from_checkpoint(flat, map_location="cpu", loss={"box": 7.0})
+    assert m.loss.box == 7.0 and m.optim.lr0 == 0.02
+
+
 def test_flat_checkpoint_resumes_with_its_recipe(checkpoints, tmp_path):
     """fit --ckpt_path of a flat checkpoint: LightningCLI re-reads its hyper-parameters (grouped on the way), so the
     resumed run trains with the checkpoint's SGD lr0 0.02 / box 6.5, which this command line does not give."""

@@ -3,11 +3,13 @@
 
 On the command line ``--model.optim.lr0 0.02``, in a config file ``model: {optim: {lr0: 0.02}}``. An old flat key
 (``--model.lr0``, ``model: {lr0: …}``) is one line naming the new one (:func:`check_moved_keys`); a checkpoint
-written before the grouping (flat ``hyper_parameters``) is read silently (:func:`group_flat_keys`).
+written before the grouping (flat ``hyper_parameters``) is read silently (:func:`group_flat_keys`; by
+``YOLODetector.load_from_checkpoint`` through :func:`checkpoint_groups`).
 """
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +150,22 @@ def group_flat_keys(hparams: Mapping[str, Any]) -> dict[str, Any]:
         if name in hparams and isinstance(hparams[name], Mapping):
             out[name] = {**out.get(name, {}), **hparams[name]}
     return out
+
+
+def checkpoint_groups(checkpoint_path: Any) -> dict[str, Any]:
+    """The groups (``optim``, ``loss``, ``evaluation``) of an older checkpoint's flat hyper-parameters, as arguments
+    for ``load_from_checkpoint`` (which would drop the flat keys, and with them the run's recipe); empty for a
+    grouped checkpoint or what is not a local file."""
+    if not isinstance(checkpoint_path, (str, os.PathLike)) or not Path(checkpoint_path).is_file():
+        return {}
+    import torch
+
+    ckpt = torch.load(checkpoint_path, map_location="cpu", weights_only=True, mmap=True)
+    hparams = ckpt.get("hyper_parameters") or {} if isinstance(ckpt, Mapping) else {}
+    if not set(hparams) & set(MOVED):
+        return {}
+    grouped = group_flat_keys(hparams)
+    return {name: grouped[name] for name in GROUPS if name in grouped}
 
 
 def moved_error(key: str, prefix: str = "--model.", where: str = "") -> ConfigError:

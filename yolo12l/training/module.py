@@ -19,11 +19,11 @@ from ..data.collate import targets_to_loss_dict
 from ..inference.run import to_original
 from ..inference.slicing import SliceConfig
 from .checkpoint_io import accumulation_state, read_accumulation, restore_gradients
-from .config import GROUPS, EvalConfig, LossConfig, OptimConfig, as_config, plain_groups
+from .config import GROUPS, EvalConfig, LossConfig, OptimConfig, as_config, checkpoint_groups, plain_groups
 from .eval_reports import LOGGED_MAP_KEYS, SIZE_MAP_KEYS, Evaluation, EvaluationReports, eval_target, evaluate
 from .fused_eval import FusedEvaluation
 from .plots import TrainingPlots
-from .sliced_detect import detect_sliced, warn_nmm_conf
+from .sliced_detect import detect_sliced, prepare_sliced
 from .nonfinite import NonFiniteGuard
 from .finetune import BatchNormFreeze, backbone_layers, callback_frozen, freeze_layers, report_transfer
 from .optim import StepSchedule, build_recipe
@@ -202,6 +202,11 @@ class YOLODetector(L.LightningModule):
     def _datamodule(self) -> Any:
         return getattr(self._trainer, "datamodule", None) if self._trainer is not None else None
 
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, **kwargs: Any) -> YOLODetector:  # type: ignore
+        """Lightning's; an older checkpoint's flat hyper-parameters are grouped first, so its recipe is kept."""
+        return super().load_from_checkpoint(checkpoint_path, *args, **{**checkpoint_groups(checkpoint_path), **kwargs})
+
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         checkpoint["skipped_steps"] = self.skipped_steps
         imgsz = getattr(self._datamodule(), "imgsz", None)
@@ -242,13 +247,9 @@ class YOLODetector(L.LightningModule):
 
     # -------------------------------------------------------------------------------------------------- evaluation
     def setup(self, stage: str) -> None:
-        """With ``slicing``: asks the DataModule for the original images (``meta["original"]``)."""
-        dm = self._datamodule()
         if self.slicing is not None:
-            warn_nmm_conf(self.slicing, self.evaluation.predict_conf if stage == "predict" else
-                          self.evaluation.conf_thres)
-            if dm is not None and hasattr(dm, "keep_originals"):
-                dm.keep_originals = True
+            prepare_sliced(self.slicing, self._datamodule(), self.evaluation.predict_conf if stage == "predict" else
+                           self.evaluation.conf_thres)
 
     def detect(self, batch: dict[str, Any], conf: float | None = None) -> list[dict[str, torch.Tensor]]:
         """Detections per image in original-image pixels: dicts of boxes (N, 4) xyxy, scores (N,), labels (N,), by
@@ -292,8 +293,7 @@ class YOLODetector(L.LightningModule):
     def configure_callbacks(self) -> list[L.Callback]:
         """The fused evaluation copy, evaluation reports (metrics records, plots, ``predictions.json``) and, when
         ``save_plots``, training plots (label statistics, first batches, ``results.png``)."""
-        return [FusedEvaluation(), EvaluationReports(),
-                *([TrainingPlots()] if self.evaluation.save_plots else [])]
+        return [FusedEvaluation(), EvaluationReports(), *([TrainingPlots()] if self.evaluation.save_plots else [])]
 
     def predict_step(self, batch: dict[str, Any], batch_idx: int) -> list[dict[str, Any]]:
         preds = self.detect(batch, conf=self.evaluation.predict_conf)

@@ -13,8 +13,11 @@ from ..inference.slicing import SliceConfig, default_workers, predict_sliced
 log = logging.getLogger("yolo12l.training.module")  # the warning keeps the name it always had
 
 
-def warn_nmm_conf(slicing: SliceConfig, conf: float) -> None:
-    """Warns when greedy merging (``nmm``) meets a low evaluation confidence, which lowers mAP."""
+def prepare_sliced(slicing: SliceConfig, datamodule: Any, conf: float) -> None:
+    """Before a sliced evaluation or prediction: asks the DataModule for the original images (``meta["original"]``)
+    and warns when greedy merging (``nmm``) meets a low evaluation confidence, which lowers mAP."""
+    if datamodule is not None and hasattr(datamodule, "keep_originals"):
+        datamodule.keep_originals = True
     if slicing.merge == "nmm" and conf < 0.1:
         log.warning("sliced evaluation with merge 'nmm' at conf %g: greedy merging grows confident boxes into the "
                     "union of the low-score boxes they match, which lowers mAP (docs/small_objects.md); "
@@ -38,4 +41,4 @@ def detect_sliced(net: torch.nn.Module, batch: dict[str, Any], slicing: SliceCon
             for d in dets]
 
 
-__all__ = ["detect_sliced", "warn_nmm_conf"]
+__all__ = ["detect_sliced", "prepare_sliced"]
