@@ -216,7 +216,8 @@ class StreamingDetectionDataset(StreamingDataset):
     Sample threads: in a worker whose thread budget is above 1 (``worker_threads.py``) the items up to the end of the
     current batch tensor are read from LitData first (in order, by the thread that iterates), then their samples are
     made by the worker's sample threads, each image decoded once (the dataset's memo, as in the folder loader's
-    ``__getitems__``), and handed out in order. A sample is a pure function of ``(seed, epoch, index)``, so the
+    ``__getitems__``; the buffer of decoded images then holds the chunks a block can span, two at the default
+    sizes), and handed out in order. A sample is a pure function of ``(seed, epoch, index)``, so the
     stream is the same as with one thread; the loader's resume state counts the samples the main process received,
     so reading a few items ahead changes nothing there either."""
 
@@ -233,6 +234,7 @@ class StreamingDetectionDataset(StreamingDataset):
         n = int(sum(sizes))
         chunk = max(sizes) if sizes else 1
         self._items = _ShardItems(functools.partial(StreamingDataset.__getitem__, self), 2 * chunk)
+        self._chunk = chunk
         images = _ShardImages(self._items, imgsz, max_pixels, chunk)
         self.samples = _ShardSamples(_ShardRecords(self._items, n), imgsz, augment, report=report, seed=seed,
                                      max_pixels=max_pixels, mosaic_window=chunk, images=images,  # type: ignore
@@ -303,6 +305,8 @@ class StreamingDetectionDataset(StreamingDataset):
             raise StopIteration
         rows = [self._next_row() for _ in indices]
         s = self.samples
+        # a block's samples run at once and can span several chunks: keep all their images (one decode each)
+        s.images.keep = self._chunk * (-(-self.batch_rows // self._chunk) + 1)  # type: ignore[attr-defined]
         s._state_view()  # per-process views and counters set up before any thread uses them
         s._memo = {}
         try:
