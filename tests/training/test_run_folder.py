@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -59,8 +60,11 @@ def test_ckpt_path_last_resumes_in_the_same_run_folder(synth_cache, tmp_path):
     first = torch.load(last, map_location="cpu", weights_only=True)
     assert first["epoch"] == 0 and find_last_checkpoint(root) == last and run_version(last, root) == 0
 
-    out, _ = run(["fit", *quickstart(synth_cache, root, epochs=2), "--ckpt_path", "last"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out, _ = run(["fit", *quickstart(synth_cache, root, epochs=2), "--ckpt_path", "last"])
     assert f"--ckpt_path last: resuming from {last}" in out
+    assert not [w for w in caught if "exists and is not empty" in str(w.message)]  # its own folder: expected
     assert sorted(p.name for p in (root / "logs").iterdir()) == ["version_0"]  # no version_1
     assert sorted(p.name for p in (root / "csv").iterdir()) == ["version_0"]
     resumed = torch.load(last, map_location="cpu", weights_only=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,8 @@ class YOLOCLI(LightningCLI):
             # a fit resumed from <root>/logs/version_N/checkpoints/… continues in version_N
             version = run_version(cfg.get("ckpt_path"), root) if self.config.get("subcommand") == "fit" else None
             config["logger"] = default_loggers(root, version=version)
+            if version is not None:  # the run continues in its own folder, whose checkpoints are expected there
+                warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         given = list(config.get("callbacks") or []) + list(callbacks)
         if config.get("enable_progress_bar", True) is not False and not any(isinstance(c, ProgressBar)
                                                                              for c in given):
