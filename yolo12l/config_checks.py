@@ -111,6 +111,7 @@ DATA_RULES: dict[str, Rule] = {
     "batch_size": _at_least(1, integer=True),
     "val_batch_size": _optional(_at_least(1, integer=True)),
     "num_workers": _at_least(0, integer=True),
+    "worker_threads": _optional(_at_least(1, integer=True)),
     "mosaic": FRACTION,
     "mixup": FRACTION,
     "close_mosaic": _at_least(0, integer=True),

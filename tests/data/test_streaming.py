@@ -174,7 +174,7 @@ def test_streamed_training_samples_are_written_into_their_batch(shards, monkeypa
 
 @pytest.mark.parametrize("workers", [1, 2])
 def test_sample_threads_in_a_worker_give_the_same_stream(shards, monkeypatch, workers):
-    """A worker with 2 sample threads (``YOLO12L_WORKER_THREADS=2``; 1 worker on 2 cores gets that budget) reads the
+    """A worker with 2 sample threads (``worker_threads=2``; 1 worker on 2 cores gets that budget) reads the
     rest of the batch ahead and makes its samples in the threads: every epoch's samples equal the main process's
     (the resume: ``test_mid_epoch_resume_continues_exactly``)."""
     root, _ = shards
@@ -182,8 +182,8 @@ def test_sample_threads_in_a_worker_give_the_same_stream(shards, monkeypatch, wo
     ref.setup("fit")
     loader = ref.train_dataloader()
     want = [_epoch_of(loader) for _ in range(2)]
-    monkeypatch.setenv("YOLO12L_WORKER_THREADS", "2")
-    dm = _stream(root, num_workers=workers)
+    monkeypatch.setenv("YOLO12L_WORKER_THREADS", "1")  # the DataModule's argument wins
+    dm = _stream(root, num_workers=workers, worker_threads=2)
     dm.setup("fit")
     loader = dm.train_dataloader()
     got = [_epoch_of(loader) for _ in range(2)]

@@ -77,3 +77,23 @@ def test_samples_made_by_two_threads_equal_those_of_one(monkeypatch, synth):
     for a, b in zip(*runs.values()):
         assert torch.equal(a["images"], b["images"]) and torch.equal(a["targets"], b["targets"])
         assert [m["index"] for m in a["meta"]] == [m["index"] for m in b["meta"]]
+
+
+def test_the_datamodule_argument_sets_the_threads_before_the_environment(monkeypatch, synth, tmp_path):
+    """``worker_threads`` (a DataModule argument, so a config can set it) wins over ``$YOLO12L_WORKER_THREADS`` in
+    the training set's workers; a bad value is the usual one-line error."""
+    from yolo12l.data import CocoDataModule
+
+    def dm(threads):
+        return CocoDataModule(synth.train_annotations, synth.train_images, synth.val_annotations, synth.val_images,
+                              imgsz=64, cache_dir=tmp_path, worker_threads=threads)
+
+    monkeypatch.setenv(ENV, "1")
+    data = dm(2)
+    data.setup("fit")
+    ds = data.datasets["train"]
+    assert ds.worker_threads == 2
+    got = next(iter(DataLoader(_Threads(ds), batch_size=None, num_workers=1)))
+    assert got.tolist() == [1, 2, 2]
+    with pytest.raises(ConfigError, match="worker_threads"):
+        dm(0)

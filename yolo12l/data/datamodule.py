@@ -62,6 +62,8 @@ class DetectionDataModule(L.LightningDataModule):
         imgsz: square training/evaluation size (multiple of 32).
         batch_size / val_batch_size: train and evaluation batch sizes (val defaults to batch_size).
         num_workers, pin_memory, persistent_workers: DataLoader settings (persistent only if workers > 0).
+        worker_threads: threads each training worker makes its batch's samples in (None: ``$YOLO12L_WORKER_THREADS``
+            or the usable CPUs // ``num_workers``; see ``worker_threads.py``); no sample depends on it.
         mosaic, mixup, close_mosaic, degrees, translate, scale, shear, hsv_h, hsv_s, hsv_v, fliplr,
         min_box_size, min_visibility: see :class:`AugmentConfig`.
         tiles: train on random ``imgsz x imgsz`` crops of the ORIGINAL images (not the whole image resized to
@@ -92,6 +94,7 @@ class DetectionDataModule(L.LightningDataModule):
         batch_size: int = 16,
         val_batch_size: int | None = None,
         num_workers: int = 2,
+        worker_threads: int | None = None,
         pin_memory: bool = True,
         persistent_workers: bool = True,
         mosaic: float = 1.0,
@@ -126,6 +129,7 @@ class DetectionDataModule(L.LightningDataModule):
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
+        self.worker_threads = worker_threads
         self.pin_memory = pin_memory
         self.persistent_workers = persistent_workers
         self.augment = AugmentConfig(
@@ -208,7 +212,7 @@ class DetectionDataModule(L.LightningDataModule):
             return ds
         extra = {"cache_images": self.cache_images, "cache_dir": self.image_cache_dir,
                  "buffer_bytes": self._buffer_bytes(parsed.records), "mosaic_window": self.batch_size,
-                 "cache_ranks": self._local_ranks()} if train else {}
+                 "cache_ranks": self._local_ranks(), "worker_threads": self.worker_threads} if train else {}
         ds = DetectionDataset(parsed.records, self.imgsz, self.augment if train else None, report=rep,
                               max_pixels=self.max_pixels, **extra)
         ds.keep_original = self.keep_originals and not train

@@ -114,12 +114,14 @@ class DetectionDataset(Dataset):
         cache_ranks: int | None = None,
         images: ResizedImages | None = None,
         windows: Callable[[int, int], np.ndarray] | None = None,
+        worker_threads: int | None = None,
     ) -> None:
         if not records:
             raise NoUsableDataError("dataset has no usable images")
         if augment is not None:
             worker_thread_budget(1)  # a bad $YOLO12L_WORKER_THREADS fails here, not in the workers
         self._local_pid: int | None = None  # per-process, per-thread sample state (see _local)
+        self.worker_threads = worker_threads  # sample threads per DataLoader worker (None: worker_threads.py's)
         self.records = records
         self.imgsz = int(imgsz)
         self.augment = augment
@@ -212,7 +214,7 @@ class DetectionDataset(Dataset):
             self._local_pid = os.getpid()
             self._locals: dict[int, _SampleState] = {}
             self._lock = threading.Lock()
-            threads = configure_worker_threads()  # in a worker: its share of the CPUs
+            threads = configure_worker_threads(getattr(self, "worker_threads", None))  # in a worker: its CPUs
             guard = getattr(getattr(self, "images", None), "_guard", None)
             if guard is not None:
                 guard()  # the image source's lock, made before any thread needs it

@@ -226,7 +226,7 @@ class StreamingDetectionDataset(StreamingDataset):
     def __init__(self, input_dir: str, imgsz: int, augment: AugmentConfig | None, seed: int,
                  max_pixels: int | None = MAX_PIXELS, shuffle: bool = True, drop_last: bool | None = None,
                  cache_dir: str | None = None, max_cache_size: int | str | None = None,
-                 report: DatasetReport | None = None) -> None:
+                 report: DatasetReport | None = None, worker_threads: int | None = None) -> None:
         super().__init__(input_dir, cache_dir=cache_dir, shuffle=shuffle, drop_last=drop_last, seed=seed,
                          max_cache_size=max_cache_size)
         sizes = [int(b) - int(a) for a, b in self.region_of_interest]
@@ -238,7 +238,8 @@ class StreamingDetectionDataset(StreamingDataset):
         images = _ShardImages(self._items, imgsz, max_pixels, chunk)
         self.samples = _ShardSamples(_ShardRecords(self._items, n), imgsz, augment, report=report, seed=seed,
                                      max_pixels=max_pixels, mosaic_window=chunk, images=images,  # type: ignore
-                                     windows=functools.partial(_chunk_window, self._starts, n))
+                                     windows=functools.partial(_chunk_window, self._starts, n),
+                                     worker_threads=worker_threads)
 
     def __iter__(self) -> StreamingDetectionDataset:
         it = super().__iter__()
@@ -390,7 +391,7 @@ class StreamingDataModule(DetectionDataModule):
         return StreamingDetectionDataset(
             self.dirs[split], self.imgsz, self.augment if train else None, seed, self.max_pixels, shuffle=train,
             drop_last=None if train else False, cache_dir=self.shard_cache_dir, max_cache_size=self.max_cache_size,
-            report=DatasetReport(name=self.dirs[split]))
+            report=DatasetReport(name=self.dirs[split]), worker_threads=self.worker_threads if train else None)
 
     def setup(self, stage: str | None = None) -> None:
         if stage in (None, "fit") and "train" not in self.datasets:

@@ -9,7 +9,8 @@ threads and returns the budget; ``DetectionDataset.__getitems__`` then makes a b
 depend on the thread). OpenCV's own pool stays off in workers: per-call parallelism of the small 640 px operations
 gained nothing measurable, and it would compete with the sample threads.
 
-``YOLO12L_WORKER_THREADS=N`` overrides the budget (e.g. ``1`` when the main process trains on the same CPUs).
+The DataModules' ``worker_threads`` argument sets the budget (e.g. ``1`` when the main process trains on the same
+CPUs); without it ``YOLO12L_WORKER_THREADS=N`` does, for every run in that environment.
 """
 from __future__ import annotations
 
@@ -47,14 +48,14 @@ def worker_thread_budget(num_workers: int) -> int:
     return max(1, usable_cpus() // max(1, int(num_workers)))
 
 
-def configure_worker_threads() -> int | None:
-    """In a DataLoader worker: OpenCV sequential (``cv2.setNumThreads(0)``), torch :func:`worker_thread_budget`
-    threads; returns the budget (the sample threads to use). Elsewhere (the main process) changes nothing and returns
-    None."""
+def configure_worker_threads(threads: int | None = None) -> int | None:
+    """In a DataLoader worker: OpenCV sequential (``cv2.setNumThreads(0)``), torch ``threads`` threads (None:
+    :func:`worker_thread_budget`); returns them (the sample threads to use). Elsewhere (the main process) changes
+    nothing and returns None."""
     info = torch.utils.data.get_worker_info()
     if info is None:
         return None
-    threads = worker_thread_budget(info.num_workers)
+    threads = int(threads) if threads else worker_thread_budget(info.num_workers)
     cv2.setNumThreads(0)
     torch.set_num_threads(threads)
     return threads
