@@ -24,5 +24,6 @@ print(f"\nquickstart: trained in {train_s} s; best epoch {best['epoch']}: mAP50-
       f"mAP50 {best['mAP50']:.3f}")
 print(f"  per-class AP50-95: " + ", ".join(f"{k} {v:.3f}" for k, v in best["per_class_ap50_95"].items()))
 print(f"  run folder:   {version} (config.yaml, checkpoints/, TensorBoard events, plots/)")
-print(f"  predictions:  runs/quickstart/predict/predictions.json and runs/quickstart/predict/images/")
+out = max(Path("runs/quickstart").glob("predict*/predictions.json"), key=lambda p: p.stat().st_mtime).parent
+print(f"  predictions:  {out}/predictions.json and {out}/images/")
 PY

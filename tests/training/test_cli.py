@@ -125,6 +125,13 @@ def test_train_py_fit_validate_predict(synth_cache, tmp_path, monkeypatch):
         (config_form / "predictions.json").read_bytes()
     assert sorted(p.name for p in (tmp_path / "weights_form").glob("*.jpg")) == \
         sorted(p.name for p in (config_form / "images").iterdir())
+    # a second run writes predict2, as predict --weights numbers runs/predict: the first run's files are kept
+    first = (config_form / "predictions.json").stat().st_mtime_ns
+    cli_inprocess(["predict", *base, "--ckpt_path", str(last), "--model.evaluation.predict_conf", "0.0",
+                   "--data.init_args.predict_source", str(val_images(synth_cache))])
+    assert (config_form / "predictions.json").stat().st_mtime_ns == first
+    assert (config_form.with_name("predict2") / "predictions.json").read_bytes() == \
+        (config_form / "predictions.json").read_bytes()
 
 
 @pytest.mark.parametrize("model_yaml", ["yolo12n-halo.yaml", "yolo12n-dtab.yaml", "yolo12n-p2.yaml"])

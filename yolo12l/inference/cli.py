@@ -48,7 +48,8 @@ yolo12l predict has two forms:
 
   yolo12l predict --config configs/….yaml --ckpt_path last.ckpt --data.init_args.predict_source S
       the LightningCLI (yolo12l predict --config C --help lists its options); writes
-      <default_root_dir>/predict/predictions.json and images/ — the same predictions as the first form
+      <default_root_dir>/predict (then predict2, ...)/predictions.json and images/ — the same predictions as the
+      first form
 """
 NOT_WEIGHTS = (".json", ".yaml", ".yml", ".txt", ".csv", ".onnx", ".jpg", ".jpeg", ".png", ".mp4")
 

@@ -2,6 +2,7 @@
 ``predictions.json`` and annotated images, byte for byte the same on the same images and weights."""
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 from collections.abc import Sequence
@@ -14,7 +15,9 @@ from lightning.pytorch.callbacks import BasePredictionWriter
 
 from ..data.images import read_image
 from ..data.visualize import draw_boxes
-from ..inference import save_annotated, write_predictions
+from ..inference import next_run_dir, save_annotated, write_predictions
+
+log = logging.getLogger(__name__)
 
 
 def _as_predict_records(preds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -27,7 +30,9 @@ def _as_predict_records(preds: Sequence[dict[str, Any]]) -> list[dict[str, Any]]
 class DetectionWriter(BasePredictionWriter):
     """At the end of ``predict``: ``<output_dir>/predictions.json`` and, if ``save_images``, one annotated image per
     input under ``<output_dir>/images/`` (named as in the JSON). Category ids are the model's
-    ``label_to_category_id`` when set. ``output_dir`` defaults to ``<trainer.default_root_dir>/predict``."""
+    ``label_to_category_id`` when set. ``output_dir`` defaults to ``<trainer.default_root_dir>/predict``, then
+    ``predict2``, ``predict3`` … (a new folder per run, as ``predict --weights`` numbers ``runs/predict``; an earlier
+    run's predictions are never overwritten); a given ``output_dir`` is used as it is."""
 
     def __init__(self, output_dir: str | None = None, save_images: bool = True, max_images: int | None = None):
         super().__init__(write_interval="epoch")
@@ -38,16 +43,21 @@ class DetectionWriter(BasePredictionWriter):
 
     def write_on_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, predictions: Sequence[Any],
                            batch_indices: Sequence[Any]) -> None:
-        self.output_dir = self._output_dir or Path(trainer.default_root_dir) / "predict"
         preds = [p for batch in predictions for p in batch]
         gathered = _gather_objects(trainer, preds)
         if not trainer.is_global_zero:
             return
         by_index = {p["meta"].get("index", i): p for i, p in enumerate(p for part in gathered for p in part)}
         preds = [by_index[i] for i in sorted(by_index)]  # input order; DDP padding copies dropped
-        self.output_dir.mkdir(parents=True, exist_ok=True)
+        if self._output_dir is None:
+            self.output_dir = next_run_dir(Path(trainer.default_root_dir) / "predict")
+        else:
+            self.output_dir = self._output_dir
+            self.output_dir.mkdir(parents=True, exist_ok=True)
         records = _as_predict_records(preds)
-        write_predictions(records, self.output_dir, getattr(pl_module.hparams, "label_to_category_id", None))
+        path, n = write_predictions(records, self.output_dir, getattr(pl_module.hparams, "label_to_category_id",
+                                                                      None))
+        log.info("predict: %d detections of %d images written to %s", n, len(records), path)
         if self.save_images:
             names = dict(pl_module.net.names)
             for p, record in list(zip(preds, records))[: self.max_images]:
