@@ -159,6 +159,20 @@ def test_image_folder_dataset(tmp_path):
         ImageFolderDataset(tmp_path / "nothing_here")
 
 
+def test_image_folder_dataset_names_the_videos_it_does_not_read(tmp_path, caplog):
+    """The config form of predict reads images: a video (not a grey "failed image") is one line pointing to
+    ``predict --weights``; beside images, a counted warning."""
+    (tmp_path / "v.mp4").write_bytes(b"not decoded: the suffix decides")
+    for source in (tmp_path / "v.mp4", tmp_path):
+        with pytest.raises(NoUsableDataError, match=r"no images found in .* \(1 video\(s\): .*predict --weights"):
+            ImageFolderDataset(source)
+    save_rgb(tmp_path / "a.jpg", solid_image(60, 80))
+    with caplog.at_level("WARNING", logger="yolo12l"):
+        ds = ImageFolderDataset(tmp_path)
+    assert [f.name for f in ds.files] == ["a.jpg"]
+    assert "1 video(s) not predicted" in caplog.text and "v.mp4" in caplog.text
+
+
 def test_failures_in_workers_reach_the_main_report(synth_split, tmp_path):
     from yolo12l.data.sampler import EpochSampler
 

@@ -82,7 +82,7 @@ class DetectionDataModule(L.LightningDataModule):
         verify: image check at parse time, "header" (default), "full" (decode all) or "none".
         max_pixels: images with more pixels (decompression bombs) are skipped at parse time and never decoded
             (default 100 Mpx; None: only PIL's own ~179 Mpx limit).
-        predict_source: folder / glob / file of images for ``predict_dataloader``.
+        predict_source: folder / glob / file of images for ``predict_dataloader`` (videos: ``predict --weights``).
         rect_val: validate / test on rectangular batches as Ultralytics does (images sorted by aspect ratio, each
             batch letterboxed to its own stride-aligned shape, see ``rect.py``); False: every image letterboxed to
             ``imgsz`` square.

@@ -48,7 +48,7 @@ from torch.utils.data import Dataset
 from .collate import batch_tensor
 from .image_cache import CacheMode, ResizedImages
 from .order import EpochWindows
-from .images import MAX_PIXELS, ImageLoadError, list_images, read_image, unique_names
+from .images import MAX_PIXELS, VIDEO_SUFFIXES, ImageLoadError, list_images, read_image, unique_names
 from .tiles import crop_tile, random_tile
 from .letterbox import RatioPad, boxes_to_letterbox, letterbox, resize_long_side
 from .records import DatasetReport, ImageRecord, IssueKind, NoUsableDataError
@@ -477,9 +477,15 @@ class ImageFolderDataset(Dataset):
 
     def __init__(self, source: str | os.PathLike | list, imgsz: int = 640, auto: bool = False, stride: int = 32):
         srcs = source if isinstance(source, (list, tuple)) else [source]
-        self.files = [f for s in srcs for f in list_images(s)]
+        videos = [f for s in srcs for f in list_images(s, VIDEO_SUFFIXES) if f.suffix.lower() in VIDEO_SUFFIXES]
+        self.files = [f for s in srcs for f in list_images(s) if f.suffix.lower() not in VIDEO_SUFFIXES]
+        where = "the predict source" if isinstance(source, (list, tuple)) else str(source)
+        hint = f"this form reads images; yolo12l predict --weights CKPT --source {where} reads videos too"
         if not self.files:
-            raise NoUsableDataError(f"no images found in {source}")
+            raise NoUsableDataError(f"no images found in {where}" + (f" ({len(videos)} video(s): {hint})"
+                                                                     if videos else ""))
+        if videos:
+            log.warning("%s: %d video(s) not predicted (%s), e.g. %s", where, len(videos), hint, videos[0])
         self.imgsz, self.auto, self.stride = imgsz, auto, stride
         self.names = unique_names(self.files)
 

@@ -42,6 +42,7 @@ _EXIF_ORIENTATION = 0x0112
 _ORIENTATION_SWAPS_AXES = {5, 6, 7, 8}
 _SIXTEEN_BIT_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I"}
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".asf", ".ts", ".gif")
 MAX_PIXELS = 100_000_000  # default pixel limit per image (see the module doc)
 
 
@@ -267,18 +268,18 @@ def _read_pil(path: Path, draft_size: int | None = None, max_pixels: int | None 
     return np.ascontiguousarray(arr)
 
 
-def list_images(source: str | os.PathLike) -> list[Path]:
-    """Image files of a folder (recursive), a glob pattern, or a single file; sorted."""
+def list_images(source: str | os.PathLike, suffixes: Sequence[str] = IMAGE_SUFFIXES) -> list[Path]:
+    """Image files (``suffixes``) of a folder (recursive), a glob pattern, or a single file (any suffix); sorted."""
     s = str(source)
     p = Path(s)
     if p.is_dir():
-        files = [f for f in p.rglob("*") if f.suffix.lower() in IMAGE_SUFFIXES]
+        files = [f for f in p.rglob("*") if f.suffix.lower() in suffixes]
     elif p.is_file():
         files = [p]
     else:
         import glob
 
-        files = [Path(f) for f in glob.glob(s, recursive=True) if Path(f).suffix.lower() in IMAGE_SUFFIXES]
+        files = [Path(f) for f in glob.glob(s, recursive=True) if Path(f).suffix.lower() in suffixes]
     return sorted(files)
 
 

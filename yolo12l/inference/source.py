@@ -9,12 +9,10 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from ..data.images import IMAGE_SUFFIXES
+from ..data.images import IMAGE_SUFFIXES, VIDEO_SUFFIXES
 from ..errors import UserError
 
 __all__ = ["VIDEO_SUFFIXES", "VideoError", "iter_frames", "list_sources", "video_info"]
-
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".mpg", ".mpeg", ".wmv", ".webm", ".asf", ".ts", ".gif")
 
 
 class VideoError(UserError, OSError):
