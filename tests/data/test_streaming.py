@@ -172,18 +172,18 @@ def test_streamed_training_samples_are_written_into_their_batch(shards, monkeypa
             assert torch.equal(img, ref.datasets["train"].samples[int(m["index"])]["image"])
 
 
-@pytest.mark.parametrize("workers", [1, 2])
-def test_sample_threads_in_a_worker_give_the_same_stream(shards, monkeypatch, workers):
+@pytest.mark.parametrize("workers, batch", [(1, 3), (2, 3), (1, 8)])  # batch 8: a block spans 3 chunks of 5
+def test_sample_threads_in_a_worker_give_the_same_stream(shards, monkeypatch, workers, batch):
     """A worker with 2 sample threads (``worker_threads=2``; 1 worker on 2 cores gets that budget) reads the
     rest of the batch ahead and makes its samples in the threads: every epoch's samples equal the main process's
     (the resume: ``test_mid_epoch_resume_continues_exactly``)."""
     root, _ = shards
-    ref = _stream(root)
+    ref = _stream(root, batch_size=batch)
     ref.setup("fit")
     loader = ref.train_dataloader()
     want = [_epoch_of(loader) for _ in range(2)]
     monkeypatch.setenv("YOLO12L_WORKER_THREADS", "1")  # the DataModule's argument wins
-    dm = _stream(root, num_workers=workers, worker_threads=2)
+    dm = _stream(root, num_workers=workers, worker_threads=2, batch_size=batch)
     dm.setup("fit")
     loader = dm.train_dataloader()
     got = [_epoch_of(loader) for _ in range(2)]

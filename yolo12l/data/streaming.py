@@ -307,7 +307,9 @@ class StreamingDetectionDataset(StreamingDataset):
         rows = [self._next_row() for _ in indices]
         s = self.samples
         # a block's samples run at once and can span several chunks: keep all their images (one decode each)
-        s.images.keep = self._chunk * (-(-self.batch_rows // self._chunk) + 1)  # type: ignore[attr-defined]
+        chunks = -(-self.batch_rows // self._chunk) + 1
+        s.images.keep = chunks * self._chunk  # type: ignore[attr-defined]
+        self._items.keep = max(self._items.keep, (chunks + 1) * self._chunk)
         s._state_view()  # per-process views and counters set up before any thread uses them
         s._memo = {}
         try:
