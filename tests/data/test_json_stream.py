@@ -56,3 +56,12 @@ def test_a_top_level_that_is_not_an_object(tmp_path):
     (tmp_path / "list.json").write_text("[1, 2]")
     with pytest.raises(NotAnObject):
         list(iter_object(tmp_path / "list.json"))
+
+
+def test_a_byte_order_mark_is_skipped_and_garbage_is_malformed(tmp_path):
+    (tmp_path / "bom.json").write_bytes(b"\xef\xbb\xbf" + json.dumps({"images": [1]}).encode())
+    assert _read(tmp_path / "bom.json", 2) == {"images": [1]}
+    for text in ("", "hello"):
+        (tmp_path / "g.json").write_text(text)
+        with pytest.raises(json.JSONDecodeError, match="Expecting value"):
+            list(iter_object(tmp_path / "g.json"))

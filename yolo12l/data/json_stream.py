@@ -95,9 +95,12 @@ def iter_object(path: str | os.PathLike, stream: Container[str] = (), skip: Cont
                 chunk: int = CHUNK_CHARS) -> Iterator[tuple[str, int | None, Any]]:
     """``(key, index, value)`` of the top-level object in ``path`` (see the module doc). Raises :class:`NotAnObject`
     when the file's top level is not an object, :class:`json.JSONDecodeError` when it is not valid JSON."""
-    with open(path, encoding="utf-8") as f:
+    with open(path, encoding="utf-8-sig") as f:  # a byte-order mark (some Windows tools write one) is skipped
         buf = _Buffer(f, chunk)
-        if buf.peek() != "{":
+        first = buf.peek()
+        if first != "{":
+            if first == "" or first not in '["-0123456789tfn':
+                raise buf.error("Expecting value", buf.pos)
             raise NotAnObject("the top level is not a JSON object")
         buf.take("{")
         if buf.peek() == "}":
