@@ -247,6 +247,12 @@ class StreamingDetectionDataset(StreamingDataset):
         self._row = 0
         self._ready: deque[dict[str, Any]] = deque()
         self._ended = False  # LitData raised StopIteration (asking again would count another epoch)
+        self.samples._process_setup()  # in this process: sample threads (a pool only in a worker with a budget > 1)
+        if self.samples._pool is not None and self.batch_rows > 0:
+            # a block's samples run at once and can span several chunks: keep all their images (one decode each)
+            chunks = -(-self.batch_rows // self._chunk) + 1
+            self.samples.images.keep = chunks * self._chunk  # type: ignore[attr-defined]
+            self._items.keep = max(self._items.keep, (chunks + 1) * self._chunk)
         self.samples.set_epoch(max(0, int(self.current_epoch) - 1))
         return it
 
@@ -271,8 +277,7 @@ class StreamingDetectionDataset(StreamingDataset):
             return ready.popleft()
         if self.samples.augment is None or self.batch_rows <= 0:
             return super().__next__()
-        self.samples._process_setup()  # this process's sample threads (a pool only in a worker with a budget > 1)
-        if self.samples._pool is None:
+        if getattr(self.samples, "_pool", None) is None:  # set up in __iter__
             return super().__next__()
         if getattr(self, "_ended", False):
             raise StopIteration
@@ -306,10 +311,6 @@ class StreamingDetectionDataset(StreamingDataset):
             raise StopIteration
         rows = [self._next_row() for _ in indices]
         s = self.samples
-        # a block's samples run at once and can span several chunks: keep all their images (one decode each)
-        chunks = -(-self.batch_rows // self._chunk) + 1
-        s.images.keep = chunks * self._chunk  # type: ignore[attr-defined]
-        self._items.keep = max(self._items.keep, (chunks + 1) * self._chunk)
         s._state_view()  # per-process views and counters set up before any thread uses them
         s._memo = {}
         try:
